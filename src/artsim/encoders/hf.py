@@ -1,0 +1,132 @@
+"""Hugging Face transformers encoders (DINOv2, DINO, ConvNeXt, CLIP): by hub id or local folder.
+
+Weights cannot be downloaded on an offline machine, so loading tries the local folder
+(--model-path) or the local hub cache first, and fails at once with a remedy otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+from artsim.encoders.base import Encoder, Preprocess, file_sha256
+from artsim.errors import ModelUnavailableError
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class HFEncoder(Encoder):
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        kind = self.extra["kind"]
+        if kind == "clip":
+            return self.model.get_image_features(pixel_values=x)
+        out = self.model(pixel_values=x)
+        if kind == "cls":
+            return out.last_hidden_state[:, 0]
+        return out.pooler_output  # convnext: layer-normed global average
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _remedy(name: str, hub_id: str) -> str:
+    return (
+        f"{name}: weights for '{hub_id}' are not on this machine and the Hugging Face hub cannot be reached. "
+        f"On a machine with network run `huggingface-cli download {hub_id} --local-dir DIR`, copy DIR here "
+        f"and pass --model-path DIR (or use the offline default, --model efficientnet-lite2)."
+    )
+
+
+def preprocess_from_processor(processor) -> Preprocess:
+    """Translate a transformers image processor config into our Preprocess record."""
+    size = processor.size if isinstance(processor.size, dict) else {"shortest_edge": processor.size}
+    crop = getattr(processor, "crop_size", None) or size
+    crop = crop if isinstance(crop, dict) else {"height": crop}
+    resize = size.get("shortest_edge") or size.get("height")
+    crop_px = crop.get("height") or crop.get("shortest_edge") or resize
+    if not getattr(processor, "do_center_crop", True):
+        crop_px = resize
+    # ConvNeXt's processor resizes shortest_edge/crop_pct then crops shortest_edge
+    crop_pct = getattr(processor, "crop_pct", None)
+    if crop_pct and "shortest_edge" in size and resize < 384:
+        crop_px, resize = resize, int(resize / crop_pct)
+    resample = {2: "bilinear", 3: "bicubic", 1: "lanczos", 0: "nearest"}.get(int(getattr(processor, "resample", 3)), "bicubic")
+    return Preprocess(
+        resize=int(resize),
+        crop=int(crop_px),
+        mean=tuple(float(v) for v in processor.image_mean),
+        std=tuple(float(v) for v in processor.image_std),
+        interpolation=resample,
+    )
+
+
+def _weights_hash(folder: Path) -> str:
+    for fname in WEIGHT_FILES:
+        if (folder / fname).is_file():
+            return file_sha256(folder / fname)
+    return "unknown"
+
+
+def _resolve_local(hub_id: str, model_path: str | None) -> Path | None:
+    if model_path:
+        folder = Path(model_path)
+        if not (folder / "config.json").is_file():
+            raise ModelUnavailableError(
+                f"{model_path}: not a model folder (no config.json). Save one with "
+                f"model.save_pretrained(DIR) and processor.save_pretrained(DIR), or "
+                f"`huggingface-cli download {hub_id} --local-dir DIR`."
+            )
+        return folder
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(hub_id, local_files_only=True))
+    except Exception:
+        return None
+
+
+def load_hf_encoder(
+    name: str, hub_id: str, kind: str, *, model_path: str | None = None, bf16: bool = False
+) -> HFEncoder:
+    """kind: 'cls' (ViT CLS token), 'pooler' (ConvNeXt) or 'clip' (projected image embedding)."""
+    from transformers import AutoImageProcessor, AutoModel, CLIPModel
+
+    folder = _resolve_local(hub_id, model_path)
+    if folder is None:
+        if not _hub_reachable():
+            raise ModelUnavailableError(_remedy(name, hub_id))
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(hub_id))
+        except Exception as exc:
+            raise ModelUnavailableError(f"{_remedy(name, hub_id)} ({exc})") from exc
+    processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+    if kind == "clip":
+        model = CLIPModel.from_pretrained(folder, local_files_only=True)
+        dim = model.config.projection_dim
+    else:
+        model = AutoModel.from_pretrained(folder, local_files_only=True)
+        cfg = model.config
+        dim = getattr(cfg, "hidden_size", None) or cfg.hidden_sizes[-1]
+    model.eval()
+    return HFEncoder(
+        name=name,
+        dim=int(dim),
+        preprocess=preprocess_from_processor(processor),
+        weights_hash=_weights_hash(folder),
+        model=model,
+        bf16=bf16,
+        channels_last=False,
+        extra={"kind": kind, "source": str(model_path or hub_id)},
+    )

@@ -1,0 +1,178 @@
+"""Search: turn a query (catalog id, image file, URL, bytes, PIL image) into ranked paintings.
+
+Filters are applied as a mask inside the nearest-neighbour search (never after truncating
+to k), and the query painting itself is excluded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from artsim.errors import ArtsimError
+from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
+from artsim.records import SearchResult
+from artsim.search.filters import filter_mask, parse_where
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
+
+SEARCH_ASPECTS = ("global", "face", "pose", "fused")
+
+
+@dataclass(slots=True)
+class Query:
+    """A resolved query: a catalog item, or image content to analyse."""
+
+    item_id: str | None = None
+    source: str | bytes | Image.Image | None = None
+    label: str = ""
+
+    def load(self, catalog: Catalog, max_side: int | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+        """Decode the query image (the stored file for a catalog item)."""
+        src = self.source
+        if self.item_id is not None:
+            src = catalog.image_of(self.item_id)
+        if isinstance(src, Image.Image):
+            from artsim.images import _to_rgb
+
+            rgb = _to_rgb(src)
+            return LoadedImage(rgb, rgb.size)
+        if src is None:
+            raise ArtsimError("query has no image")
+        return open_image(src, max_side=max_side, max_pixels=max_pixels)
+
+
+def resolve_query(catalog: Catalog, query: Any) -> Query:
+    if isinstance(query, Image.Image):
+        return Query(source=query, label="<image>")
+    if isinstance(query, bytes):
+        return Query(source=query, label="<upload>")
+    text = str(query)
+    if text in catalog:
+        return Query(item_id=text, label=text)
+    if text.lower().startswith(("http://", "https://")):
+        from artsim.sources.iiif import fetch_image
+
+        path = fetch_image(text, catalog.path / "cache" / "queries")
+        return Query(source=str(path), label=text)
+    if "://" in text:
+        raise ArtsimError(f"query {text!r}: only http(s) URLs are supported")
+    path = Path(text)
+    if path.is_file():
+        return Query(source=str(path), label=text)
+    raise ArtsimError(f"query {text!r} is neither an id in catalog {catalog.path} nor an image file or URL")
+
+
+def same_file_item(catalog: Catalog, query: Query) -> str | None:
+    """The catalog item whose image is the query file, so it can be excluded from results."""
+    if query.item_id is not None:
+        return query.item_id
+    if isinstance(query.source, str):
+        target = str(Path(query.source).resolve())
+        for item_id, image in zip(catalog.ids, catalog._images, strict=True):
+            if image == target:
+                return item_id
+    return None
+
+
+def item_mask(catalog: Catalog, where: Sequence[str] | str | None) -> np.ndarray | None:
+    return filter_mask(catalog._metadata, parse_where(where))
+
+
+def search_catalog(
+    catalog: Catalog,
+    query: Any,
+    *,
+    k: int = 10,
+    aspect: str = "global",
+    where: Sequence[str] | str | None = None,
+    **options: Any,
+) -> list[SearchResult]:
+    if aspect not in SEARCH_ASPECTS:
+        raise ArtsimError(f"unknown aspect {aspect!r}; choose from {', '.join(SEARCH_ASPECTS)}")
+    if k < 1:
+        raise ArtsimError("k must be at least 1")
+    q = query if isinstance(query, Query) else resolve_query(catalog, query)
+    mask = item_mask(catalog, where)
+    exclude = same_file_item(catalog, q)
+    if aspect == "global":
+        from artsim.search.global_ import search_global
+
+        return search_global(catalog, q, k=k, mask=mask, exclude=exclude, **options)
+    if aspect == "face":
+        from artsim.search.faces import search_faces
+
+        return search_faces(catalog, q, k=k, mask=mask, exclude=exclude, **options)
+    if aspect == "pose":
+        from artsim.search.poses import search_poses
+
+        return search_poses(catalog, q, k=k, mask=mask, exclude=exclude, **options)
+    from artsim.search.fusion import search_fused
+
+    return search_fused(catalog, q, k=k, mask=mask, exclude=exclude, **options)
+
+
+def row_mask(
+    row_pos: np.ndarray, n_items: int, mask: np.ndarray | None, exclude: str | None, catalog: Catalog
+) -> np.ndarray | None:
+    """Item-level mask and exclusion -> mask over an aspect's rows (None = all rows)."""
+    if mask is None and exclude is None:
+        return None
+    item_ok = np.ones(n_items, dtype=bool) if mask is None else mask.copy()
+    if exclude is not None and exclude in catalog:
+        item_ok[catalog._pos[exclude]] = False
+    return item_ok[row_pos]
+
+
+def masked_search(
+    catalog: Catalog, data, index, qv: np.ndarray, k: int, mask: np.ndarray | None, exclude: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k rows of one aspect for one query vector, honouring the item mask and exclusion.
+    Returns (scores, rows) with misses removed."""
+    if mask is None:
+        # no filter: over-fetch the excluded item's rows instead of building a mask
+        extra = len(data.rows_of_item(exclude)) if exclude is not None else 0
+        scores, rows = index.search(qv[None], k + extra)
+        scores, rows = scores[0], rows[0]
+        if extra:
+            keep = np.array([r >= 0 and data.item_ids[r] != exclude for r in rows], dtype=bool)
+            scores, rows = scores[keep], rows[keep]
+    else:
+        rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog)
+        scores, rows = index.search(qv[None], k, rmask)
+        scores, rows = scores[0], rows[0]
+    ok = rows >= 0
+    return scores[ok][:k], rows[ok][:k]
+
+
+def to_result(catalog: Catalog, item_id: str, score: float, aspect: str, **extra: Any) -> SearchResult:
+    return SearchResult(
+        id=item_id,
+        score=float(score),
+        image=catalog.image_of(item_id),
+        metadata=catalog.metadata(item_id),
+        aspect=aspect,
+        **extra,
+    )
+
+
+def best_per_item(
+    scores: np.ndarray, rows: np.ndarray, row_pos: np.ndarray, k: int
+) -> list[tuple[int, int, float]]:
+    """Collapse row hits (faces, figures) to paintings: best row per painting, top k paintings.
+    Returns (item position, row, score)."""
+    seen: dict[int, tuple[int, float]] = {}
+    for s, r in zip(scores, rows, strict=True):
+        if r < 0:
+            continue
+        pos = int(row_pos[r])
+        if pos not in seen or s > seen[pos][1]:
+            seen[pos] = (int(r), float(s))
+    ranked = sorted(seen.items(), key=lambda kv: -kv[1][1])[:k]
+    return [(pos, r, s) for pos, (r, s) in ranked]
