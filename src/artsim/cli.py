@@ -210,6 +210,57 @@ def models() -> None:
     typer.echo("Models marked 'no' need --model-path DIR with weights saved by transformers' save_pretrained.")
 
 
+@nga_app.command("index")
+def nga_index(
+    opendata_dir: Annotated[Path, typer.Argument(help="Folder with NGA Open Data CSVs (objects.csv, published_images.csv, objects_terms.csv, ...).")],
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder to create or extend.")],
+    images_dir: Annotated[Path | None, typer.Option(help="Local folder of <objectid>.jpg images; without it images are fetched over IIIF.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Index at most N paintings.")] = None,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this.")] = 180_000_000,
+    all_classifications: Annotated[bool, typer.Option(help="Take every object, not only paintings.")] = False,
+    aspects: Annotated[str, typer.Option(help="What to index: global, face, pose (comma-separated).")] = "global",
+    model: Annotated[str | None, typer.Option(help="Whole-image encoder (see `artsim models`).")] = None,
+    model_path: Annotated[str | None, typer.Option(help="Local folder with the model's weights.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=512)] = 32,
+) -> None:
+    """Index the NGA collection from its Open Data CSVs: titles, artists, dates and terms come along."""
+    from artsim.sources.nga import scan_nga
+
+    if images_dir is not None and not images_dir.is_dir():
+        raise _err(f"{images_dir}: images folder not found")
+    scan = scan_nga(opendata_dir, images_dir=images_dir, limit=limit, all_classifications=all_classifications)
+    for w in scan.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    for p in scan.problems[:10]:
+        typer.echo(f"skipped {p.where}: {p.reason}", err=True)
+    if len(scan.problems) > 10:
+        typer.echo(f"... and {len(scan.problems) - 10} more (all listed in the catalog's failures.csv)", err=True)
+    _run_index(catalog, scan, model=model, model_path=model_path,
+               aspects=_parse_aspects(aspects), batch_size=batch_size, max_pixels=max_pixels, limit=None)
+
+
+@nga_app.command("show")
+def nga_show(
+    catalog: CatalogArg,
+    objectid: Annotated[str, typer.Argument(help="NGA objectid of a painting in the catalog.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one painting's NGA record from a catalog."""
+    from artsim.catalog import Catalog
+
+    cat = Catalog.open(catalog)
+    record = cat.item(objectid)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"objectid  {objectid}")
+    typer.echo(f"image     {record['image']} ({record['width']}x{record['height']})")
+    for key, value in record["metadata"].items():
+        if isinstance(value, list):
+            value = "; ".join(map(str, value))
+        typer.echo(f"{key:15s} {value}")
+
+
 def main() -> None:
     from artsim.errors import ArtsimError
 

@@ -46,7 +46,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         top = 65535.0 if hi > 255 else 255.0
         top = max(hi, 1.0) if im.mode == "F" else top
         arr8 = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr8, "L").convert("RGB")
+        return Image.fromarray(arr8).convert("RGB")
     if im.mode == "P":
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -35,6 +35,7 @@ from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalInde
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
 from artsim.records import SourceItem
+from artsim.sources import SourceScan
 from artsim.search.index import VectorIndex, build_index, load_index, save_index
 
 MANIFEST = "manifest.json"
@@ -303,7 +304,7 @@ class Catalog:
 
     def add(
         self,
-        source: str | Path | Sequence[SourceItem],
+        source: str | Path | Sequence[SourceItem] | SourceScan,
         *,
         aspects: Sequence[str] = ("global",),
         batch_size: int = 32,
@@ -313,12 +314,14 @@ class Catalog:
         workers: int = 2,
     ) -> IndexSummary:
         """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped."""
-        from artsim.sources import SourceScan, scan_source
+        from artsim.sources import scan_source
 
         started = time.perf_counter()
         aspects = list(dict.fromkeys(["global", *aspects]))  # global always: it holds the item rows
         summary = IndexSummary()
-        if isinstance(source, str | Path):
+        if isinstance(source, SourceScan):
+            scan = source
+        elif isinstance(source, str | Path):
             scan = scan_source(source)
         else:
             scan = SourceScan(items=list(source))

@@ -22,7 +22,9 @@ class HFEncoder(Encoder):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         kind = self.extra["kind"]
         if kind == "clip":
-            return self.model.get_image_features(pixel_values=x)
+            feats = self.model.get_image_features(pixel_values=x)
+            # transformers >= 5 returns an output object whose pooler_output is projected
+            return getattr(feats, "pooler_output", feats)
         out = self.model(pixel_values=x)
         if kind == "cls":
             return out.last_hidden_state[:, 0]
@@ -49,25 +51,45 @@ def _remedy(name: str, hub_id: str) -> str:
 
 def preprocess_from_processor(processor) -> Preprocess:
     """Translate a transformers image processor config into our Preprocess record."""
-    size = processor.size if isinstance(processor.size, dict) else {"shortest_edge": processor.size}
-    crop = getattr(processor, "crop_size", None) or size
-    crop = crop if isinstance(crop, dict) else {"height": crop}
-    resize = size.get("shortest_edge") or size.get("height")
-    crop_px = crop.get("height") or crop.get("shortest_edge") or resize
-    if not getattr(processor, "do_center_crop", True):
+    cfg = processor.to_dict()
+    size = _as_size(cfg.get("size"))
+    crop = _as_size(cfg.get("crop_size")) or size
+    resize = int(size.get("shortest_edge") or size.get("height") or 224)
+    crop_px = int(crop.get("height") or crop.get("shortest_edge") or resize)
+    if not cfg.get("do_center_crop", True):
         crop_px = resize
-    # ConvNeXt's processor resizes shortest_edge/crop_pct then crops shortest_edge
-    crop_pct = getattr(processor, "crop_pct", None)
+    # ConvNeXt resizes shortest_edge / crop_pct, then crops shortest_edge (below 384 px)
+    crop_pct = cfg.get("crop_pct")
     if crop_pct and "shortest_edge" in size and resize < 384:
         crop_px, resize = resize, int(resize / crop_pct)
-    resample = {2: "bilinear", 3: "bicubic", 1: "lanczos", 0: "nearest"}.get(int(getattr(processor, "resample", 3)), "bicubic")
+    resample = _RESAMPLE_NAMES.get(_as_int(cfg.get("resample", 3)), "bicubic")
+    mean = cfg.get("image_mean") or (0.485, 0.456, 0.406)
+    std = cfg.get("image_std") or (0.229, 0.224, 0.225)
     return Preprocess(
-        resize=int(resize),
-        crop=int(crop_px),
-        mean=tuple(float(v) for v in processor.image_mean),
-        std=tuple(float(v) for v in processor.image_std),
+        resize=resize,
+        crop=crop_px,
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
         interpolation=resample,
     )
+
+
+_RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
+
+
+def _as_int(value) -> int:
+    try:
+        return int(getattr(value, "value", value))
+    except (TypeError, ValueError):
+        return 3
+
+
+def _as_size(value) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, int):
+        return {"shortest_edge": value}
+    return {k: v for k, v in dict(value).items() if v is not None}
 
 
 def _weights_hash(folder: Path) -> str:

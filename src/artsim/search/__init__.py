@@ -98,6 +98,8 @@ def search_catalog(
         raise ArtsimError(f"unknown aspect {aspect!r}; choose from {', '.join(SEARCH_ASPECTS)}")
     if k < 1:
         raise ArtsimError("k must be at least 1")
+    if aspect != "fused":
+        catalog.aspect(aspect)  # a clear error when the catalog lacks this aspect
     q = query if isinstance(query, Query) else resolve_query(catalog, query)
     mask = item_mask(catalog, where)
     exclude = same_file_item(catalog, q)

@@ -57,6 +57,7 @@ def scan_folder(root: str | Path) -> SourceScan:
     for path in iter_folder(root):
         rel = path.relative_to(root).as_posix()
         scan.items.append(SourceItem(id=rel, image=str(path.resolve()), metadata={}))
+    scan.items.sort(key=lambda it: it.id)
     return scan
 
 

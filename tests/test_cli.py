@@ -1,0 +1,62 @@
+"""The command line: help on every command, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from artsim.cli import app
+from tests.images_factory import gradient
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("cmd", [[], ["index"], ["search"], ["info"], ["models"], ["nga", "index"], ["nga", "show"]])
+def test_help(cmd):
+    result = runner.invoke(app, [*cmd, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "artsim.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_user_errors_are_one_line_no_traceback(tmp_path):
+    res = _run("search", str(tmp_path / "nocat"), "x")
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith("artsim: error:") and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = _run("index", str(tmp_path / "missing"), "--catalog", str(tmp_path / "c"))
+    assert res.returncode == 2 and "no such file" in res.stderr
+
+
+def test_index_search_info_json(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(5):
+        gradient(100, 100, seed=i).save(src / f"{i}.jpg")
+    (src / "broken.jpg").write_bytes(b"")
+    res = _run("index", str(src), "--catalog", str(tmp_path / "cat"), "--batch-size", "2")
+    assert res.returncode == 0, res.stderr
+    assert "indexed 5 new images" in res.stdout and "1 unreadable" in res.stdout
+    res = _run("search", str(tmp_path / "cat"), "0.jpg", "-k", "3", "--json")
+    assert res.returncode == 0, res.stderr
+    hits = json.loads(res.stdout)
+    assert len(hits) == 3 and {"id", "score", "image"} <= set(hits[0])
+    res = _run("info", str(tmp_path / "cat"))
+    assert "paintings 5" in res.stdout and "failures  1" in res.stdout
+    res = _run("search", str(tmp_path / "cat"), "0.jpg", "--where", "bogus")
+    assert res.returncode == 2 and "bad filter" in res.stderr
+
+
+def test_models_lists_offline_status():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("efficientnet-lite2"))
+    assert "1280" in line and "yes" in line
+    assert "dinov2-small" in result.output
