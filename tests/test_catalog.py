@@ -59,7 +59,10 @@ def test_incremental_add_embeds_only_new(tmp_path, folder):
     assert len(cat2) == 7
     data = cat2.aspect("global")
     rows = [data.row_ids.index(f"img{i}.jpg") for i in range(6)]
-    assert np.allclose(data.vectors["global"][rows], before[[cat.aspect("global").row_ids.index(f"img{i}.jpg") for i in range(6)]])
+    assert np.allclose(
+        data.vectors["global"][rows],
+        before[[cat.aspect("global").row_ids.index(f"img{i}.jpg") for i in range(6)]],
+    )
 
 
 def test_unreadable_images_are_listed_not_fatal(tmp_path):

@@ -15,7 +15,9 @@ from tests.images_factory import gradient
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("cmd", [[], ["index"], ["search"], ["info"], ["models"], ["nga", "index"], ["nga", "show"]])
+@pytest.mark.parametrize(
+    "cmd", [[], ["index"], ["search"], ["info"], ["models"], ["nga", "index"], ["nga", "show"]]
+)
 def test_help(cmd):
     result = runner.invoke(app, [*cmd, "--help"])
     assert result.exit_code == 0, result.output
@@ -23,7 +25,9 @@ def test_help(cmd):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "artsim.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "artsim.cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_user_errors_are_one_line_no_traceback(tmp_path):

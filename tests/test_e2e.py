@@ -56,7 +56,11 @@ def test_kill_9_mid_index_leaves_valid_catalog_and_resumes(data_dir, tmp_path):
     src = tmp_path / "src"
     _link_sample(data_dir, src, 200, offset=300)
     cat_dir = tmp_path / "cat"
-    proc = subprocess.Popen(_index_cmd(src, cat_dir, "--batch-size", "8"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _index_cmd(src, cat_dir, "--batch-size", "8"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 600
     parts_dir = cat_dir / "vectors" / "global" / "efficientnet-lite2"
     while time.time() < deadline and proc.poll() is None:
@@ -72,7 +76,10 @@ def test_kill_9_mid_index_leaves_valid_catalog_and_resumes(data_dir, tmp_path):
     assert len(partial.search(partial.ids[0], k=3)) == 3
     res = subprocess.run(_index_cmd(src, cat_dir), capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
-    assert f"{n_partial} already in the catalog" in res.stdout or "already in the catalog" in res.stdout
+    assert (
+        f"{n_partial} already in the catalog" in res.stdout
+        or "already in the catalog" in res.stdout
+    )
     final = Catalog.open(cat_dir)
     assert len(final) == 200
     assert len(set(final.aspect("global").row_ids)) == 200
@@ -82,13 +89,22 @@ def test_sigint_saves_progress(data_dir, tmp_path):
     src = tmp_path / "src"
     _link_sample(data_dir, src, 120, offset=600)
     cat_dir = tmp_path / "cat"
-    proc = subprocess.Popen(_index_cmd(src, cat_dir, "--batch-size", "8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _index_cmd(src, cat_dir, "--batch-size", "8"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     parts_dir = cat_dir / "vectors" / "global" / "efficientnet-lite2"
     deadline = time.time() + 600
-    while time.time() < deadline and len(list(parts_dir.glob("part-*.parquet"))) < 2 and proc.poll() is None:
+    while (
+        time.time() < deadline
+        and len(list(parts_dir.glob("part-*.parquet"))) < 2
+        and proc.poll() is None
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "re-run" in err
     assert 0 < len(Catalog.open(cat_dir)) < 120

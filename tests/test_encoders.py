@@ -32,18 +32,61 @@ def _save_tiny(name: str, folder):
 
     torch.manual_seed(0)
     if name.startswith("dinov2"):
-        model = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=56, patch_size=14))
-        proc = BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 56, "width": 56}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+        model = Dinov2Model(
+            Dinov2Config(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                image_size=56,
+                patch_size=14,
+            )
+        )
+        proc = BitImageProcessor(
+            size={"shortest_edge": 64},
+            crop_size={"height": 56, "width": 56},
+            image_mean=[0.485, 0.456, 0.406],
+            image_std=[0.229, 0.224, 0.225],
+        )
     elif name == "dino-vits16":
-        model = ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16), add_pooling_layer=False)
-        proc = ViTImageProcessor(size={"height": 64, "width": 64}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+        model = ViTModel(
+            ViTConfig(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                image_size=64,
+                patch_size=16,
+            ),
+            add_pooling_layer=False,
+        )
+        proc = ViTImageProcessor(
+            size={"height": 64, "width": 64},
+            image_mean=[0.485, 0.456, 0.406],
+            image_std=[0.229, 0.224, 0.225],
+        )
     elif name == "convnext-base":
-        model = ConvNextModel(ConvNextConfig(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_channels=3))
+        model = ConvNextModel(
+            ConvNextConfig(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_channels=3)
+        )
         proc = ConvNextImageProcessor(size={"shortest_edge": 64}, crop_pct=0.875)
     else:
         cfg = CLIPConfig(
-            text_config={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "vocab_size": 100},
-            vision_config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "image_size": 64, "patch_size": 16},
+            text_config={
+                "hidden_size": 16,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 32,
+                "vocab_size": 100,
+            },
+            vision_config={
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 64,
+                "image_size": 64,
+                "patch_size": 16,
+            },
             projection_dim=24,
         )
         model = CLIPModel(cfg)
@@ -54,7 +97,14 @@ def _save_tiny(name: str, folder):
 
 
 def test_registry_lists_all_models():
-    assert {"efficientnet-lite2", "dinov2-small", "dinov2-base", "dino-vits16", "convnext-base", "clip-vit-b32"} <= set(MODELS)
+    assert {
+        "efficientnet-lite2",
+        "dinov2-small",
+        "dinov2-base",
+        "dino-vits16",
+        "convnext-base",
+        "clip-vit-b32",
+    } <= set(MODELS)
     with pytest.raises(ArtsimError, match="unknown model"):
         get_spec("resnet-9000")
 
@@ -98,7 +148,7 @@ def test_missing_weights_fail_fast_with_remedy(monkeypatch):
 
 
 def test_model_path_without_config(tmp_path):
-    with pytest.raises(ModelUnavailableError, match="config.json"):
+    with pytest.raises(ModelUnavailableError, match=r"config\.json"):
         load_encoder.__wrapped__("dinov2-small", model_path=str(tmp_path), bf16=False)
 
 

@@ -16,7 +16,19 @@ def awkward(tmp_path_factory):
     return write_awkward_set(tmp_path_factory.mktemp("awkward"))
 
 
-@pytest.mark.parametrize("name", ["ok.jpg", "cmyk.jpg", "gray16.png", "alpha.png", "palette.png", "gray.tif", "webp.webp", "bmp.bmp"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ok.jpg",
+        "cmyk.jpg",
+        "gray16.png",
+        "alpha.png",
+        "palette.png",
+        "gray.tif",
+        "webp.webp",
+        "bmp.bmp",
+    ],
+)
 def test_every_mode_becomes_rgb(awkward, name):
     loaded = open_image(awkward[name])
     assert loaded.image.mode == "RGB"

@@ -36,7 +36,7 @@ def test_large_masked_subset_uses_selector():
     vi = build_index(v)
     mask = np.ones(6000, bool)
     mask[0] = False
-    scores, idx = vi.search(v[:1], 5, mask)
+    _scores, idx = vi.search(v[:1], 5, mask)
     assert 0 not in idx[0]
     ref = np.argsort(-(v[:1] @ v.T)[0])[1:6]
     assert list(idx[0]) == list(ref)
@@ -59,5 +59,5 @@ def test_hnsw_recall_and_roundtrip(tmp_path):
 
 def test_empty_index():
     vi = build_index(np.zeros((0, 8), np.float32))
-    scores, idx = vi.search(np.ones((1, 8), np.float32), 3)
+    _scores, idx = vi.search(np.ones((1, 8), np.float32), 3)
     assert (idx == -1).all()

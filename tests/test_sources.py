@@ -24,7 +24,7 @@ def test_csv_manifest_keeps_metadata_and_reports_bad_rows(tmp_path):
     (tmp_path / "m.csv").write_text(
         "id,image,title,artist\n"
         "p1,one.jpg,A Title,Someone\n"
-        "p2,\"https://example.org/iiif/2/full/!200,200/0/default.jpg\",Remote,Other\n"
+        'p2,"https://example.org/iiif/2/full/!200,200/0/default.jpg",Remote,Other\n'
         "p3,,No image,X\n"
         "p4,one.jpg,too,many,fields\n"
         "p1,one.jpg,dup,dup\n"

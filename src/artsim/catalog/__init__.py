@@ -35,8 +35,8 @@ from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalInde
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
 from artsim.records import SourceItem
-from artsim.sources import SourceScan
 from artsim.search.index import VectorIndex, build_index, load_index, save_index
+from artsim.sources import SourceScan
 
 MANIFEST = "manifest.json"
 FAILURES_LOG = "failures.jsonl"
@@ -93,11 +93,14 @@ class IndexSummary:
 class Catalog:
     """An on-disk catalog of paintings. Create with `Catalog.create`, reopen with `Catalog.open`."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], *, model_path: str | None = None) -> None:
+    def __init__(
+        self, path: Path, manifest: dict[str, Any], *, model_path: str | None = None
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.model_path = model_path or manifest["model"].get("model_path")
         self._encoder = None
+        self._whitened = None
         self._aspects: dict[str, AspectData] = {}
         self._load_items()
 
@@ -122,7 +125,9 @@ class Catalog:
         if path.exists() and not path.is_dir():
             raise CatalogError(f"{path}: exists and is not a folder")
         if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
-            raise CatalogError(f"{path}: folder is not empty and holds no artsim catalog (no {MANIFEST})")
+            raise CatalogError(
+                f"{path}: folder is not empty and holds no artsim catalog (no {MANIFEST})"
+            )
         get_spec(model)
         encoder = load_encoder(model, model_path=model_path, bf16=bf16, pooling=pooling)
         desc = encoder.describe()
@@ -139,7 +144,9 @@ class Catalog:
                 "pooling": pooling,
                 "model_path": str(Path(model_path).resolve()) if model_path else None,
             },
-            "aspects": {"global": {"model": encoder.name, "dims": {"global": encoder.dim}, "count": 0}},
+            "aspects": {
+                "global": {"model": encoder.name, "dims": {"global": encoder.dim}, "count": 0}
+            },
             "counts": {"items": 0, "failures": 0},
         }
         path.mkdir(parents=True, exist_ok=True)
@@ -149,19 +156,25 @@ class Catalog:
         return cat
 
     @classmethod
-    def open(cls, path: str | Path, *, model: str | None = None, model_path: str | None = None) -> Catalog:
+    def open(
+        cls, path: str | Path, *, model: str | None = None, model_path: str | None = None
+    ) -> Catalog:
         """Open an existing catalog. Naming a model other than the catalog's is an error."""
         path = Path(path)
         mpath = path / MANIFEST
         if not mpath.is_file():
-            raise CatalogError(f"{path}: no artsim catalog here (missing {MANIFEST}); create one with `artsim index SRC --catalog {path}`")
+            raise CatalogError(
+                f"{path}: no artsim catalog here (missing {MANIFEST}); create one with `artsim index SRC --catalog {path}`"
+            )
         try:
             manifest = store.read_json(mpath)
         except (OSError, json.JSONDecodeError) as exc:
             raise CatalogError(f"{mpath}: unreadable manifest ({exc})") from exc
         version = manifest.get("format_version")
         if version != store.FORMAT_VERSION:
-            raise CatalogError(f"{path}: catalog format {version} is not supported by this artsim (expects {store.FORMAT_VERSION})")
+            raise CatalogError(
+                f"{path}: catalog format {version} is not supported by this artsim (expects {store.FORMAT_VERSION})"
+            )
         built_with = manifest["model"]["name"]
         if model and model != built_with:
             raise CatalogError(
@@ -213,8 +226,16 @@ class Catalog:
             from artsim.encoders import load_encoder
 
             m = self.manifest["model"]
-            enc = load_encoder(m["name"], model_path=self.model_path, bf16=m.get("bf16"), pooling=m.get("pooling", "gem"))
-            if m.get("weights_sha256") not in (None, "unknown") and enc.weights_hash != m["weights_sha256"]:
+            enc = load_encoder(
+                m["name"],
+                model_path=self.model_path,
+                bf16=m.get("bf16"),
+                pooling=m.get("pooling", "gem"),
+            )
+            if (
+                m.get("weights_sha256") not in (None, "unknown")
+                and enc.weights_hash != m["weights_sha256"]
+            ):
                 raise CatalogError(
                     f"{self.path}: catalog was built with {m['name']} weights sha256 {m['weights_sha256'][:12]}…, "
                     f"but the weights found now hash to {enc.weights_hash[:12]}…; pass the original --model-path"
@@ -233,10 +254,19 @@ class Catalog:
             table = store.dedupe_last(table, "id")
             self._ids = table.column("id").to_pylist()
             self._images = table.column("image").to_pylist()
-            self._sizes = list(zip(table.column("width").to_pylist(), table.column("height").to_pylist(), strict=True))
-            self._metadata = [json.loads(m) if m else {} for m in table.column("metadata").to_pylist()]
+            self._sizes = list(
+                zip(
+                    table.column("width").to_pylist(),
+                    table.column("height").to_pylist(),
+                    strict=True,
+                )
+            )
+            self._metadata = [
+                json.loads(m) if m else {} for m in table.column("metadata").to_pylist()
+            ]
         self._pos = {item_id: i for i, item_id in enumerate(self._ids)}
         self._aspects = {}
+        self._whitened = None
 
     def aspect_names(self) -> list[str]:
         return [a for a in ASPECTS if a in self.manifest.get("aspects", {})]
@@ -272,6 +302,17 @@ class Catalog:
             data.indexes[name] = vi or build_index(vectors)
         return data, data.indexes[name]
 
+    def whitened_index(self):
+        """PCA whitening fitted on this catalog's global vectors, and an index over the
+        whitened vectors (computed once per process)."""
+        if self._whitened is None:
+            from artsim.search.whitening import fit_whitening
+
+            vectors = self.aspect("global").vectors["global"]
+            wh = fit_whitening(vectors)
+            self._whitened = (wh, build_index(wh.apply(vectors)))
+        return self._whitened
+
     # ------------------------------------------------------------------ indexing
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -280,7 +321,9 @@ class Catalog:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise CatalogError(f"{self.path}: another artsim process is writing this catalog") from None
+                raise CatalogError(
+                    f"{self.path}: another artsim process is writing this catalog"
+                ) from None
             yield
         finally:
             lock.close()
@@ -342,7 +385,9 @@ class Catalog:
             max_side = max(ix.max_side for ix in indexers)
             bar = _progress(progress, len(pending))
             try:
-                for batch_items, loaded in _decoded_batches(pending, batch_size, max_side, max_pixels, workers):
+                for batch_items, loaded in _decoded_batches(
+                    pending, batch_size, max_side, max_pixels, workers
+                ):
                     ok: list[tuple[SourceItem, LoadedImage]] = []
                     for item, result in zip(batch_items, loaded, strict=True):
                         if isinstance(result, ImageLoadError):
@@ -357,9 +402,9 @@ class Catalog:
                             if todo:
                                 rows = ix.process(todo)
                                 self._write_rows(ix, rows)
-                                summary.aspects[ix.aspect] = summary.aspects.get(ix.aspect, 0) + sum(
-                                    r.row_id is not None for r in rows
-                                )
+                                summary.aspects[ix.aspect] = summary.aspects.get(
+                                    ix.aspect, 0
+                                ) + sum(r.row_id is not None for r in rows)
                         summary.added += len(ok)
                     bar(len(batch_items))
             except KeyboardInterrupt:
@@ -388,14 +433,18 @@ class Catalog:
         table = store.read_parts(folder)
         return set(table.column("item_id").to_pylist()) if table is not None else set()
 
-    def _resolve_urls(self, items: list[SourceItem], summary: IndexSummary, max_pixels: int) -> list[SourceItem]:
+    def _resolve_urls(
+        self, items: list[SourceItem], summary: IndexSummary, max_pixels: int
+    ) -> list[SourceItem]:
         """Download URL images into the catalog's cache; items whose download fails are logged."""
         urls = [it.image for it in items if _is_url(it.image)]
         if not urls:
             return items
         from artsim.sources.iiif import fetch_images
 
-        report = fetch_images(urls, self.path / "cache" / "images", max_pixels=max_pixels, progress=True)
+        report = fetch_images(
+            urls, self.path / "cache" / "images", max_pixels=max_pixels, progress=True
+        )
         out = []
         for it in items:
             if not _is_url(it.image):
@@ -415,7 +464,9 @@ class Catalog:
                 "image": [it.image for it, _ in ok],
                 "width": pa.array([li.original_size[0] for _, li in ok], pa.int32()),
                 "height": pa.array([li.original_size[1] for _, li in ok], pa.int32()),
-                "metadata": [json.dumps(it.metadata, default=str, ensure_ascii=False) for it, _ in ok],
+                "metadata": [
+                    json.dumps(it.metadata, default=str, ensure_ascii=False) for it, _ in ok
+                ],
                 "added": [_now()] * len(ok),
             }
         )
@@ -473,7 +524,9 @@ class Catalog:
         writer = csv.writer(buf)
         writer.writerow(["where", "id", "reason", "time"])
         for rec in failures:
-            writer.writerow([rec.get("where"), rec.get("id") or "", rec.get("reason"), rec.get("time")])
+            writer.writerow(
+                [rec.get("where"), rec.get("id") or "", rec.get("reason"), rec.get("time")]
+            )
         store.atomic_write_bytes(self.path / FAILURES_CSV, buf.getvalue().encode())
 
     # ------------------------------------------------------------------ search
@@ -501,7 +554,10 @@ class Catalog:
             "format_version": m["format_version"],
             "model": m["model"],
             "items": len(self._ids),
-            "aspects": {k: {"count": v.get("count", 0), "model": v.get("model"), "dims": v.get("dims")} for k, v in m.get("aspects", {}).items()},
+            "aspects": {
+                k: {"count": v.get("count", 0), "model": v.get("model"), "dims": v.get("dims")}
+                for k, v in m.get("aspects", {}).items()
+            },
             "failures": m.get("counts", {}).get("failures", 0),
             "created": m.get("created"),
             "updated": m.get("updated"),
@@ -551,7 +607,9 @@ def _read_aspect(root: Path, aspect: str, model_key: str, dims: dict[str, int]) 
     data.item_ids = table.column("item_id").to_pylist()
     data.row_ids = table.column("row_id").to_pylist()
     data.info = [json.loads(s) if s else {} for s in table.column("info").to_pylist()]
-    data.vectors = {n: store.column_to_vectors(table.column(f"vec_{n}"), d) for n, d in dims.items()}
+    data.vectors = {
+        n: store.column_to_vectors(table.column(f"vec_{n}"), d) for n, d in dims.items()
+    }
     return data
 
 
@@ -597,7 +655,9 @@ def _decoded_batches(
             yield batch, [f.result() for f in futures]
 
 
-def _progress(progress: bool | Callable[[int, int], None], total: int) -> Callable[[int | None], None]:
+def _progress(
+    progress: bool | Callable[[int, int], None], total: int
+) -> Callable[[int | None], None]:
     """A callable advancing a rich progress bar (rate and ETA); None closes it."""
     if callable(progress):
         count = [0]

@@ -52,5 +52,10 @@ class GlobalIndexer:
         return {"model": self.model_key, "dims": self.vector_dims}
 
     def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]:
-        vecs = self.encoder.embed_images([li.image for _, li in batch], batch_size=max(1, len(batch)))
-        return [AspectRow(item.id, item.id, {}, {"global": v}) for (item, _), v in zip(batch, vecs, strict=True)]
+        vecs = self.encoder.embed_images(
+            [li.image for _, li in batch], batch_size=max(1, len(batch))
+        )
+        return [
+            AspectRow(item.id, item.id, {}, {"global": v})
+            for (item, _), v in zip(batch, vecs, strict=True)
+        ]

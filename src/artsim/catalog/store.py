@@ -37,7 +37,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+    atomic_write_bytes(
+        path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    )
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
@@ -87,7 +89,11 @@ def vector_column(vectors: np.ndarray) -> pa.Array:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = vectors.shape if vectors.ndim == 2 else (0, 0)
     flat = pa.array(vectors.reshape(-1), type=pa.float32())
-    return pa.FixedSizeListArray.from_arrays(flat, d) if n else pa.array([], type=pa.list_(pa.float32(), max(d, 1)))
+    return (
+        pa.FixedSizeListArray.from_arrays(flat, d)
+        if n
+        else pa.array([], type=pa.list_(pa.float32(), max(d, 1)))
+    )
 
 
 def column_to_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:

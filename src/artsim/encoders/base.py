@@ -124,7 +124,9 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
         for start in range(0, len(images), batch_size):
-            batch = torch.stack([self.preprocess.to_uint8(im) for im in images[start : start + batch_size]])
+            batch = torch.stack(
+                [self.preprocess.to_uint8(im) for im in images[start : start + batch_size]]
+            )
             chunks.append(self.embed_batch(batch))
         return np.concatenate(chunks)
 

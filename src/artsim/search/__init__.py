@@ -33,7 +33,9 @@ class Query:
     source: str | bytes | Image.Image | None = None
     label: str = ""
 
-    def load(self, catalog: Catalog, max_side: int | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    def load(
+        self, catalog: Catalog, max_side: int | None, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> LoadedImage:
         """Decode the query image (the stored file for a catalog item)."""
         src = self.source
         if self.item_id is not None:
@@ -66,7 +68,9 @@ def resolve_query(catalog: Catalog, query: Any) -> Query:
     path = Path(text)
     if path.is_file():
         return Query(source=str(path), label=text)
-    raise ArtsimError(f"query {text!r} is neither an id in catalog {catalog.path} nor an image file or URL")
+    raise ArtsimError(
+        f"query {text!r} is neither an id in catalog {catalog.path} nor an image file or URL"
+    )
 
 
 def same_file_item(catalog: Catalog, query: Query) -> str | None:
@@ -121,7 +125,11 @@ def search_catalog(
 
 
 def row_mask(
-    row_pos: np.ndarray, n_items: int, mask: np.ndarray | None, exclude: str | None, catalog: Catalog
+    row_pos: np.ndarray,
+    n_items: int,
+    mask: np.ndarray | None,
+    exclude: str | None,
+    catalog: Catalog,
 ) -> np.ndarray | None:
     """Item-level mask and exclusion -> mask over an aspect's rows (None = all rows)."""
     if mask is None and exclude is None:
@@ -133,7 +141,13 @@ def row_mask(
 
 
 def masked_search(
-    catalog: Catalog, data, index, qv: np.ndarray, k: int, mask: np.ndarray | None, exclude: str | None
+    catalog: Catalog,
+    data,
+    index,
+    qv: np.ndarray,
+    k: int,
+    mask: np.ndarray | None,
+    exclude: str | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows of one aspect for one query vector, honouring the item mask and exclusion.
     Returns (scores, rows) with misses removed."""
@@ -153,7 +167,9 @@ def masked_search(
     return scores[ok][:k], rows[ok][:k]
 
 
-def to_result(catalog: Catalog, item_id: str, score: float, aspect: str, **extra: Any) -> SearchResult:
+def to_result(
+    catalog: Catalog, item_id: str, score: float, aspect: str, **extra: Any
+) -> SearchResult:
     return SearchResult(
         id=item_id,
         score=float(score),

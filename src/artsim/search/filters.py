@@ -87,7 +87,7 @@ def _match(meta: dict[str, Any], cond: Condition) -> bool:
         start = _to_float(meta.get(cond.field))
         if start is None:
             return False
-        end = _to_float(meta.get(RANGE_FIELDS_END.get(cond.field, ""), None))
+        end = _to_float(meta.get(RANGE_FIELDS_END.get(cond.field, "")))
         end = start if end is None else end
         match = start <= hi and end >= lo
         return not match if cond.op == "!=" else match
@@ -105,10 +105,14 @@ def _match(meta: dict[str, Any], cond: Condition) -> bool:
     return not found if cond.op == "!=" else found
 
 
-def filter_mask(metadata: Sequence[dict[str, Any]], conditions: Sequence[Condition]) -> np.ndarray | None:
+def filter_mask(
+    metadata: Sequence[dict[str, Any]], conditions: Sequence[Condition]
+) -> np.ndarray | None:
     """Boolean mask over items; None when there are no conditions (everything passes)."""
     if not conditions:
         return None
     return np.fromiter(
-        (all(_match(meta, c) for c in conditions) for meta in metadata), dtype=bool, count=len(metadata)
+        (all(_match(meta, c) for c in conditions) for meta in metadata),
+        dtype=bool,
+        count=len(metadata),
     )

@@ -33,14 +33,20 @@ def search_global(
     mask: np.ndarray | None = None,
     exclude: str | None = None,
     query_expansion: int = 0,
+    whiten: bool = False,
 ) -> list[SearchResult]:
     data, index = catalog.vector_index("global")
     qv = query_vector(catalog, query)
+    if whiten:
+        wh, white_index = catalog.whitened_index()
+        data, index, qv = data, white_index, wh.apply(qv)[0]
     if query_expansion > 0:
         # average query expansion: the query plus its top results, searched again
         _, rows = masked_search(catalog, data, index, qv, query_expansion, mask, exclude)
         if rows.size:
-            qv = qv + data.vectors["global"][rows].sum(0)
+            qv = qv + index.vectors[rows].sum(0)
             qv = qv / np.linalg.norm(qv)
     scores, rows = masked_search(catalog, data, index, qv, k, mask, exclude)
-    return [to_result(catalog, data.row_ids[r], s, "global") for s, r in zip(scores, rows, strict=True)]
+    return [
+        to_result(catalog, data.row_ids[r], s, "global") for s, r in zip(scores, rows, strict=True)
+    ]

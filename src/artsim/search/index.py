@@ -35,13 +35,17 @@ class VectorIndex:
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
-    def search(self, queries: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, row indices) per query; rows excluded by mask never appear.
         Missing results are padded with index -1 and score -inf."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         nq = queries.shape[0]
         if self.size == 0 or k <= 0:
-            return np.full((nq, max(k, 0)), -np.inf, np.float32), np.full((nq, max(k, 0)), -1, np.int64)
+            return np.full((nq, max(k, 0)), -np.inf, np.float32), np.full(
+                (nq, max(k, 0)), -1, np.int64
+            )
         if mask is not None:
             rows = np.flatnonzero(mask)
             if rows.size == 0:
@@ -61,7 +65,9 @@ class VectorIndex:
         return _pad(scores, idx, k)
 
 
-def _pad(scores: np.ndarray, idx: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _pad(
+    scores: np.ndarray, idx: np.ndarray, k: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     scores = np.where(idx < 0, -np.inf, scores).astype(np.float32)
     if k is not None and idx.shape[1] < k:
         extra = k - idx.shape[1]
@@ -70,7 +76,9 @@ def _pad(scores: np.ndarray, idx: np.ndarray, k: int | None = None) -> tuple[np.
     return scores, idx
 
 
-def _exact_subset(vectors: np.ndarray, rows: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _exact_subset(
+    vectors: np.ndarray, rows: np.ndarray, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     sims = queries @ vectors[rows].T
     kk = min(k, rows.size)
     top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
@@ -80,7 +88,9 @@ def _exact_subset(vectors: np.ndarray, rows: np.ndarray, queries: np.ndarray, k:
     return _pad(np.take_along_axis(top_scores, order, axis=1), rows[top], k)
 
 
-def build_index(vectors: np.ndarray, *, exact_max: int = DEFAULT_EXACT_MAX, kind: str | None = None) -> VectorIndex:
+def build_index(
+    vectors: np.ndarray, *, exact_max: int = DEFAULT_EXACT_MAX, kind: str | None = None
+) -> VectorIndex:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = vectors.shape
     kind = kind or ("flat" if n <= exact_max else "hnsw")
@@ -109,4 +119,6 @@ def load_index(vectors: np.ndarray, path: Path) -> VectorIndex | None:
     if index.ntotal != vectors.shape[0] or index.d != vectors.shape[1]:
         return None
     kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
-    return VectorIndex(vectors=np.ascontiguousarray(vectors, dtype=np.float32), kind=kind, index=index)
+    return VectorIndex(
+        vectors=np.ascontiguousarray(vectors, dtype=np.float32), kind=kind, index=index
+    )

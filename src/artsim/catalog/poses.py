@@ -1,0 +1,80 @@
+"""The pose aspect: figures found by BlazePose, their keypoints, and a pose descriptor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from artsim.catalog.aspects import AspectRow
+from artsim.images import LoadedImage
+from artsim.records import Pose, SourceItem
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
+
+POSE_MAX_SIDE = 1024
+POSE_MODEL = "blazepose-full-desc-v1"
+
+
+def scale_pose(pose: Pose, scale: float) -> Pose:
+    x, y, w, h = pose.box
+    return Pose(
+        keypoints=tuple((px * scale, py * scale) for px, py in pose.keypoints),
+        visibility=pose.visibility,
+        box=(x * scale, y * scale, w * scale, h * scale),
+        score=pose.score,
+    )
+
+
+def analyse_poses(image) -> tuple[list[Pose], np.ndarray]:
+    """Figures in a decoded RGB image and their descriptors (index and query share this)."""
+    from artsim.detectors.poses import detect_poses
+    from artsim.encoders.poses import POSE_DIM, pose_descriptor
+
+    poses = detect_poses(image)
+    if not poses:
+        return [], np.zeros((0, POSE_DIM), np.float32)
+    return poses, np.stack([pose_descriptor(p) for p in poses]).astype(np.float32)
+
+
+class PoseIndexer:
+    aspect = "pose"
+    max_side = POSE_MAX_SIDE
+
+    def __init__(self, catalog: Catalog) -> None:
+        from artsim.encoders.poses import POSE_DIM
+
+        self.catalog = catalog
+        self.model_key = POSE_MODEL
+        self.vector_dims = {"pose": POSE_DIM}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "estimator": "mediapipe BlazePose (model_complexity=1), multi-figure",
+            "max_side": self.max_side,
+        }
+
+    def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]:
+        rows: list[AspectRow] = []
+        for item, loaded in batch:
+            poses, desc = analyse_poses(loaded.image)
+            if not poses:
+                rows.append(AspectRow(item.id, None))
+                continue
+            for i, pose in enumerate(poses):
+                orig = scale_pose(pose, loaded.scale)
+                rows.append(
+                    AspectRow(
+                        item.id,
+                        f"{item.id}#pose{i}",
+                        {
+                            "box": [round(v, 1) for v in orig.box],
+                            "keypoints": [[round(x, 1), round(y, 1)] for x, y in orig.keypoints],
+                            "visibility": [round(float(v), 3) for v in orig.visibility],
+                            "score": round(float(pose.score), 4),
+                        },
+                        {"pose": desc[i]},
+                    )
+                )
+        return rows

@@ -1,0 +1,215 @@
+"""`artsim eval`: score a catalog against ground-truth files, per aspect and per refinement.
+
+Ground-truth paths are relative to the data root (the folder holding groundtruth/); catalog
+items are matched to them by their image file, so any catalog built from that root works.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from artsim.errors import ArtsimError
+from artsim.evaluation.groundtruth import (
+    duplicate_ignore_map,
+    eval_instance,
+    eval_same_artist,
+    eval_same_sitter,
+    load_exact_duplicates,
+    load_instance_pairs,
+    load_near_duplicates,
+    load_same_artist,
+    load_same_sitter,
+    restrict_search,
+)
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
+
+TASK_ASPECTS = {
+    "instance": ("global", "fused"),
+    "artist": ("global", "fused"),
+    "sitter": ("global", "face", "fused"),
+}
+
+
+@dataclass(slots=True)
+class EvalRun:
+    """Everything one `artsim eval` run measured."""
+
+    catalog: str
+    model: str
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per (task, aspect, variant)
+    missing: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "catalog": self.catalog,
+            "model": self.model,
+            "results": self.rows,
+            "missing": self.missing,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def gt_index(catalog: Catalog, root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """ground-truth path <-> catalog id, through the items' image files."""
+    root = root.resolve()
+    path_to_id: dict[str, str] = {}
+    for item_id in catalog.ids:
+        image = Path(catalog.image_of(item_id))
+        try:
+            rel = image.resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+        path_to_id[rel] = item_id
+    return path_to_id, {v: k for k, v in path_to_id.items()}
+
+
+def make_search(
+    catalog: Catalog,
+    path_to_id: dict[str, str],
+    id_to_path: dict[str, str],
+    aspect: str,
+    k: int,
+    **options: Any,
+) -> Callable[[str], list[tuple[str, float]]]:
+    def search(path: str) -> list[tuple[str, float]]:
+        try:
+            hits = catalog.search(path_to_id[path], k=k, aspect=aspect, **options)
+        except ArtsimError:
+            return []  # e.g. no face in the query: a miss, counted as such
+        return [(id_to_path[h.id], h.score) for h in hits if h.id in id_to_path]
+
+    return search
+
+
+def make_image_search(
+    catalog: Catalog,
+    images: dict[str, Any],
+    id_to_path: dict[str, str],
+    aspect: str,
+    k: int,
+    **options: Any,
+) -> Callable[[str], list[tuple[str, float]]]:
+    """Search by a (distorted) image standing in for the ground-truth file."""
+
+    def search(path: str) -> list[tuple[str, float]]:
+        try:
+            hits = catalog.search(images[path], k=k + 1, aspect=aspect, **options)
+        except ArtsimError:
+            return []
+        return [
+            (id_to_path[h.id], h.score)
+            for h in hits
+            if h.id in id_to_path and id_to_path[h.id] != path
+        ][:k]
+
+    return search
+
+
+def _row(task: str, aspect: str, variant: str, result) -> dict[str, Any]:
+    s = result.summary
+    return {
+        "task": task,
+        "aspect": aspect,
+        "variant": variant,
+        "queries": s.get("queries", 0),
+        "missing": result.n_missing,
+        **{
+            m: round(float(v), 4)
+            for m, v in s.get("means", {}).items()
+            if m not in ("rank", "ignored", "n_relevant")
+        },
+    }
+
+
+def evaluate(
+    catalog: Catalog,
+    gt_dir: Path,
+    *,
+    aspects: Sequence[str] = ("global", "face", "pose", "fused"),
+    distort: bool = False,
+    refinements: bool = False,
+    k: int = 100,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> EvalRun:
+    started = time.perf_counter()
+    root = gt_dir.resolve().parent
+    have = set(catalog.aspect_names()) | {"fused"}
+    aspects = [a for a in aspects if a in have]
+    path_to_id, id_to_path = gt_index(catalog, root)
+    available = set(path_to_id)
+    if not available:
+        raise ArtsimError(
+            f"no catalog image lies under {root}: index that data root (artsim index {root} --catalog ...)"
+        )
+    run = EvalRun(catalog=str(catalog.path), model=catalog.model_name)
+    ignore = duplicate_ignore_map(load_exact_duplicates(gt_dir), load_near_duplicates(gt_dir))
+    pairs = load_instance_pairs(gt_dir)
+    artists = load_same_artist(gt_dir)
+    sitters = load_same_sitter(gt_dir)
+    variants: list[tuple[str, dict[str, Any]]] = [("plain", {})]
+    if refinements:
+        variants += [("query-expansion", {"query_expansion": 2}), ("whitening", {"whiten": True})]
+
+    def tasks_for(aspect: str, variant: str, opts: dict[str, Any]) -> None:
+        search = make_search(catalog, path_to_id, id_to_path, aspect, k, **opts)
+        if aspect in TASK_ASPECTS["instance"] or variant != "plain":
+            progress(f"instance / {aspect} / {variant}")
+            res = eval_instance(pairs, search, available, ignore=ignore)
+            run.missing["instance"] = res.n_missing
+            run.rows.append(_row("instance", aspect, variant, res))
+        if aspect in TASK_ASPECTS["artist"] or variant != "plain":
+            progress(f"same artist / {aspect} / {variant}")
+            res = eval_same_artist(
+                artists, restrict_search(search, set(artists)), available, ignore=ignore
+            )
+            run.missing["artist"] = res.n_missing
+            run.rows.append(_row("artist", aspect, variant, res))
+        if aspect in TASK_ASPECTS["sitter"] or variant != "plain":
+            progress(f"same sitter / {aspect} / {variant}")
+            res = eval_same_sitter(sitters, search, available, ignore=ignore)
+            run.missing["sitter"] = res.n_missing
+            run.rows.append(_row("sitter", aspect, variant, res))
+
+    for aspect in aspects:
+        tasks_for(aspect, "plain", {})
+    if "global" in aspects:
+        for variant, opts in variants[1:]:
+            tasks_for("global", variant, opts)
+    if distort:
+        from artsim.evaluation.distort import distort as distort_image
+        from artsim.images import load_rgb
+
+        rng = np.random.default_rng(seed)
+        queries = {
+            p.query_path: distort_image(load_rgb(root / p.query_path, max_side=1024), rng)
+            for p in pairs
+            if p.query_path in available
+        }
+        for aspect in [a for a in aspects if a in ("global", "fused")]:
+            progress(f"distorted instance / {aspect}")
+            search = make_image_search(catalog, queries, id_to_path, aspect, k)
+            res = eval_instance(pairs, search, available, ignore=ignore)
+            run.rows.append(_row("instance-distorted", aspect, "plain", res))
+    missing_faces = sum(
+        1
+        for p in sitters
+        if p in path_to_id and "face" in have and path_to_id[p] not in catalog.aspect("face").done
+    )
+    if missing_faces:
+        run.notes.append(
+            f"{missing_faces} same-sitter images have no face analysis in this catalog"
+        )
+    run.seconds = time.perf_counter() - started
+    return run

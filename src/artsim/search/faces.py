@@ -1,0 +1,122 @@
+"""Face search: the query's face (largest, chosen with `face=N`, or marked with `box=`) against
+every indexed face; paintings are ranked by their best-matching face."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from artsim.errors import ArtsimError
+from artsim.records import Face, SearchResult
+from artsim.search import Query, to_result
+from artsim.search.regions import best_rows_per_item, box_iou, pick_largest
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
+
+
+def query_faces(catalog: Catalog, query: Query) -> list[dict]:
+    """The query's faces as dicts with box (original pixels), score, and both vectors."""
+    data = catalog.aspect("face")
+    if query.item_id is not None and query.item_id in data.done:
+        rows = data.rows_of_item(query.item_id)
+        return [
+            {
+                **data.info[r],
+                "identity": data.vectors["identity"][r],
+                "look": data.vectors["look"][r],
+                "row_id": data.row_ids[r],
+            }
+            for r in rows
+        ]
+    from artsim.catalog.faces import FACE_MAX_SIDE, analyse_faces, scale_face
+
+    loaded = query.load(catalog, max_side=FACE_MAX_SIDE)
+    faces, identity, look, _ = analyse_faces(loaded.image, catalog.encoder)
+    return [
+        {
+            "box": list(scale_face(f, loaded.scale).box),
+            "score": f.score,
+            "detector": f.detector,
+            "identity": identity[i],
+            "look": look[i],
+        }
+        for i, f in enumerate(faces)
+    ]
+
+
+def face_from_box(catalog: Catalog, query: Query, box: tuple[float, float, float, float]) -> dict:
+    """Embed a face the user marked by hand (box in original-image pixels)."""
+    from artsim.catalog.faces import FACE_MAX_SIDE
+    from artsim.encoders.faces import face_crops, identity_embeddings
+
+    loaded = query.load(catalog, max_side=FACE_MAX_SIDE)
+    s = 1.0 / loaded.scale
+    x, y, w, h = box
+    W, H = loaded.image.size
+    x0, y0 = max(0.0, x * s), max(0.0, y * s)
+    x1, y1 = min(float(W), (x + w) * s), min(float(H), (y + h) * s)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise ArtsimError(
+            f"--box {box} lies outside the query image ({loaded.original_size[0]}x{loaded.original_size[1]})"
+        )
+    face = Face(box=(x0, y0, x1 - x0, y1 - y0), score=1.0, detector="user")
+    return {
+        "box": list(box),
+        "score": 1.0,
+        "detector": "user",
+        "identity": identity_embeddings(loaded.image, [face])[0],
+        "look": catalog.encoder.embed_images(face_crops(loaded.image, [face]))[0],
+    }
+
+
+def choose_face(catalog: Catalog, query: Query, face: int | None, box) -> dict:
+    if box is not None:
+        found = query_faces(catalog, query) if query.item_id is not None else []
+        matches = [f for f in found if box_iou(f["box"], box) >= 0.5]
+        return (
+            max(matches, key=lambda f: box_iou(f["box"], box))
+            if matches
+            else face_from_box(catalog, query, box)
+        )
+    faces = query_faces(catalog, query)
+    if not faces:
+        raise ArtsimError(
+            f"no face found in {query.label}; mark one with --box x,y,w,h, or search by --aspect global"
+        )
+    if face is not None:
+        if face >= len(faces):
+            raise ArtsimError(
+                f"--face {face}: the query has {len(faces)} face(s), numbered 0..{len(faces) - 1}"
+            )
+        return faces[face]
+    return faces[pick_largest([tuple(f["box"]) for f in faces])]
+
+
+def search_faces(
+    catalog: Catalog,
+    query: Query,
+    *,
+    k: int = 10,
+    mask: np.ndarray | None = None,
+    exclude: str | None = None,
+    face: int | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    identity: bool = True,
+) -> list[SearchResult]:
+    name = "identity" if identity else "look"
+    chosen = choose_face(catalog, query, face, box)
+    data, index = catalog.vector_index("face", name)
+    hits = best_rows_per_item(catalog, data, index, chosen[name], k, mask, exclude)
+    return [
+        to_result(
+            catalog,
+            data.item_ids[r],
+            s,
+            "face",
+            box=tuple(data.info[r]["box"]),
+            face_id=data.row_ids[r],
+        )
+        for r, s in hits
+    ]

@@ -1,0 +1,179 @@
+"""Fused search: overall look, face and pose combined.
+
+Each aspect's raw cosine scores live on different scales (faces of strangers still score
+0.8 with dlib; poses of any standing figure score high), so they are calibrated per query
+as z-scores against that aspect's score distribution over the whole catalog, then combined
+with weights. A painting lacking an aspect (a landscape has no face) gets z = 0 for it:
+no evidence either way, rather than a zero similarity that would punish it.
+Aspects the query itself lacks (no face found) are left out and the weights renormalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from artsim.errors import ArtsimError
+from artsim.records import SearchResult
+from artsim.search import Query, to_result
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
+
+# chosen on the ground truth (benchmarks/eval_retrieval.py, docs/evaluation.md)
+DEFAULT_WEIGHTS = {"global": 1.0, "face": 1.0, "pose": 0.25}
+
+
+@dataclass(slots=True)
+class AspectScores:
+    """Best score per painting for one aspect (NaN where the painting lacks the aspect)."""
+
+    aspect: str
+    best: np.ndarray  # (n_items,) raw cosine, NaN = missing
+    best_row: np.ndarray  # (n_items,) row giving that score, -1 = missing
+    z: np.ndarray  # calibrated, 0 where missing
+
+
+def _calibrate(aspect: str, best: np.ndarray, best_row: np.ndarray) -> AspectScores:
+    have = ~np.isnan(best)
+    z = np.zeros_like(best)
+    if have.sum() >= 2:
+        mu, sd = float(best[have].mean()), float(best[have].std())
+        z[have] = (best[have] - mu) / (sd if sd > 1e-6 else 1.0)
+    return AspectScores(aspect, best, best_row, z)
+
+
+def _best_per_item(
+    n_items: int, row_pos: np.ndarray, sims: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    best = np.full(n_items, -np.inf, dtype=np.float32)
+    np.maximum.at(best, row_pos, sims)
+    best_row = np.full(n_items, -1, dtype=np.int64)
+    # the row achieving each item's best (last one wins on exact ties, which is harmless)
+    hit = sims >= best[row_pos]
+    best_row[row_pos[hit]] = np.flatnonzero(hit)
+    best[np.isneginf(best)] = np.nan
+    return best, best_row
+
+
+def global_scores(catalog: Catalog, query: Query) -> AspectScores:
+    from artsim.search.global_ import query_vector
+
+    data = catalog.aspect("global")
+    sims = data.vectors["global"] @ query_vector(catalog, query)
+    return _calibrate("global", *_best_per_item(len(catalog), data.row_pos, sims))
+
+
+def face_scores(catalog: Catalog, query: Query, face: int | None, box) -> AspectScores | None:
+    from artsim.search.faces import choose_face
+
+    try:
+        chosen = choose_face(catalog, query, face, box)
+    except ArtsimError:
+        return None  # the query has no face: fuse the other aspects
+    data = catalog.aspect("face")
+    if len(data) == 0:
+        return None
+    sims = data.vectors["identity"] @ chosen["identity"]
+    return _calibrate("face", *_best_per_item(len(catalog), data.row_pos, sims))
+
+
+def pose_scores(
+    catalog: Catalog, query: Query, figure: int | None, mirror: bool
+) -> AspectScores | None:
+    from artsim.encoders.poses import query_descriptors
+    from artsim.search.poses import choose_pose
+
+    try:
+        pose = choose_pose(catalog, query, figure)
+    except ArtsimError:
+        return None
+    data = catalog.aspect("pose")
+    if len(data) == 0:
+        return None
+    sims = (data.vectors["pose"] @ query_descriptors(pose, mirror).T).max(axis=1)
+    return _calibrate("pose", *_best_per_item(len(catalog), data.row_pos, sims))
+
+
+def fused_scores(
+    catalog: Catalog,
+    query: Query,
+    weights: dict[str, float],
+    *,
+    face=None,
+    box=None,
+    figure=None,
+    mirror=False,
+) -> tuple[np.ndarray, dict[str, AspectScores]]:
+    have = set(catalog.aspect_names())
+    parts: dict[str, AspectScores] = {}
+    if weights.get("global", 0) > 0:
+        parts["global"] = global_scores(catalog, query)
+    if weights.get("face", 0) > 0 and "face" in have:
+        fs = face_scores(catalog, query, face, box)
+        if fs is not None:
+            parts["face"] = fs
+    if weights.get("pose", 0) > 0 and "pose" in have:
+        ps = pose_scores(catalog, query, figure, mirror)
+        if ps is not None:
+            parts["pose"] = ps
+    if not parts:
+        raise ArtsimError(
+            "fused search has nothing to combine: all weights are 0 or the aspects are missing"
+        )
+    total = sum(weights[a] for a in parts)
+    fused = sum(weights[a] * s.z for a, s in parts.items()) / total
+    return fused, parts
+
+
+def search_fused(
+    catalog: Catalog,
+    query: Query,
+    *,
+    k: int = 10,
+    mask: np.ndarray | None = None,
+    exclude: str | None = None,
+    weights: dict[str, float] | None = None,
+    face: int | None = None,
+    box=None,
+    figure: int | None = None,
+    mirror: bool = False,
+) -> list[SearchResult]:
+    w = dict(DEFAULT_WEIGHTS)
+    if weights:
+        unknown = set(weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ArtsimError(
+                f"unknown aspect(s) in weights: {', '.join(sorted(unknown))} (use global, face, pose)"
+            )
+        if any(v < 0 for v in weights.values()):
+            raise ArtsimError("weights must be >= 0")
+        w.update(weights)
+    fused, parts = fused_scores(catalog, query, w, face=face, box=box, figure=figure, mirror=mirror)
+    allowed = np.ones(len(catalog), dtype=bool) if mask is None else mask.copy()
+    if exclude is not None and exclude in catalog:
+        allowed[catalog._pos[exclude]] = False
+    cand = np.flatnonzero(allowed)
+    if cand.size == 0:
+        return []
+    kk = min(k, cand.size)
+    top = cand[np.argpartition(-fused[cand], kk - 1)[:kk]]
+    top = top[np.argsort(-fused[top], kind="stable")]
+    results = []
+    for pos in top:
+        item_id = catalog.ids[pos]
+        raw = {a: float(s.best[pos]) for a, s in parts.items() if not np.isnan(s.best[pos])}
+        extra: dict = {"scores": raw}
+        if "face" in parts and parts["face"].best_row[pos] >= 0:
+            r = int(parts["face"].best_row[pos])
+            fdata = catalog.aspect("face")
+            extra.update(box=tuple(fdata.info[r]["box"]), face_id=fdata.row_ids[r])
+        if "pose" in parts and parts["pose"].best_row[pos] >= 0:
+            r = int(parts["pose"].best_row[pos])
+            pdata = catalog.aspect("pose")
+            extra.update(pose_id=pdata.row_ids[r], keypoints=pdata.info[r]["keypoints"])
+            extra.setdefault("box", tuple(pdata.info[r]["box"]))
+        results.append(to_result(catalog, item_id, float(fused[pos]), "fused", **extra))
+    return results

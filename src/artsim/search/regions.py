@@ -1,0 +1,56 @@
+"""Search over aspects with several rows per painting (faces, figures): rank paintings by
+their best-matching row, fetching more rows until k distinct paintings are found."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from artsim.search import masked_search
+
+if TYPE_CHECKING:
+    from artsim.catalog import AspectData, Catalog
+    from artsim.search.index import VectorIndex
+
+
+def best_rows_per_item(
+    catalog: Catalog,
+    data: AspectData,
+    index: VectorIndex,
+    queries: np.ndarray,
+    k: int,
+    mask: np.ndarray | None,
+    exclude: str | None,
+) -> list[tuple[int, float]]:
+    """(row, score) of the best row of each of the top-k paintings. Several query vectors
+    (e.g. a pose and its mirror) count as alternatives: a row's score is its best over them."""
+    fetch = max(4 * k, 32)
+    while True:
+        best: dict[str, tuple[int, float]] = {}
+        exhausted = True
+        for qv in np.atleast_2d(queries):
+            scores, rows = masked_search(catalog, data, index, qv, fetch, mask, exclude)
+            exhausted = exhausted and len(rows) < fetch
+            for s, r in zip(scores, rows, strict=True):
+                item = data.item_ids[r]
+                if item not in best or s > best[item][1]:
+                    best[item] = (int(r), float(s))
+        if len(best) >= k or exhausted or fetch >= len(data):
+            break
+        fetch *= 4
+    return sorted(best.values(), key=lambda rs: -rs[1])[:k]
+
+
+def pick_largest(boxes: list[tuple[float, float, float, float]]) -> int:
+    return int(np.argmax([w * h for _, _, w, h in boxes]))
+
+
+def box_iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
