@@ -105,7 +105,9 @@ def open_image(
             im = ImageOps.exif_transpose(im)
             rgb = _to_rgb(im)
             if max_side and max(rgb.size) > 2 * max_side:
-                rgb.thumbnail((2 * max_side, 2 * max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+                rgb.thumbnail(
+                    (2 * max_side, 2 * max_side), Image.Resampling.BILINEAR, reducing_gap=2.0
+                )
             return LoadedImage(rgb, original)
     except ImageLoadError:
         raise
@@ -115,7 +117,8 @@ def open_image(
         raise ImageLoadError(f"{name}: cannot decode ({exc})") from exc
 
 
-def load_rgb(source: str | Path | bytes, *, max_side: int | None = None,
-             max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_rgb(
+    source: str | Path | bytes, *, max_side: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Shortcut for open_image(...).image."""
     return open_image(source, max_side=max_side, max_pixels=max_pixels).image

@@ -81,17 +81,25 @@ def scan_csv(path: str | Path, *, image_column: str = "image", id_column: str = 
                 line = reader.line_num
                 if None in row or any(v is None for v in row.values()):
                     scan.problems.append(
-                        SourceProblem(f"{path}:{line}", f"row has the wrong number of fields (expected {len(header)})")
+                        SourceProblem(
+                            f"{path}:{line}",
+                            f"row has the wrong number of fields (expected {len(header)})",
+                        )
                     )
                     continue
                 image = (row.get(image_column) or "").strip()
                 if not image:
-                    scan.problems.append(SourceProblem(f"{path}:{line}", f"empty '{image_column}' field"))
+                    scan.problems.append(
+                        SourceProblem(f"{path}:{line}", f"empty '{image_column}' field")
+                    )
                     continue
                 if not is_url(image):
                     if "://" in image:
                         scan.problems.append(
-                            SourceProblem(f"{path}:{line}", f"unsupported URL scheme in {image!r} (http/https only)")
+                            SourceProblem(
+                                f"{path}:{line}",
+                                f"unsupported URL scheme in {image!r} (http/https only)",
+                            )
                         )
                         continue
                     image = str((path.parent / image).resolve())
@@ -99,13 +107,21 @@ def scan_csv(path: str | Path, *, image_column: str = "image", id_column: str = 
                 if not item_id:
                     item_id = image if is_url(image) else _relative_id(Path(image), path.parent)
                 if item_id in seen:
-                    scan.problems.append(SourceProblem(f"{path}:{line}", f"duplicate id {item_id!r}"))
+                    scan.problems.append(
+                        SourceProblem(f"{path}:{line}", f"duplicate id {item_id!r}")
+                    )
                     continue
                 seen.add(item_id)
-                metadata = {k: v for k, v in row.items() if k not in (image_column, id_column) and v != ""}
+                metadata = {
+                    k: v for k, v in row.items() if k not in (image_column, id_column) and v != ""
+                }
                 scan.items.append(SourceItem(id=item_id, image=image, metadata=metadata))
         except csv.Error as exc:
-            scan.problems.append(SourceProblem(f"{path}:{reader.line_num}", f"unreadable CSV ({exc}); rest of file skipped"))
+            scan.problems.append(
+                SourceProblem(
+                    f"{path}:{reader.line_num}", f"unreadable CSV ({exc}); rest of file skipped"
+                )
+            )
     return scan
 
 
