@@ -59,3 +59,10 @@ def write_awkward_set(folder: Path) -> dict[str, Path]:
     files["bomb.png"] = folder / "bomb.png"
     files["bomb.png"].write_bytes(bytes(data))
     return files
+
+
+def mosaic(w: int = 128, h: int = 128, seed: int = 0, cells: int = 6) -> Image.Image:
+    """A random coloured mosaic: images from different seeds look clearly different."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, size=(cells, cells, 3), dtype=np.uint8)
+    return Image.fromarray(blocks).resize((w, h), Image.Resampling.NEAREST)
