@@ -23,7 +23,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/artsim nga index $(DATA)/nga/opendata --images-dir $(DATA)/nga/images --catalog $(CATALOG)
 	$(BIN)/artsim info $(CATALOG)
-	$(BIN)/artsim search $(CATALOG) 46524 -k 5
+	$(BIN)/artsim search $(CATALOG) 1128 -k 5
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)

@@ -111,6 +111,8 @@ class Encoder:
         x = self.preprocess.normalise(batch_uint8)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.bf16 and next(self.model.parameters()).dtype == torch.bfloat16:
+            x = x.to(torch.bfloat16)  # a model converted to bf16 whole takes bf16 input
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             out = self._forward(x).float()
             if self.flip_average:

@@ -1,0 +1,173 @@
+"""`make eval`: build (or resume) a catalog of the whole sample data root, score it against the
+ground truth, choose the fusion weights, and regenerate docs/evaluation.md.
+
+    python benchmarks/make_evaluation.py --data ../shared/data
+
+Steps (each resumable; a re-run only does what is missing):
+1. catalog `eval-catalog/` of every image under the data root, global aspect;
+2. faces and poses for the same-sitter images and all WikiArt portraits (the sitter task's
+   gallery), so face, pose and fused search can be scored;
+3. `artsim eval` over every aspect, with distorted queries and the refinements;
+4. a small grid over fusion weights, scored on all three tasks;
+5. the SSIM pixel baseline next to the model's results;
+6. docs/evaluation.md with the tables, the chart and the per-model pooling study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from artsim.catalog import Catalog
+from artsim.evaluation.groundtruth import (
+    duplicate_ignore_map,
+    eval_instance,
+    eval_same_artist,
+    eval_same_sitter,
+    load_exact_duplicates,
+    load_instance_pairs,
+    load_near_duplicates,
+    load_same_artist,
+    load_same_sitter,
+    restrict_search,
+)
+from artsim.evaluation.pixel import ssim_topk_vs_random
+from artsim.evaluation.report import bar_chart, markdown_tables
+from artsim.evaluation.run import evaluate, gt_index, make_search
+from artsim.records import SourceItem
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHT_GRID = [
+    {"global": 1.0, "face": 0.0, "pose": 0.0},
+    {"global": 1.0, "face": 0.5, "pose": 0.0},
+    {"global": 1.0, "face": 1.0, "pose": 0.0},
+    {"global": 1.0, "face": 2.0, "pose": 0.0},
+    {"global": 1.0, "face": 1.0, "pose": 0.25},
+    {"global": 1.0, "face": 1.0, "pose": 0.5},
+]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def build_catalog(data: Path, cat_dir: Path, *, regions: bool) -> Catalog:
+    cat = Catalog.create(cat_dir)
+    log(f"global aspect over {data}")
+    cat.add(data, batch_size=32, progress=True)
+    cat = Catalog.open(cat_dir)
+    if regions:
+        sitters = set(load_same_sitter(data / "groundtruth"))
+        portraits = set()
+        with open(data / "wikiart" / "labels.csv", newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["genre"] == "portrait":
+                    portraits.add(f"wikiart/images/{row['path']}")
+        wanted = sorted(sitters | portraits)
+        path_to_id, _ = gt_index(cat, data)
+        items = [SourceItem(path_to_id[p], cat.image_of(path_to_id[p]), cat.metadata(path_to_id[p])) for p in wanted if p in path_to_id]
+        log(f"face and pose aspects over {len(items)} portraits and same-sitter images")
+        cat.add(items, aspects=["global", "face", "pose"], batch_size=16, progress=True)
+    return Catalog.open(cat_dir)
+
+
+def weight_grid(cat: Catalog, gt: Path) -> list[dict]:
+    path_to_id, id_to_path = gt_index(cat, gt.parent)
+    available = set(path_to_id)
+    ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
+    pairs, artists, sitters = load_instance_pairs(gt), load_same_artist(gt), load_same_sitter(gt)
+    rows = []
+    for w in WEIGHT_GRID:
+        if w["pose"] and "pose" not in cat.aspect_names():
+            continue
+        search = make_search(cat, path_to_id, id_to_path, "fused", 100, weights=w)
+        r = {
+            "weights": w,
+            "instance_recall@1": eval_instance(pairs, search, available, ignore=ignore).summary["means"]["recall@1"],
+            "artist_map@10": eval_same_artist(artists, restrict_search(search, set(artists)), available, ignore=ignore).summary["means"]["ap@10"],
+            "sitter_hit@5": eval_same_sitter(sitters, search, available, ignore=ignore).summary["means"]["hit@5"],
+        }
+        log(f"fusion {w}: {json.dumps({k: round(v, 4) for k, v in r.items() if k != 'weights'})}")
+        rows.append(r)
+    return rows
+
+
+def ssim_baseline(cat: Catalog, gt: Path, n: int = 60) -> dict:
+    path_to_id, id_to_path = gt_index(cat, gt.parent)
+    artists = sorted(p for p in load_same_artist(gt) if p in path_to_id)
+    rng = np.random.default_rng(0)
+    queries = [artists[i] for i in rng.choice(len(artists), n, replace=False)]
+    search = make_search(cat, path_to_id, id_to_path, "global", 5)
+    results = [[p for p, _ in search(q)] for q in queries]
+    return ssim_topk_vs_random(queries, results, artists, rng, k=5, root=gt.parent)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--catalog", type=Path, default=REPO / "eval-catalog")
+    ap.add_argument("--no-regions", action="store_true", help="skip faces and poses (global only)")
+    ap.add_argument("--out", type=Path, default=REPO / "docs")
+    args = ap.parse_args()
+    gt = args.data / "groundtruth"
+    started = time.perf_counter()
+    cat = build_catalog(args.data, args.catalog, regions=not args.no_regions)
+    log("scoring every aspect")
+    run = evaluate(cat, gt, distort=True, refinements=True, progress=log)
+    grid = weight_grid(cat, gt) if "face" in cat.aspect_names() else []
+    log("SSIM baseline")
+    ssim = ssim_baseline(cat, gt)
+    results_dir = args.out / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "evaluation.json").write_text(json.dumps({**run.to_dict(), "fusion_grid": grid, "ssim": ssim}, indent=2) + "\n")
+    bar_chart(run.rows, args.out / "img" / "evaluation.png")
+    variants_path = results_dir / "global_variants.json"
+    variants = json.loads(variants_path.read_text()) if variants_path.is_file() else None
+    write_markdown(args.out / "evaluation.md", run, grid, ssim, variants, time.perf_counter() - started, cat)
+    log(f"wrote {args.out / 'evaluation.md'}")
+
+
+def write_markdown(path: Path, run, grid, ssim, variants, seconds: float, cat: Catalog) -> None:
+    intro = (path.parent / "evaluation_intro.md").read_text() if (path.parent / "evaluation_intro.md").is_file() else ""
+    lines = [
+        "# Evaluation",
+        "",
+        f"Generated by `make eval` on {time.strftime('%Y-%m-%d')} ({seconds / 60:.0f} min). Catalog: every image of "
+        f"`../shared/data` ({len(cat)} paintings), model `{cat.model_name}`; faces and poses for the WikiArt "
+        "portraits and same-sitter images. Raw numbers: `docs/results/evaluation.json`.",
+        "",
+        intro,
+        "## Retrieval, per aspect and refinement",
+        "",
+        "![metrics](img/evaluation.png)",
+        "",
+        markdown_tables(run.rows),
+        "Missing ground-truth rows (files not in the catalog): " + (", ".join(f"{k} {v}" for k, v in run.missing.items()) or "none") + ".",
+        "",
+    ]
+    lines += [f"- {n}" for n in run.notes]
+    if grid:
+        lines += ["", "## Fusion weights", "", "| global | face | pose | instance R@1 | artist mAP@10 | sitter hit@5 |", "|---:|---:|---:|---:|---:|---:|"]
+        for g in grid:
+            w = g["weights"]
+            lines.append(f"| {w['global']} | {w['face']} | {w['pose']} | {g['instance_recall@1']:.3f} | {g['artist_map@10']:.3f} | {g['sitter_hit@5']:.3f} |")
+    if variants:
+        lines += ["", "## Pooling and input view of the default encoder", "",
+                  f"EfficientNet-Lite2 on a seeded subset ({variants['gallery']} images: all instance pairs, {variants['artist_subset']} same-artist images), "
+                  "from `benchmarks/eval_global.py`.", "",
+                  "| view + pooling | instance R@1 | instance mAP | distorted R@1 | artist P@10 | artist mAP@10 |", "|---|---:|---:|---:|---:|---:|"]
+        for key, r in variants["results"].items():
+            lines.append(f"| {key} | {r['instance_recall@1']:.3f} | {r['instance_map']:.3f} | {r['distorted_recall@1']:.3f} | {r['artist_precision@10']:.3f} | {r['artist_map@10']:.3f} |")
+    lines += ["", "## The pixel baseline (SSIM)", "",
+              f"Mean SSIM between 60 same-artist queries and their top-5 global results: **{ssim['topk']:.3f}**; "
+              f"between the same queries and random paintings: **{ssim['random']:.3f}**.", ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

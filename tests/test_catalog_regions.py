@@ -1,0 +1,101 @@
+"""Faces and figures in the catalog: incremental aspects, resume, search by face and pose."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from artsim.catalog import Catalog
+from artsim.errors import ArtsimError
+from tests.images_factory import gradient
+
+pytestmark = pytest.mark.slow
+
+# NGA sample paintings with clearly visible faces / figures (checked by eye)
+PORTRAITS = ["1128.jpg", "12208.jpg", "1115.jpg", "128004.jpg", "1211.jpg", "111151.jpg"]
+
+
+@pytest.fixture(scope="module")
+def region_catalog(tmp_path_factory, data_dir):
+    tmp = tmp_path_factory.mktemp("regions")
+    src = tmp / "src"
+    src.mkdir()
+    names = PORTRAITS + [p.name for p in sorted((data_dir / "nga" / "images").glob("*.jpg"))[:12] if p.name not in PORTRAITS]
+    for n in names:
+        (src / n).symlink_to(data_dir / "nga" / "images" / n)
+    gradient(300, 200, seed=3).save(src / "no-figure.jpg")
+    cat = Catalog.create(tmp / "cat")
+    cat.add(src)  # global first, faces and poses added later, incrementally
+    summary = Catalog.open(tmp / "cat").add(src, aspects=["face", "pose"])
+    return tmp, src, summary
+
+
+def test_aspects_added_incrementally(region_catalog):
+    tmp, src, summary = region_catalog
+    assert summary.skipped_existing == 0  # every painting lacked the new aspects
+    cat = Catalog.open(tmp / "cat")
+    assert set(cat.aspect_names()) == {"global", "face", "pose"}
+    faces = cat.aspect("face")
+    assert len(faces.done) == len(cat)  # every painting examined, faces or not
+    assert "no-figure.jpg" in faces.done and not faces.rows_of_item("no-figure.jpg")
+    manifest = json.loads((tmp / "cat" / "manifest.json").read_text())
+    assert manifest["aspects"]["face"]["count"] == len(faces)
+    # a re-run has nothing left to do
+    again = Catalog.open(tmp / "cat").add(src, aspects=["face", "pose"])
+    assert again.added == 0 and again.skipped_existing == len(cat)
+
+
+def test_face_rows_have_boxes_inside_the_image(region_catalog):
+    tmp, _, _ = region_catalog
+    cat = Catalog.open(tmp / "cat")
+    faces = cat.aspect("face")
+    assert len(faces) >= 3
+    for item_id, info in zip(faces.item_ids, faces.info, strict=True):
+        x, y, w, h = info["box"]
+        item = cat.item(item_id)
+        assert 0 <= x and 0 <= y and x + w <= item["width"] + 1 and y + h <= item["height"] + 1
+        assert (tmp / "cat" / info["chip"]).is_file()
+
+
+def test_face_search_finds_same_painting_first(region_catalog, tmp_path):
+    tmp, src, _ = region_catalog
+    cat = Catalog.open(tmp / "cat")
+    faces = cat.aspect("face")
+    with_face = [p for p in PORTRAITS if faces.rows_of_item(p)]
+    assert with_face, "no face found in the pinned portraits"
+    copy = tmp_path / "copy.jpg"
+    shutil.copy(src / with_face[0], copy)
+    hits = cat.search(str(copy), aspect="face", k=3)
+    assert hits[0].id == with_face[0] and hits[0].score > 0.99
+    assert hits[0].box is not None and hits[0].face_id.startswith(with_face[0])
+    # by id: stored faces are reused, the painting itself is excluded
+    by_id = cat.search(with_face[0], aspect="face", k=3)
+    assert with_face[0] not in [h.id for h in by_id]
+
+
+def test_query_without_face_is_a_clear_error(region_catalog):
+    tmp, src, _ = region_catalog
+    cat = Catalog.open(tmp / "cat")
+    with pytest.raises(ArtsimError, match="no face found"):
+        cat.search(str(src / "no-figure.jpg"), aspect="face")
+    with pytest.raises(ArtsimError, match="no figure found"):
+        cat.search(str(src / "no-figure.jpg"), aspect="pose")
+
+
+def test_pose_search_and_fused(region_catalog, tmp_path):
+    tmp, src, _ = region_catalog
+    cat = Catalog.open(tmp / "cat")
+    poses = cat.aspect("pose")
+    if not len(poses):
+        pytest.skip("no figure detected in this small sample")
+    item = poses.item_ids[0]
+    copy = tmp_path / "copy.jpg"
+    shutil.copy(src / item, copy)
+    hits = cat.search(str(copy), aspect="pose", k=3)
+    assert hits[0].id == item and hits[0].pose_id and len(hits[0].keypoints) == 33
+    mirrored = cat.search(str(copy), aspect="pose", k=3, mirror=True)
+    assert mirrored[0].id == item
+    fused = cat.search(str(copy), aspect="fused", k=3)
+    assert fused[0].id == item and "global" in fused[0].scores
