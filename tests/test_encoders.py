@@ -159,6 +159,16 @@ def test_gem_between_avg_and_max():
     assert torch.allclose(gem(x, p=1.0), x.mean(dim=(2, 3)), atol=1e-6)
 
 
+def test_whole_view_keeps_the_whole_painting():
+    pre = Preprocess(resize=64, crop=64, mean=(0.5,) * 3, std=(0.5,) * 3, view="whole")
+    im = gradient(200, 100)
+    t = pre.to_uint8(im)
+    assert t.shape == (3, 64, 64)
+    # left and right edges survive (a centre crop would cut them off)
+    left = np.asarray(im)[:, :10].mean()
+    assert abs(float(t[:, :, :2].float().mean()) - left) < 25
+
+
 def test_preprocess_keeps_aspect_then_crops():
     pre = Preprocess(resize=64, crop=56, mean=(0.5,) * 3, std=(0.5,) * 3)
     t = pre.to_uint8(gradient(200, 100))

@@ -24,9 +24,11 @@ _RESAMPLE = {
 
 @dataclass(frozen=True, slots=True)
 class Preprocess:
-    """Resize the shorter side to `resize`, centre-crop `crop` x `crop`, normalise.
+    """How an image becomes the model's input, recorded in the catalog manifest.
 
-    This is the model's own eval transform (taken from its config), recorded in the manifest.
+    view="crop": the model config's eval transform: shorter side to `resize`, centre crop
+    `crop` x `crop`. view="whole": the whole painting resized to `crop` x `crop` (no part cut
+    off; chosen for EfficientNet-Lite2 by measurement, see docs/evaluation.md). Then normalise.
     """
 
     resize: int
@@ -34,12 +36,16 @@ class Preprocess:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
+    view: str = "crop"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_uint8(self, image: Image.Image) -> torch.Tensor:
         """PIL RGB -> uint8 CHW tensor of crop x crop (normalisation happens batched, later)."""
+        if self.view == "whole":
+            resized = image.resize((self.crop, self.crop), _RESAMPLE[self.interpolation], reducing_gap=3.0)
+            return torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)
         w, h = image.size
         scale = self.resize / min(w, h)
         nw, nh = max(self.crop, round(w * scale)), max(self.crop, round(h * scale))
