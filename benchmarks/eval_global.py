@@ -1,8 +1,8 @@
 """Choose the whole-image encoder's pooling and input view from measurements on the ground truth.
 
 Variants of EfficientNet-Lite2 (one forward pass per input view, every pooling from the same
-feature maps): pooling avg / GeM(p=3) / max; input view centre-crop (the model's eval transform)
-or the whole painting resized to a square. Reports instance recall@1 / mAP (clean and distorted
+feature maps): pooling avg / GeM(p=3) / max / GeM + mean of the stride-16 stage (gem+mid);
+input view centre-crop (the model's eval transform) or the whole painting resized to a square. Reports instance recall@1 / mAP (clean and distorted
 queries) and same-artist precision@10 / mAP@10 on a fixed, seeded subset of the WikiArt images.
 
     python benchmarks/eval_global.py --data ../shared/data --artist-per 12 --out docs/results/global_variants.json
@@ -37,15 +37,33 @@ def views(enc, image, mode):
 
 
 def embed(enc, images, mode, batch=32):
-    out = {"avg": [], "gem": [], "max": []}
+    out = {"avg": [], "gem": [], "max": [], "gem+mid": []}
+    m, mid_block = enc.model, enc.extra["mid_block"]
     for i in range(0, len(images), batch):
         x = torch.stack([views(enc, im, mode) for im in images[i : i + batch]])
         x = enc.preprocess.normalise(x).contiguous(memory_format=torch.channels_last)
         if enc.bf16:
             x = x.to(torch.bfloat16)
         with torch.inference_mode():
-            fmap = enc.model.extract_features(x).float()
-        pooled = {"avg": fmap.mean((2, 3)), "gem": gem(fmap, 3.0), "max": fmap.amax((2, 3))}
+            h = m._swish(m._bn0(m._conv_stem(x)))
+            for j, block in enumerate(m._blocks):
+                h = block(h)
+                if j == mid_block:
+                    mid = h.float().mean((2, 3))
+            fmap = m._swish(m._bn1(m._conv_head(h))).float()
+        g = gem(fmap, 3.0)
+        pooled = {
+            "avg": fmap.mean((2, 3)),
+            "gem": g,
+            "max": fmap.amax((2, 3)),
+            "gem+mid": torch.cat(
+                [
+                    torch.nn.functional.normalize(g, dim=1),
+                    torch.nn.functional.normalize(mid, dim=1),
+                ],
+                1,
+            ),
+        }
         for k, v in pooled.items():
             out[k].append(torch.nn.functional.normalize(v, dim=1).numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -82,7 +100,7 @@ def main() -> None:
         for p in pairs
     }
     pos = {p: i for i, p in enumerate(gallery)}
-    enc = load_encoder("efficientnet-lite2", bf16=args.bf16)
+    enc = load_encoder("efficientnet-lite2", bf16=args.bf16, pooling="gem+mid")
     results = {}
     for mode in ("crop", "square"):
         t = time.perf_counter()

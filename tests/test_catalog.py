@@ -43,7 +43,7 @@ def test_manifest_records_model_and_counts(tmp_path, folder):
     assert m["model"]["name"] == "efficientnet-lite2"
     assert len(m["model"]["weights_sha256"]) == 64
     assert m["model"]["preprocess"]["crop"] == 260
-    assert m["model"]["dim"] == 1280
+    assert m["model"]["dim"] == 1400
     assert m["counts"]["items"] == 6
     assert m["aspects"]["global"]["count"] == 6
 

@@ -62,5 +62,5 @@ def test_models_lists_offline_status():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0
     line = next(ln for ln in result.output.splitlines() if ln.startswith("efficientnet-lite2"))
-    assert "1280" in line and "yes" in line
+    assert "1400" in line and "yes" in line
     assert "dinov2-small" in result.output

@@ -180,6 +180,6 @@ def test_efficientnet_default_is_normalised_and_deterministic():
     enc = load_encoder("efficientnet-lite2")
     ims = [gradient(300, 200, i) for i in range(4)]
     a, b = enc.embed_images(ims), enc.embed_images(ims[::-1])[::-1]
-    assert a.shape == (4, 1280)
+    assert a.shape == (4, 1400)
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     assert np.allclose(a, b, atol=1e-3)  # batch order does not change a vector

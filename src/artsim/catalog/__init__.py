@@ -113,7 +113,7 @@ class Catalog:
         model: str | None = None,
         model_path: str | None = None,
         bf16: bool | None = None,
-        pooling: str = "gem",
+        pooling: str | None = None,
     ) -> Catalog:
         """Create an empty catalog (or open an existing one built with the same model)."""
         from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
@@ -141,7 +141,7 @@ class Catalog:
                 "preprocess": desc["preprocess"],
                 "dim": encoder.dim,
                 "bf16": encoder.bf16,
-                "pooling": pooling,
+                "pooling": encoder.extra.get("pooling", pooling),
                 "model_path": str(Path(model_path).resolve()) if model_path else None,
             },
             "aspects": {
@@ -230,7 +230,7 @@ class Catalog:
                 m["name"],
                 model_path=self.model_path,
                 bf16=m.get("bf16"),
-                pooling=m.get("pooling", "gem"),
+                pooling=m.get("pooling"),
             )
             if (
                 m.get("weights_sha256") not in (None, "unknown")

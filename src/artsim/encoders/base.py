@@ -44,7 +44,9 @@ class Preprocess:
     def to_uint8(self, image: Image.Image) -> torch.Tensor:
         """PIL RGB -> uint8 CHW tensor of crop x crop (normalisation happens batched, later)."""
         if self.view == "whole":
-            resized = image.resize((self.crop, self.crop), _RESAMPLE[self.interpolation], reducing_gap=3.0)
+            resized = image.resize(
+                (self.crop, self.crop), _RESAMPLE[self.interpolation], reducing_gap=3.0
+            )
             return torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)
         w, h = image.size
         scale = self.resize / min(w, h)

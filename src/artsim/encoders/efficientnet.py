@@ -6,6 +6,7 @@ import contextlib
 import io
 
 import torch
+import torch.nn.functional as F
 
 from artsim.encoders.base import Encoder, Preprocess, file_sha256, gem
 from artsim.errors import ModelUnavailableError
@@ -31,10 +32,25 @@ def weights_path() -> str | None:
 
 class EfficientNetLiteEncoder(Encoder):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.model.extract_features(x)
-        if self.extra.get("pooling") == "avg":
-            return fmap.float().mean(dim=(2, 3))
-        return gem(fmap.float(), p=float(self.extra.get("gem_p", 3.0)))
+        m = self.model
+        mid_block = self.extra.get("mid_block", -1)
+        x = m._swish(m._bn0(m._conv_stem(x)))
+        mid = None
+        for i, block in enumerate(m._blocks):
+            x = block(x)
+            if i == mid_block:
+                mid = x
+        fmap = m._swish(m._bn1(m._conv_head(x))).float()
+        pooling = self.extra.get("pooling", "gem+mid")
+        if pooling == "avg":
+            return fmap.mean(dim=(2, 3))
+        top = gem(fmap, p=float(self.extra.get("gem_p", 3.0)))
+        if pooling == "gem" or mid is None:
+            return top
+        # multi-scale: the stride-16 stage carries brushwork and palette (style), the last
+        # map carries objects and layout; equal weight to each L2-normalised part
+        low = mid.float().mean(dim=(2, 3))
+        return torch.cat([F.normalize(top, dim=1), F.normalize(low, dim=1)], dim=1)
 
 
 _CONV_BN_PAIRS = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
@@ -99,7 +115,22 @@ def simplify_padding(model: torch.nn.Module) -> None:
                 child.inplace = True
 
 
-def load_efficientnet_lite2(*, pooling: str = "gem", bf16: bool = False) -> EfficientNetLiteEncoder:
+def last_block_at_stride(model: torch.nn.Module, stride: int, size: int = 64) -> tuple[int, int]:
+    """Index and channel count of the last block whose output is at the given stride."""
+    found = (-1, 0)
+    with torch.inference_mode():
+        x = torch.zeros(1, 3, size, size)
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        for i, block in enumerate(model._blocks):
+            x = block(x)
+            if x.shape[-1] == -(-size // stride):
+                found = (i, int(x.shape[1]))
+    return found
+
+
+def load_efficientnet_lite2(
+    *, pooling: str = "gem+mid", bf16: bool = False
+) -> EfficientNetLiteEncoder:
     path = weights_path()
     try:
         from efficientnet_lite_pytorch import EfficientNet
@@ -117,15 +148,22 @@ def load_efficientnet_lite2(*, pooling: str = "gem", bf16: bool = False) -> Effi
     model.eval()
     fold_batchnorms(model)
     simplify_padding(model)
+    mid_block, mid_channels = last_block_at_stride(model, 16)
     if bf16:
         model = model.to(torch.bfloat16)  # whole-model bf16: faster on AMX than autocast's casts
     model = model.to(memory_format=torch.channels_last)
+    if pooling not in ("gem+mid", "gem", "avg"):
+        raise ValueError(f"efficientnet-lite2: unknown pooling {pooling!r} (gem+mid, gem, avg)")
     return EfficientNetLiteEncoder(
         name="efficientnet-lite2",
-        dim=1280,
+        dim=1280 + (mid_channels if pooling == "gem+mid" else 0),
         preprocess=LITE2_PREPROCESS,
         weights_hash=file_sha256(path),
         model=model,
         bf16=bf16,
-        extra={"pooling": pooling, "gem_p": 3.0},
+        extra={
+            "pooling": pooling,
+            "gem_p": 3.0,
+            "mid_block": mid_block if pooling == "gem+mid" else -1,
+        },
     )
