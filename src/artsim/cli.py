@@ -293,6 +293,104 @@ def models() -> None:
     )
 
 
+@app.command()
+def faces(
+    catalog: CatalogArg,
+    query: Annotated[str, typer.Argument(help="A catalog id, an image file, or an http(s) URL.")],
+    save_crops: Annotated[
+        Path | None, typer.Option(help="Folder to save each face's aligned chip as face-N.jpg.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the faces found in an image, with boxes and scores (numbered as --face N expects)."""
+    from artsim.catalog import Catalog
+    from artsim.catalog.faces import FACE_MAX_SIDE, scale_face
+    from artsim.detectors.faces import detect_faces
+    from artsim.encoders.faces import align_faces
+    from artsim.search import resolve_query
+
+    cat = Catalog.open(catalog)
+    q = resolve_query(cat, query)
+    loaded = q.load(cat, max_side=FACE_MAX_SIDE)
+    found = detect_faces(loaded.image)
+    rows = [
+        {
+            "face": i,
+            "box": [round(v, 1) for v in scale_face(f, loaded.scale).box],
+            "score": round(f.score, 3),
+            "detector": f.detector,
+        }
+        for i, f in enumerate(found)
+    ]
+    if save_crops is not None and found:
+        save_crops.mkdir(parents=True, exist_ok=True)
+        for i, aligned in enumerate(align_faces(loaded.image, found)):
+            aligned.chip.save(save_crops / f"face-{i}.jpg", quality=92)
+            rows[i]["crop"] = str(save_crops / f"face-{i}.jpg")
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no face found in {query}")
+        return
+    for r in rows:
+        x, y, w, h = r["box"]
+        typer.echo(
+            f"face {r['face']}: box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {r['score']:.3f}  ({r['detector']})"
+        )
+
+
+@app.command()
+def pose(
+    catalog: CatalogArg,
+    query: Annotated[str, typer.Argument(help="A catalog id, an image file, or an http(s) URL.")],
+    draw: Annotated[
+        Path | None,
+        typer.Option(help="Write the image with the detected skeletons drawn (PNG or JPEG)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the figures (poses) found in an image, and optionally draw their skeletons."""
+    from artsim.catalog import Catalog
+    from artsim.catalog.poses import POSE_MAX_SIDE, scale_pose
+    from artsim.detectors.poses import detect_poses
+    from artsim.search import resolve_query
+
+    cat = Catalog.open(catalog)
+    q = resolve_query(cat, query)
+    loaded = q.load(cat, max_side=POSE_MAX_SIDE)
+    found = detect_poses(loaded.image)
+    if draw is not None:
+        from artsim.visualize.overlays import draw_poses
+
+        draw.parent.mkdir(parents=True, exist_ok=True)
+        draw_poses(loaded.image, found).save(draw)
+    rows = []
+    for i, p in enumerate(found):
+        orig = scale_pose(p, loaded.scale)
+        rows.append(
+            {
+                "figure": i,
+                "box": [round(v, 1) for v in orig.box],
+                "score": round(float(p.score), 3),
+                "visible_keypoints": int(sum(v >= 0.5 for v in p.visibility)),
+                "keypoints": [[round(x, 1), round(y, 1)] for x, y in orig.keypoints],
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        typer.echo(f"no figure found in {query}")
+    else:
+        for r in rows:
+            x, y, w, h = r["box"]
+            typer.echo(
+                f"figure {r['figure']}: box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {r['score']:.3f}  {r['visible_keypoints']}/33 keypoints visible"
+            )
+    if draw is not None:
+        typer.echo(f"skeletons drawn to {draw}")
+
+
 @app.command("eval")
 def eval_(
     catalog: CatalogArg,
@@ -427,6 +525,15 @@ def nga_show(
         if isinstance(value, list):
             value = "; ".join(map(str, value))
         typer.echo(f"{key:15s} {value}")
+
+
+def _add_web_commands() -> None:
+    from artsim.server.commands import register
+
+    register(app)
+
+
+_add_web_commands()
 
 
 def main() -> None:
