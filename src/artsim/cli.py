@@ -484,8 +484,6 @@ def nga_index(
     scan = scan_nga(
         opendata_dir, images_dir=images_dir, limit=limit, all_classifications=all_classifications
     )
-    for w in scan.warnings:
-        typer.echo(f"warning: {w}", err=True)
     for p in scan.problems[:10]:
         typer.echo(f"skipped {p.where}: {p.reason}", err=True)
     if len(scan.problems) > 10:
