@@ -36,14 +36,14 @@ def analyse_faces(
     """Faces in a decoded RGB image with identity and look vectors and aligned chips.
     The same function serves indexing and querying, so both see identical faces."""
     from artsim.detectors.faces import detect_faces
-    from artsim.encoders.faces import align_faces, face_crops, identity_embeddings
+    from artsim.encoders.faces import align_faces, embed_chips, face_crops
 
     faces = detect_faces(image, detector)
     if not faces:
         return [], np.zeros((0, 128), np.float32), np.zeros((0, encoder.dim), np.float32), []
-    identity = identity_embeddings(image, faces)
+    chips = [a.chip for a in align_faces(image, faces)]  # aligned once, used for identity and thumbnail
+    identity = embed_chips(chips)
     look = encoder.embed_images(face_crops(image, faces))
-    chips = [a.chip for a in align_faces(image, faces)]
     return faces, identity, look, chips
 
 
