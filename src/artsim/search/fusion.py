@@ -66,9 +66,17 @@ def global_scores(catalog: Catalog, query: Query) -> AspectScores:
     return _calibrate("global", *_best_per_item(len(catalog), data.row_pos, sims))
 
 
+def _not_analysed(catalog: Catalog, query: Query, aspect: str) -> bool:
+    """A catalog painting never analysed for this aspect: fuse without it rather than run
+    a detector at query time (the catalog simply lacks that aspect for it)."""
+    return query.item_id is not None and query.item_id not in catalog.aspect(aspect).done
+
+
 def face_scores(catalog: Catalog, query: Query, face: int | None, box) -> AspectScores | None:
     from artsim.search.faces import choose_face
 
+    if box is None and _not_analysed(catalog, query, "face"):
+        return None
     try:
         chosen = choose_face(catalog, query, face, box)
     except ArtsimError:
@@ -86,6 +94,8 @@ def pose_scores(
     from artsim.encoders.poses import query_descriptors
     from artsim.search.poses import choose_pose
 
+    if _not_analysed(catalog, query, "pose"):
+        return None
     try:
         pose = choose_pose(catalog, query, figure)
     except ArtsimError:

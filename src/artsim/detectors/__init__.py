@@ -1,0 +1,1 @@
+"""Detectors that find things inside a painting (faces: `artsim.detectors.faces`)."""

@@ -1,0 +1,523 @@
+"""Face detection on paintings: BlazeFace, MTCNN and dlib's CNN behind one function.
+
+`detect_faces(image, detector)` returns `artsim.records.Face` records with boxes in the pixels of
+the image passed in. Detectors (see docs/faces.md for the measurements behind the default):
+
+- ``blazeface``: MediaPipe BlazeFace, full-range (model_selection=1) and short-range
+  (model_selection=0) models, over the whole image and over overlapping tiles, merged by NMS.
+  BlazeFace shrinks its input to 192 (128) px, so tiles are what lets it see small faces.
+- ``mtcnn``: facenet-pytorch's MTCNN (P/R/O-Net cascade), on the image upscaled to at least
+  448 px (small paintings) so that its 20 px minimum face is about 10 px in the original.
+- ``dlib-cnn``: dlib's MMOD CNN face detector, upscaled the same way. Accurate but slow on CPU
+  (seconds per image), so large images are shrunk to 800 px before it runs.
+- ``ensemble`` (the default): BlazeFace proposals (both ranges, tiles) re-scored and re-boxed by
+  MTCNN's O-Net; score = mean of the BlazeFace score and the O-Net face probability. O-Net rejects
+  most of BlazeFace's false faces on landscapes at a few milliseconds per proposal, and adds the
+  five MTCNN landmarks.
+
+Landmarks (`Face.landmarks`), "left"/"right" meaning the image's left and right:
+- ensemble, mtcnn: 5 points ``FIVE_POINTS`` = left eye, right eye, nose tip, left mouth corner,
+  right mouth corner (the MTCNN/ArcFace order);
+- blazeface: its 6 keypoints ``BLAZEFACE_POINTS`` = left eye, right eye, nose tip, mouth centre,
+  left ear tragion, right ear tragion (the first three match FIVE_POINTS);
+- dlib-cnn: none (align with `artsim.encoders.faces.align_faces`, which fits dlib's landmarks).
+
+Every detector gets the same RGB uint8 pixels (MediaPipe, dlib and facenet-pytorch all take RGB:
+nothing here converts to BGR). Models load lazily, once per process; results are deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import math
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from artsim.errors import ArtsimError, ModelUnavailableError
+from artsim.records import Face
+
+DETECTORS: tuple[str, ...] = ("ensemble", "blazeface", "mtcnn", "dlib-cnn")
+DEFAULT_DETECTOR = "ensemble"
+
+FIVE_POINTS: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+BLAZEFACE_POINTS: tuple[str, ...] = (
+    "left_eye",
+    "right_eye",
+    "nose",
+    "mouth_centre",
+    "left_ear",
+    "right_ear",
+)
+LANDMARKS: dict[str, tuple[str, ...]] = {
+    "ensemble": FIVE_POINTS,
+    "mtcnn": FIVE_POINTS,
+    "blazeface": BLAZEFACE_POINTS,
+    "dlib-cnn": (),
+}
+
+# Score thresholds chosen on the sample paintings (benchmarks/eval_faces.py, docs/faces.md):
+# the lowest that keeps false faces on landscapes/still lifes/cityscapes near or below 0.2.
+MIN_SCORES: dict[str, float] = {
+    "ensemble": 0.35,
+    "blazeface": 0.6,
+    "mtcnn": 0.9,
+    "dlib-cnn": 0.3,
+}
+
+WORK_MAX_SIDE = 1600  # larger images are shrunk first: faces under ~1/100 of the side are noise
+BLAZE_VIEW_MAX_SIDE = 384  # BlazeFace works at 192 px; pre-shrinking views only saves time
+UPSCALE_TO = 448  # MTCNN/dlib see small paintings at least this large (224 px WikiArt -> 2x)
+DLIB_MAX_SIDE = 800  # dlib's CNN costs ~seconds per megapixel on CPU
+MTCNN_MAX_SIDE = 1024
+MTCNN_MIN_FACE = 20  # px at the working scale; also the smallest image MTCNN can run on
+DLIB_MIN_SIDE = 20  # dlib raises "filter windows must be small enough" below this
+
+# A raw detection in the pixels of the array a runner was given:
+# (x0, y0, x1, y1), score, landmarks as (k, 2) or None.
+_Det = tuple[tuple[float, float, float, float], float, np.ndarray | None]
+
+
+# --------------------------------------------------------------------------- model loading
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def dlib_model_path(filename: str) -> Path:
+    """Path of a model file shipped by face_recognition_models (without importing pkg_resources)."""
+    root = _package_dir("face_recognition_models")
+    if root is None:
+        raise ModelUnavailableError(
+            "face detection/recognition: package 'face_recognition_models' is not installed; "
+            "run: pip install face-recognition-models"
+        )
+    path = root / "models" / filename
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"{path}: dlib model file missing; reinstall face-recognition-models"
+        )
+    return path
+
+
+def _import_dlib() -> Any:
+    try:
+        import dlib
+    except ImportError as exc:
+        raise ModelUnavailableError("dlib is not installed; run: pip install dlib-bin") from exc
+    return dlib
+
+
+@functools.lru_cache(maxsize=2)
+def _blazeface(model_selection: int) -> tuple[Any, threading.Lock]:
+    """MediaPipe FaceDetection graph (0 = short range, 1 = full range) and a lock: graphs are stateful."""
+    try:
+        import mediapipe as mp
+    except ImportError as exc:
+        raise ModelUnavailableError("blazeface: mediapipe is not installed") from exc
+    # 0.5 is MediaPipe's own floor; our per-detector thresholds are applied afterwards
+    graph = mp.solutions.face_detection.FaceDetection(
+        model_selection=model_selection, min_detection_confidence=0.5
+    )
+    return graph, threading.Lock()
+
+
+def _import_mtcnn_class() -> type:
+    try:
+        from facenet_pytorch import MTCNN
+
+        return MTCNN
+    except ImportError as exc:
+        root = _package_dir("facenet_pytorch")
+        if root is None:
+            raise ModelUnavailableError(
+                "mtcnn: facenet-pytorch is not installed; run: pip install --no-deps facenet-pytorch"
+            ) from exc
+    # facenet_pytorch/__init__ also imports InceptionResnetV1, which needs `requests` for weight
+    # downloads we never do; import the MTCNN module through a bare package object instead.
+    if "facenet_pytorch" not in sys.modules or not hasattr(sys.modules["facenet_pytorch"], "MTCNN"):
+        pkg = types.ModuleType("facenet_pytorch")
+        pkg.__path__ = [str(root)]
+        sys.modules["facenet_pytorch"] = pkg
+    from facenet_pytorch.models.mtcnn import MTCNN
+
+    return MTCNN
+
+
+@functools.lru_cache(maxsize=1)
+def _mtcnn() -> Any:
+    """facenet-pytorch MTCNN on CPU; weights ship inside the package."""
+    mtcnn_cls = _import_mtcnn_class()
+    # permissive stage thresholds: the final O-Net probability is thresholded by MIN_SCORES
+    model = mtcnn_cls(
+        keep_all=True,
+        device="cpu",
+        min_face_size=20,
+        thresholds=[0.5, 0.6, 0.6],
+        post_process=False,
+    )
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=1)
+def _dlib_cnn() -> Any:
+    dlib = _import_dlib()
+    return dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """MTCNN's nets are tiny: on a busy 2-core machine one thread is 10x faster than two
+    (measured: O-Net 6 ms vs 65 ms per batch). Also makes results independent of thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- geometry helpers
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    if not isinstance(image, Image.Image):
+        raise ArtsimError(f"detect_faces: expected a PIL image, got {type(image).__name__}")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _resize(image: Image.Image, scale: float) -> Image.Image:
+    if scale == 1.0:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    method = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
+    return image.resize(size, method, reducing_gap=2.0 if scale < 1 else None)
+
+
+def _starts(length: int, tile: int, overlap: float) -> list[int]:
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - tile) / (tile * (1 - overlap))) + 1
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def tiles(
+    width: int, height: int, frac: float, overlap: float = 0.25
+) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles (x0, y0, x1, y1) of about `frac` of each side, covering the image."""
+    tw, th = max(1, round(width * frac)), max(1, round(height * frac))
+    return [
+        (x, y, x + tw, y + th)
+        for y in _starts(height, th, overlap)
+        for x in _starts(width, tw, overlap)
+    ]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3, contain: float = 0.7) -> list[int]:
+    """Greedy NMS on (n, 4) x0,y0,x1,y1 boxes; also drops a box mostly inside a better one.
+
+    Ties are broken by index, so the result depends only on the input order (deterministic).
+    """
+    if len(boxes) == 0:
+        return []
+    order = sorted(range(len(boxes)), key=lambda i: (-float(scores[i]), i))
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    keep: list[int] = []
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        iw = np.maximum(np.minimum(x1, x1[i]) - np.maximum(x0, x0[i]), 0)
+        ih = np.maximum(np.minimum(y1, y1[i]) - np.maximum(y0, y0[i]), 0)
+        inter = iw * ih
+        union = area + area[i] - inter
+        over = inter / np.maximum(union, 1e-9)
+        inside = inter / np.maximum(np.minimum(area, area[i]), 1e-9)
+        suppressed |= (over > iou) | (inside > contain)
+    return keep
+
+
+def _merge(dets: list[_Det], iou: float = 0.3) -> list[_Det]:
+    if not dets:
+        return []
+    boxes = np.array([d[0] for d in dets], dtype=np.float64)
+    scores = np.array([d[1] for d in dets], dtype=np.float64)
+    return [dets[i] for i in nms(boxes, scores, iou=iou)]
+
+
+def _touches_inner_edge(
+    box: tuple[float, ...], view: tuple[int, int, int, int], size: tuple[int, int]
+) -> bool:
+    """A tile detection cut by a tile edge that is not an image edge (another tile has it whole)."""
+    x0, y0, x1, y1 = box
+    vx0, vy0, vx1, vy1 = view
+    w, h = size
+    eps = 2.0
+    return (
+        (vx0 > 0 and x0 <= vx0 + eps)
+        or (vy0 > 0 and y0 <= vy0 + eps)
+        or (vx1 < w and x1 >= vx1 - eps)
+        or (vy1 < h and y1 >= vy1 - eps)
+    )
+
+
+# --------------------------------------------------------------------------- BlazeFace
+
+
+def blazeface_views(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The whole image, then 2x2 tiles of 60 %, then (images >= 640 px) 3x3 tiles of 40 %."""
+    views = [(0, 0, width, height)]
+    if min(width, height) >= 64:
+        views += tiles(width, height, 0.6)
+    if max(width, height) >= 640:
+        views += tiles(width, height, 0.4)
+    return views
+
+
+def _blazeface_run(arr: np.ndarray, model_selection: int) -> list[_Det]:
+    graph, lock = _blazeface(model_selection)
+    h, w = arr.shape[:2]
+    with lock:
+        result = graph.process(arr)
+    out: list[_Det] = []
+    for det in result.detections or ():
+        rb = det.location_data.relative_bounding_box
+        box = (rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h)
+        kps = det.location_data.relative_keypoints
+        lms = np.array([[k.x * w, k.y * h] for k in kps], dtype=np.float64) if kps else None
+        out.append((box, float(det.score[0]), lms))
+    return out
+
+
+def _detect_blazeface(image: Image.Image) -> list[_Det]:
+    width, height = image.size
+    dets: list[_Det] = []
+    for view in blazeface_views(width, height):
+        crop = image if view == (0, 0, width, height) else image.crop(view)
+        scale = min(1.0, BLAZE_VIEW_MAX_SIDE / max(crop.size))
+        arr = np.ascontiguousarray(np.asarray(_resize(crop, scale)))
+        for selection in (1, 0):
+            for box, score, lms in _blazeface_run(arr, selection):
+                b = (
+                    view[0] + box[0] / scale,
+                    view[1] + box[1] / scale,
+                    view[0] + box[2] / scale,
+                    view[1] + box[3] / scale,
+                )
+                if view != (0, 0, width, height) and _touches_inner_edge(b, view, (width, height)):
+                    continue
+                pts = None if lms is None else lms / scale + np.array(view[:2], dtype=np.float64)
+                dets.append((b, score, pts))
+    return _merge(dets)
+
+
+# --------------------------------------------------------------------------- MTCNN
+
+
+def _upscale_factor(width: int, height: int, max_side: int) -> float:
+    long = max(width, height)
+    if long < UPSCALE_TO:
+        return min(3.0, UPSCALE_TO / long)
+    return min(1.0, max_side / long)
+
+
+def _detect_mtcnn(image: Image.Image) -> list[_Det]:
+    scale = _upscale_factor(*image.size, MTCNN_MAX_SIDE)
+    if min(image.size) * scale < MTCNN_MIN_FACE:  # no pyramid level fits: facenet would fail
+        return []
+    arr = np.ascontiguousarray(np.asarray(_resize(image, scale)))
+    with _one_torch_thread():
+        boxes, probs, points = _mtcnn().detect(arr, landmarks=True)
+    if boxes is None:
+        return []
+    dets: list[_Det] = [
+        (tuple(float(v) / scale for v in box), float(p), np.asarray(pts, dtype=np.float64) / scale)
+        for box, p, pts in zip(boxes, probs, points, strict=True)
+    ]
+    return _merge(dets)
+
+
+def onet_refine(
+    image: Image.Image, boxes: np.ndarray, rounds: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score and re-box candidate faces with MTCNN's O-Net.
+
+    boxes: (n, 4) x0,y0,x1,y1. Each round squares the box, crops it (zero padding outside the
+    image), resizes to 48x48 and applies O-Net's box regression. Returns (boxes (n, 4),
+    face probabilities (n,), landmarks (n, 5, 2) in FIVE_POINTS order), from the last round.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    onet = _mtcnn().onet
+    arr = np.asarray(image)
+    h, w = arr.shape[:2]
+    cur = np.asarray(boxes, dtype=np.float64).copy()
+    probs = np.zeros(len(cur))
+    lms = np.zeros((len(cur), 5, 2))
+    if len(cur) == 0:
+        return cur.reshape(0, 4), probs, lms
+    for _ in range(rounds):
+        side = np.maximum(cur[:, 2] - cur[:, 0], cur[:, 3] - cur[:, 1])
+        cx, cy = (cur[:, 0] + cur[:, 2]) / 2, (cur[:, 1] + cur[:, 3]) / 2
+        sq = np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], axis=1)
+        ints = np.stack(
+            [np.floor(sq[:, 0]), np.floor(sq[:, 1]), np.ceil(sq[:, 2]), np.ceil(sq[:, 3])], 1
+        )
+        ints = ints.astype(np.int64)
+        crops = []
+        for x0, y0, x1, y1 in ints:
+            patch = np.zeros((max(1, y1 - y0), max(1, x1 - x0), 3), dtype=np.uint8)
+            sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if sx1 > sx0 and sy1 > sy0:
+                patch[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = arr[sy0:sy1, sx0:sx1]
+            t = torch.from_numpy(patch).permute(2, 0, 1)[None].float()
+            crops.append(F.interpolate(t, size=(48, 48), mode="area"))
+        batch = (torch.cat(crops) - 127.5) * 0.0078125
+        with _one_torch_thread():
+            reg, pts, prob = onet(batch)
+        reg, pts, prob = (
+            reg.numpy().astype(np.float64),
+            pts.numpy().astype(np.float64),
+            prob.numpy(),
+        )
+        bw = (ints[:, 2] - ints[:, 0]).astype(np.float64)
+        bh = (ints[:, 3] - ints[:, 1]).astype(np.float64)
+        probs = prob[:, 1].astype(np.float64)
+        lms = np.stack(
+            [ints[:, :1] + bw[:, None] * pts[:, :5], ints[:, 1:2] + bh[:, None] * pts[:, 5:]],
+            axis=2,
+        )
+        cur = np.stack(
+            [
+                ints[:, 0] + reg[:, 0] * bw,
+                ints[:, 1] + reg[:, 1] * bh,
+                ints[:, 2] + reg[:, 2] * bw,
+                ints[:, 3] + reg[:, 3] * bh,
+            ],
+            axis=1,
+        )
+    return cur, probs, lms
+
+
+def _detect_ensemble(image: Image.Image) -> list[_Det]:
+    proposals = _detect_blazeface(image)
+    if not proposals:
+        return []
+    boxes = np.array([d[0] for d in proposals], dtype=np.float64)
+    refined, probs, lms = onet_refine(image, boxes)
+    dets: list[_Det] = [
+        (tuple(float(v) for v in refined[i]), (proposals[i][1] + float(probs[i])) / 2.0, lms[i])
+        for i in range(len(proposals))
+    ]
+    return _merge(dets)
+
+
+# --------------------------------------------------------------------------- dlib CNN
+
+
+def _detect_dlib_cnn(image: Image.Image) -> list[_Det]:
+    scale = _upscale_factor(*image.size, DLIB_MAX_SIDE)
+    if min(image.size) * scale < DLIB_MIN_SIDE:
+        return []
+    arr = np.ascontiguousarray(np.asarray(_resize(image, scale)))
+    found = _dlib_cnn()(arr, 0)
+    dets: list[_Det] = []
+    for d in found:
+        r = d.rect
+        box = (r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale)
+        dets.append((box, float(d.confidence), None))
+    return _merge(dets)
+
+
+_RUNNERS: dict[str, Callable[[Image.Image], list[_Det]]] = {
+    "ensemble": _detect_ensemble,
+    "blazeface": _detect_blazeface,
+    "mtcnn": _detect_mtcnn,
+    "dlib-cnn": _detect_dlib_cnn,
+}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def resolve_detector(detector: str) -> str:
+    """'default' -> DEFAULT_DETECTOR; raise ArtsimError for an unknown name."""
+    name = DEFAULT_DETECTOR if detector == "default" else detector
+    if name not in _RUNNERS:
+        raise ArtsimError(
+            f"unknown face detector {detector!r}; choose one of: default, {', '.join(DETECTORS)}"
+        )
+    return name
+
+
+def detect_faces(
+    image: Image.Image, detector: str = "default", *, min_score: float | None = None
+) -> list[Face]:
+    """Find faces in an RGB PIL image (other modes are converted to RGB).
+
+    Returns faces sorted by score (best first), boxes (x, y, w, h) in the pixels of `image`,
+    clipped to it. `min_score` overrides the detector's threshold in MIN_SCORES.
+    """
+    name = resolve_detector(detector)
+    rgb = _as_rgb(image)
+    width, height = rgb.size
+    threshold = MIN_SCORES[name] if min_score is None else float(min_score)
+    shrink = min(1.0, WORK_MAX_SIDE / max(width, height))
+    work = _resize(rgb, shrink)
+    faces: list[Face] = []
+    for (x0, y0, x1, y1), score, lms in _RUNNERS[name](work):
+        if score < threshold:
+            continue
+        cx0, cy0 = min(max(x0 / shrink, 0.0), width), min(max(y0 / shrink, 0.0), height)
+        cx1, cy1 = min(max(x1 / shrink, 0.0), width), min(max(y1 / shrink, 0.0), height)
+        if cx1 - cx0 < 1 or cy1 - cy0 < 1:
+            continue
+        points: tuple[tuple[float, float], ...] = ()
+        if lms is not None:
+            points = tuple(
+                (round(float(px) / shrink, 2), round(float(py) / shrink, 2)) for px, py in lms
+            )
+        box = (round(cx0, 2), round(cy0, 2), round(cx1 - cx0, 2), round(cy1 - cy0, 2))
+        faces.append(Face(box=box, score=round(float(score), 6), detector=name, landmarks=points))
+    faces.sort(key=lambda f: (-f.score, f.box[1], f.box[0]))
+    return faces
+
+
+def face_centre(face: Face) -> tuple[float, float]:
+    x, y, w, h = face.box
+    return x + w / 2, y + h / 2
+
+
+__all__ = [
+    "BLAZEFACE_POINTS",
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "FIVE_POINTS",
+    "LANDMARKS",
+    "MIN_SCORES",
+    "detect_faces",
+    "dlib_model_path",
+    "face_centre",
+    "nms",
+    "onet_refine",
+    "resolve_detector",
+    "tiles",
+]
