@@ -1,0 +1,1 @@
+"""Pictures made from search results: contact sheets, overlays of faces and figures, maps."""
