@@ -268,8 +268,13 @@ def info(catalog: CatalogArg, as_json: Annotated[bool, typer.Option("--json")] =
         f"model     {m['name']} ({m['dim']}-d, pooling {m.get('pooling')}, weights sha256 {str(m['weights_sha256'])[:12]}…)"
     )
     p = m["preprocess"]
+    view = (
+        "whole painting squared to"
+        if p.get("view") == "whole"
+        else f"resize {p['resize']}, centre crop"
+    )
     typer.echo(
-        f"preprocess resize {p['resize']} crop {p['crop']} {p['interpolation']}, mean {p['mean']}, std {p['std']}"
+        f"preprocess {view} {p['crop']} px, {p['interpolation']}, mean {p['mean']}, std {p['std']}"
     )
     for name, a in data["aspects"].items():
         typer.echo(f"aspect    {name}: {a['count']} rows ({a['model']})")
