@@ -94,6 +94,9 @@ def test_sigint_saves_progress(data_dir, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a runner started in the background (nohup, &) ignores SIGINT and children inherit
+        # that; what is simulated here is Ctrl-C in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     parts_dir = cat_dir / "vectors" / "global" / "efficientnet-lite2"
     deadline = time.time() + 600
