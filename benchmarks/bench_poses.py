@@ -41,25 +41,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--strategy", default="multi", choices=("multi", "whole"))
     p.add_argument("--faces", default="detect", choices=("detect", "none"))
+    p.add_argument("--min-score", type=float, default=None, help="detect_poses(min_score=...)")
+    p.add_argument("--flip-average", action="store_true", help="detect_poses(flip_average=True)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     return p.parse_args(argv)
 
 
-def _work(args: tuple[list[str], int, str, str]) -> tuple[int, int, float, float]:
+def _work(
+    args: tuple[list[str], int, str, str, float | None, bool],
+) -> tuple[int, int, float, float]:
     """Index a chunk of images; returns (images, poses, wall seconds, CPU seconds)."""
-    paths, max_side, strategy, faces = args
-    from artsim.detectors.poses import detect_poses
+    paths, max_side, strategy, faces, min_score, flip_average = args
+    from artsim.detectors.poses import DEFAULT_MIN_SCORE, detect_poses
     from artsim.encoders.poses import pose_descriptors
     from artsim.images import open_image
 
+    options = {
+        "strategy": strategy,
+        "faces": None if faces == "detect" else (),
+        "min_score": DEFAULT_MIN_SCORE if min_score is None else min_score,
+        "flip_average": flip_average,
+    }
     # warm-up (model loading) is not part of the measurement
     warm = open_image(paths[0], max_side=max_side).image
-    detect_poses(warm, strategy=strategy, faces=None if faces == "detect" else ())
+    detect_poses(warm, **options)
     n_poses = 0
     t0, c0 = time.perf_counter(), time.process_time()
     for path in paths:
         image = open_image(path, max_side=max_side).image
-        poses = detect_poses(image, strategy=strategy, faces=None if faces == "detect" else ())
+        poses = detect_poses(image, **options)
         pose_descriptors(poses)
         n_poses += len(poses)
     return len(paths), n_poses, time.perf_counter() - t0, time.process_time() - c0
@@ -76,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workers = max(1, min(args.workers, len(paths)))
     chunks = [paths[i::workers] for i in range(workers)]
-    jobs = [(c, args.max_side, args.strategy, args.faces) for c in chunks]
+    jobs = [
+        (c, args.max_side, args.strategy, args.faces, args.min_score, args.flip_average)
+        for c in chunks
+    ]
     t0 = time.perf_counter()
     if workers == 1:
         parts = [_work(jobs[0])]
@@ -95,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "strategy": args.strategy,
         "faces": args.faces,
         "max_side": args.max_side,
+        "min_score": args.min_score,
+        "flip_average": args.flip_average,
         "images_per_s": round(n / wall, 2),
         "cpu_s_per_image": round(cpu / n, 4),
         "images_per_cpu_s": round(n / cpu, 2),

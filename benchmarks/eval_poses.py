@@ -434,22 +434,19 @@ CELL = 240  # contact sheet cell size (px)
 
 def tile(im: Image.Image, pose: Pose, caption: str, size: int = CELL) -> Image.Image:
     """The figure (its box grown by 30 %, clipped to the painting) with its skeleton drawn."""
-    drawn = draw_poses(im, [pose], color=(0, 230, 255))
     x, y, w, h = pose.box
     m = 0.3 * max(w, h)
-    box = (
-        max(0, int(x - m)),
-        max(0, int(y - m)),
-        min(im.width, int(x + w + m) + 1),
-        min(im.height, int(y + h + m) + 1),
-    )
-    if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
-        drawn = drawn.crop(box)
-    scale = min((size - 4) / drawn.width, (size - 20) / drawn.height)
-    drawn = drawn.resize(
-        (max(1, round(drawn.width * scale)), max(1, round(drawn.height * scale))),
+    x0, y0 = max(0, int(x - m)), max(0, int(y - m))
+    x1, y1 = min(im.width, int(x + w + m) + 1), min(im.height, int(y + h + m) + 1)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        x0, y0, x1, y1 = 0, 0, im.width, im.height
+    scale = min((size - 4) / (x1 - x0), (size - 20) / (y1 - y0))
+    crop = im.crop((x0, y0, x1, y1)).resize(
+        (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))),
         Image.Resampling.LANCZOS,
     )
+    shown = scale_pose(pose, scale, scale, -x0 * scale, -y0 * scale)
+    drawn = draw_poses(crop, [shown], color=(0, 230, 255))  # lines sized for the cell
     out = Image.new("RGB", (size, size), (245, 245, 245))
     out.paste(drawn, ((size - drawn.width) // 2, 2))
     ImageDraw.Draw(out).text((4, size - 15), caption[:40], fill=(0, 0, 0))
