@@ -8,6 +8,7 @@ multi-figure scenes where People-Art annotates 7 and 5 people.
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -29,8 +30,8 @@ from artsim.detectors.poses import (
     tiles,
 )
 from artsim.encoders.poses import mirror_pose
-from artsim.errors import ArtsimError
-from artsim.records import Pose
+from artsim.errors import ArtsimError, ModelUnavailableError
+from artsim.records import Face, Pose
 
 GIRL = "peopleart/JPEGImages/Realism/alekos-kontopoulos_girl-with-rose.jpg"
 SEASHELLS = "peopleart/JPEGImages/Academicism/albert-joseph-moore_seashells.jpg"
@@ -118,6 +119,44 @@ def test_bad_arguments_are_user_errors() -> None:
         detect_poses(im, min_score=2)
     with pytest.raises(ArtsimError, match="PIL"):
         detect_poses(np.zeros((8, 8, 3), dtype=np.uint8))  # type: ignore[arg-type]
+
+
+def test_proposals_come_from_whole_tiles_faces_and_grey_copy(monkeypatch) -> None:
+    """No model: record which views the person detector is asked to look at."""
+    seen: list[tuple[int, int, float, float, bool]] = []
+
+    def fake_detect(arr: np.ndarray, dx: float = 0.0, dy: float = 0.0) -> list:
+        grey = bool(np.all(arr[..., 0] == arr[..., 1]))
+        seen.append((arr.shape[1], arr.shape[0], dx, dy, grey))
+        return [(dx + 10, dy + 10, 50.0, 0.0, 0.5)]  # one proposal per view
+
+    monkeypatch.setattr(P, "_detect_people", fake_detect)
+    arr = np.zeros((380, 500, 3), dtype=np.uint8)
+    arr[..., 0] = 200  # colourful, so the grey copy is recognisable
+    face = Face(box=(300.0, 40.0, 20.0, 24.0), score=0.9, detector="test")
+    rois = P._proposals(arr, [face], 1.0)
+    n_tiles = len(tiles(500, 380))
+    assert len(seen) == 2 * (1 + n_tiles + 1)
+    assert sum(g for *_, g in seen) == len(seen) // 2
+    assert (500, 380, 0, 0, False) in seen and (500, 380, 0, 0, True) in seen
+    x0, y0, x1, y1 = face_region(face.box, 500, 380)
+    assert (x1 - x0, y1 - y0, x0, y0, False) in seen
+    # the same view at the same place (colour and grey) is merged; best first; deterministic
+    assert len(rois) == len({(dx, dy) for _, _, dx, dy, _ in seen})
+    assert rois == P._proposals(arr, [face], 1.0)
+    assert all(a[4] >= b[4] for a, b in itertools.pairwise(rois))
+
+
+def test_missing_face_detector_is_not_fatal(monkeypatch) -> None:
+    class Broken:
+        @staticmethod
+        def detect_faces(image: Image.Image) -> list:
+            raise ModelUnavailableError("no face model here")
+
+    monkeypatch.setattr(P, "_faces_module", lambda: Broken)
+    assert P._find_faces(Image.new("RGB", (10, 10))) == ()
+    monkeypatch.setattr(P, "_faces_module", lambda: None)
+    assert P._find_faces(Image.new("RGB", (10, 10))) == ()
 
 
 # --------------------------------------------------------------------------- models, generated images

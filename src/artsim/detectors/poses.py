@@ -282,6 +282,17 @@ def _faces_module() -> Any | None:
     return faces if hasattr(faces, "detect_faces") else None
 
 
+def _find_faces(image: Image.Image) -> Sequence[Face]:
+    """Faces for figure proposals; none when the face detector is unavailable (it is optional)."""
+    module = _faces_module()
+    if module is None:
+        return ()
+    try:
+        return module.detect_faces(image)
+    except ModelUnavailableError:
+        return ()
+
+
 # --------------------------------------------------------------------------- model runners
 
 
@@ -614,8 +625,7 @@ def detect_poses(
     if strategy == "whole":
         return _whole(arr, scale, min_visible)
     if faces is None:
-        module = _faces_module()
-        faces = module.detect_faces(image) if module is not None else ()
+        faces = _find_faces(image)
     poses = _multi(arr, scale, min_visible, max(min_score, DETECTOR_FLOOR), faces, flip_average)
     poses.sort(key=lambda p: (-p.score, p.box[1], p.box[0]))
     return poses
