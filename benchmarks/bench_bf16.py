@@ -25,12 +25,20 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--n", type=int, default=600, help="distractor paintings besides the instance pairs")
+    ap.add_argument(
+        "--n", type=int, default=600, help="distractor paintings besides the instance pairs"
+    )
     args = ap.parse_args()
     pairs = load_instance_pairs(args.data / "groundtruth")
     paths = sorted({p.query_path for p in pairs} | {p.target_path for p in pairs})
-    extra = sorted((args.data / "wikiart" / "images").rglob("*.jpg"))[:: max(1, 5407 // args.n)][: args.n]
-    paths += [p.relative_to(args.data).as_posix() for p in extra if p.relative_to(args.data).as_posix() not in paths]
+    extra = sorted((args.data / "wikiart" / "images").rglob("*.jpg"))[:: max(1, 5407 // args.n)][
+        : args.n
+    ]
+    paths += [
+        p.relative_to(args.data).as_posix()
+        for p in extra
+        if p.relative_to(args.data).as_posix() not in paths
+    ]
     images = [load_rgb(args.data / p, max_side=260) for p in paths]
     out = {"cpu_bf16": cpu_supports_bf16(), "images": len(paths)}
     vecs = {}
@@ -50,7 +58,9 @@ def main() -> None:
         cos_min=float(cos.min()),
         cos_median=float(np.median(cos)),
         top1_agreement=float((sa.argmax(1) == sb.argmax(1)).mean()),
-        top10_overlap=float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(top10a, top10b, strict=True)])),
+        top10_overlap=float(
+            np.mean([len(set(x) & set(y)) / 10 for x, y in zip(top10a, top10b, strict=True)])
+        ),
     )
     pos = {p: i for i, p in enumerate(paths)}
     for name, s in (("fp32", sa), ("bf16", sb)):

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 def link_folder(files: list[Path], dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(files):
-        (dest / f"{i:05d}_{f.name}").symlink_to(f)
+        (dest / f"{i:05d}_{f.name}").symlink_to(f.resolve())  # relative targets would dangle
     return dest
 
 

@@ -17,7 +17,7 @@ import time
 import faiss
 import numpy as np
 
-from artsim.search.index import build_index
+from artsim.search.index import HNSW_EF_SEARCH, HNSW_M, build_index
 
 
 def mixture(
@@ -51,13 +51,25 @@ def recall(approx: np.ndarray, exact: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    ap.add_argument("--dim", type=int, default=1280)
+    ap.add_argument(
+        "--dim",
+        type=int,
+        default=1400,
+        help="1400 = the default encoder (efficientnet-lite2, gem+mid)",
+    )
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument(
         "--hnsw-max",
         type=int,
         default=200_000,
         help="largest size to build HNSW for (build is slow)",
+    )
+    ap.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="+",
+        default=sorted({64, 128, 256, 512, HNSW_EF_SEARCH}),
+        help="HNSW efSearch values to measure (recall against latency)",
     )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -87,19 +99,24 @@ def main() -> None:
             t = time.perf_counter()
             hnsw = build_index(xb, kind="hnsw")
             build = time.perf_counter() - t
-            p50, p95, ids = latency(lambda q, h=hnsw: h.search(q, 10), xq)
-            rows.append(
-                {
-                    "n": n,
-                    "index": "HNSW32 efSearch=128",
-                    "p50_ms": p50,
-                    "p95_ms": p95,
-                    "recall@10": recall(ids, exact),
-                    "build_s": build,
-                    "memory_mb": (xb.nbytes + n * 32 * 2 * 4) / 1e6,
-                }
-            )
-            print(json.dumps(rows[-1]))
+            for ef in args.ef_search:
+                params = faiss.SearchParametersHNSW(efSearch=ef)
+                p50, p95, ids = latency(
+                    lambda q, h=hnsw, p=params: h.index.search(q, 10, params=p), xq
+                )
+                rows.append(
+                    {
+                        "n": n,
+                        "index": f"HNSW{HNSW_M} efSearch={ef}"
+                        + (" (default)" if ef == HNSW_EF_SEARCH else ""),
+                        "p50_ms": p50,
+                        "p95_ms": p95,
+                        "recall@10": recall(ids, exact),
+                        "build_s": build,
+                        "memory_mb": (xb.nbytes + n * HNSW_M * 2 * 4) / 1e6,
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
         else:
             nlist = int(4 * np.sqrt(n))
             t = time.perf_counter()

@@ -66,7 +66,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(catalog: str, port: int) -> None:
+def serve(catalog: str, port: int, http: str = "auto") -> None:
     """The server process: the same app `artsim serve` runs."""
     import logging
 
@@ -81,6 +81,7 @@ def serve(catalog: str, port: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
+        http=http,
     )
 
 
@@ -269,12 +270,18 @@ def main() -> int:
         help="id-search clients: httpx, or a minimal asyncio HTTP/1.1 client that leaves the CPU "
         "to the server (uploads always use httpx)",
     )
+    ap.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="uvicorn's HTTP parser (auto = httptools when installed, as `artsim serve` does)",
+    )
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_only:
-        serve(str(args.catalog), args.port)
+        serve(str(args.catalog), args.port, args.http)
         return 0
 
     import httpx
@@ -290,6 +297,8 @@ def main() -> int:
             str(args.catalog),
             "--port",
             str(port),
+            "--http",
+            args.http,
         ]
     )
     base = f"http://127.0.0.1:{port}"
@@ -345,6 +354,7 @@ def main() -> int:
         "catalog": {"path": str(args.catalog), "paintings": len(ids)},
         "k": args.k,
         "id_client": args.client,
+        "http_parser": args.http,
         **result,
         "server_rss_mb": {
             "after_warmup": round(rss_before / 2**20, 1),

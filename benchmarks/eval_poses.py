@@ -85,7 +85,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sheet", type=Path, default=REPO / "docs" / "img" / "pose_matches.png")
     p.add_argument("--limit", type=int, default=None, help="cap every image list (quick runs)")
     p.add_argument("--min-paintings", type=int, default=500, help="paintings with poses to index")
-    p.add_argument("--cache", type=Path, default=Path("/tmp/artsim_eval_poses_cache.json"))
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(f"/tmp/artsim_eval_poses_cache-{detector_version()}.json"),
+        help="detection cache; the default name carries a hash of the detector's source, so a "
+        "changed detector never reuses stale detections",
+    )
     p.add_argument("--skip-invariance", action="store_true")
     p.add_argument(
         "--flip-average",
@@ -189,6 +195,18 @@ def pose_from_json(d: dict[str, Any]) -> Pose:
         box=tuple(d["b"]),
         score=d["s"],
     )  # type: ignore[arg-type]
+
+
+def detector_version() -> str:
+    import hashlib
+
+    import artsim.detectors.faces as face_module  # face proposals feed the pose detector
+    import artsim.detectors.poses as pose_module
+
+    h = hashlib.sha256()
+    for module in (pose_module, face_module):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:10]
 
 
 class Cache:

@@ -7,7 +7,9 @@ Steps (each resumable; a re-run only does what is missing):
 1. catalog `eval-catalog/` of every image under the data root, global aspect;
 2. faces for the same-sitter images and 560 other WikiArt portraits (the sitter task's
    gallery), poses for the same-sitter images, so face, pose and fused search can be scored;
-3. `artsim eval` over every aspect, with distorted queries and the refinements;
+3. `artsim eval` over every aspect, with distorted queries and the refinements (query
+   expansion, whitening; test-time flip averaging by re-embedding the catalog with the
+   encoder's flip_average=True);
 4. a small grid over fusion weights, scored on all three tasks;
 5. the SSIM pixel baseline next to the model's results;
 6. docs/evaluation.md with the tables, the chart and the per-model pooling study.
@@ -27,16 +29,18 @@ from artsim.catalog import Catalog
 from artsim.evaluation.groundtruth import (
     duplicate_ignore_map,
     eval_instance,
+    eval_same_artist,
     eval_same_sitter,
     load_exact_duplicates,
     load_instance_pairs,
     load_near_duplicates,
     load_same_artist,
     load_same_sitter,
+    restrict_search,
 )
 from artsim.evaluation.pixel import ssim_topk_vs_random
 from artsim.evaluation.report import bar_chart, markdown_tables
-from artsim.evaluation.run import evaluate, gt_index, make_search
+from artsim.evaluation.run import _row, evaluate, gt_index, make_search
 from artsim.records import SourceItem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +74,11 @@ def build_catalog(data: Path, cat_dir: Path, *, regions: bool) -> Catalog:
         # distractors (all 1,260 would take ~25 min of face analysis on 2 cores)
         wanted = sorted(sitters | set(sorted(portraits)[:560]))
         path_to_id, _ = gt_index(cat, data)
-        items = [SourceItem(path_to_id[p], cat.image_of(path_to_id[p]), cat.metadata(path_to_id[p])) for p in wanted if p in path_to_id]
+        items = [
+            SourceItem(path_to_id[p], cat.image_of(path_to_id[p]), cat.metadata(path_to_id[p]))
+            for p in wanted
+            if p in path_to_id
+        ]
         log(f"face aspect over {len(items)} portraits and same-sitter images")
         cat.add(items, aspects=["global", "face"], batch_size=16, progress=True)
         # figures are slower to find: the same-sitter images only (enough to score fused search)
@@ -99,13 +107,101 @@ def weight_grid(cat: Catalog, gt: Path) -> list[dict]:
         sitter = eval_same_sitter(sitters, search, available, ignore=ignore).summary["means"]
         r = {
             "weights": w,
-            "instance_recall@1": eval_instance(pairs, search, available, ignore=ignore).summary["means"]["recall@1"],
+            "instance_recall@1": eval_instance(pairs, search, available, ignore=ignore).summary[
+                "means"
+            ]["recall@1"],
             "sitter_hit@1": sitter["hit@1"],
             "sitter_hit@5": sitter["hit@5"],
             "sitter_map": sitter["ap"],
         }
         log(f"fusion {w}: {json.dumps({k: round(v, 4) for k, v in r.items() if k != 'weights'})}")
         rows.append(r)
+    return rows
+
+
+def flip_study(cat: Catalog, gt: Path, seed: int = 0) -> list[dict]:
+    """Global-aspect rows for test-time flip averaging: every catalog image re-embedded as the
+    mean of the image and its mirror image, scored on the same tasks and distorted queries."""
+    from artsim.encoders import load_encoder
+    from artsim.evaluation.distort import distort as distort_image
+    from artsim.images import load_rgb, open_image
+    from artsim.search.index import build_index
+
+    bf16 = bool(cat.manifest["model"].get("bf16"))
+    enc = load_encoder(cat.model_name, bf16=bf16, flip_average=True)
+    ids = cat.ids
+    log(f"flip averaging: re-embedding {len(ids)} images")
+    vecs = np.zeros((len(ids), enc.dim), dtype=np.float32)
+    for start in range(0, len(ids), 64):
+        chunk = ids[start : start + 64]
+        ims = [open_image(cat.image_of(i), max_side=enc.preprocess.resize).image for i in chunk]
+        vecs[start : start + len(chunk)] = enc.embed_images(ims)
+    index = build_index(vecs, kind="flat")
+    path_to_id, id_to_path = gt_index(cat, gt.parent)
+    row_of = {item_id: r for r, item_id in enumerate(ids)}
+    available = set(path_to_id)
+
+    def hits(q: np.ndarray, exclude: str | None, k: int = 100) -> list[tuple[str, float]]:
+        scores, rows = index.search(q[None], k + 1)
+        out = [
+            (ids[r], float(sc))
+            for sc, r in zip(scores[0], rows[0], strict=True)
+            if r >= 0 and ids[r] != exclude
+        ]
+        return [(id_to_path[i], sc) for i, sc in out[:k] if i in id_to_path]
+
+    def search(path: str) -> list[tuple[str, float]]:
+        item_id = path_to_id[path]
+        return hits(vecs[row_of[item_id]], item_id)
+
+    ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
+    pairs, artists, sitters = load_instance_pairs(gt), load_same_artist(gt), load_same_sitter(gt)
+    rows = [
+        _row(
+            "instance",
+            "global",
+            "flip-average",
+            eval_instance(pairs, search, available, ignore=ignore),
+        ),
+        _row(
+            "artist",
+            "global",
+            "flip-average",
+            eval_same_artist(
+                artists, restrict_search(search, set(artists)), available, ignore=ignore
+            ),
+        ),
+        _row(
+            "sitter",
+            "global",
+            "flip-average",
+            eval_same_sitter(sitters, search, available, ignore=ignore),
+        ),
+    ]
+    # the same distorted queries as evaluate(): same seed, same order
+    rng = np.random.default_rng(seed)
+    queries = {
+        p.query_path: distort_image(load_rgb(gt.parent / p.query_path, max_side=1024), rng)
+        for p in pairs
+        if p.query_path in available
+    }
+    qvecs = dict(zip(queries, enc.embed_images(list(queries.values())), strict=True))
+
+    def image_search(path: str) -> list[tuple[str, float]]:
+        return [(p, sc) for p, sc in hits(qvecs[path], None) if p != path]
+
+    rows.append(
+        _row(
+            "instance-distorted",
+            "global",
+            "flip-average",
+            eval_instance(pairs, image_search, available, ignore=ignore),
+        )
+    )
+    for r in rows:
+        log(
+            f"flip-average {r['task']}: {json.dumps({k: v for k, v in r.items() if isinstance(v, float)})}"
+        )
     return rows
 
 
@@ -120,7 +216,9 @@ def ssim_baseline(cat: Catalog, gt: Path, n: int = 60) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--catalog", type=Path, default=REPO / "eval-catalog")
     ap.add_argument("--no-regions", action="store_true", help="skip faces and poses (global only)")
@@ -131,21 +229,30 @@ def main() -> None:
     cat = build_catalog(args.data, args.catalog, regions=not args.no_regions)
     log("scoring every aspect")
     run = evaluate(cat, gt, distort=True, refinements=True, progress=log)
+    run.rows += flip_study(cat, gt)
     grid = weight_grid(cat, gt) if "face" in cat.aspect_names() else []
     log("SSIM baseline")
     ssim = ssim_baseline(cat, gt)
     results_dir = args.out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / "evaluation.json").write_text(json.dumps({**run.to_dict(), "fusion_grid": grid, "ssim": ssim}, indent=2) + "\n")
+    (results_dir / "evaluation.json").write_text(
+        json.dumps({**run.to_dict(), "fusion_grid": grid, "ssim": ssim}, indent=2) + "\n"
+    )
     bar_chart(run.rows, args.out / "img" / "evaluation.png")
     variants_path = results_dir / "global_variants.json"
     variants = json.loads(variants_path.read_text()) if variants_path.is_file() else None
-    write_markdown(args.out / "evaluation.md", run, grid, ssim, variants, time.perf_counter() - started, cat)
+    write_markdown(
+        args.out / "evaluation.md", run, grid, ssim, variants, time.perf_counter() - started, cat
+    )
     log(f"wrote {args.out / 'evaluation.md'}")
 
 
 def write_markdown(path: Path, run, grid, ssim, variants, seconds: float, cat: Catalog) -> None:
-    intro = (path.parent / "evaluation_intro.md").read_text() if (path.parent / "evaluation_intro.md").is_file() else ""
+    intro = (
+        (path.parent / "evaluation_intro.md").read_text()
+        if (path.parent / "evaluation_intro.md").is_file()
+        else ""
+    )
     lines = [
         "# Evaluation",
         "",
@@ -159,25 +266,48 @@ def write_markdown(path: Path, run, grid, ssim, variants, seconds: float, cat: C
         "![metrics](img/evaluation.png)",
         "",
         markdown_tables(run.rows),
-        "Missing ground-truth rows (files not in the catalog): " + (", ".join(f"{k} {v}" for k, v in run.missing.items()) or "none") + ".",
+        "Missing ground-truth rows (files not in the catalog): "
+        + (", ".join(f"{k} {v}" for k, v in run.missing.items()) or "none")
+        + ".",
         "",
     ]
     lines += [f"- {n}" for n in run.notes]
     if grid:
-        lines += ["", "## Fusion weights", "", "| global | face | pose | instance R@1 | sitter hit@1 | sitter hit@5 | sitter mAP |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Fusion weights",
+            "",
+            "| global | face | pose | instance R@1 | sitter hit@1 | sitter hit@5 | sitter mAP |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for g in grid:
             w = g["weights"]
-            lines.append(f"| {w['global']} | {w['face']} | {w['pose']} | {g['instance_recall@1']:.3f} | {g['sitter_hit@1']:.3f} | {g['sitter_hit@5']:.3f} | {g['sitter_map']:.3f} |")
+            lines.append(
+                f"| {w['global']} | {w['face']} | {w['pose']} | {g['instance_recall@1']:.3f} | {g['sitter_hit@1']:.3f} | {g['sitter_hit@5']:.3f} | {g['sitter_map']:.3f} |"
+            )
     if variants:
-        lines += ["", "## Pooling and input view of the default encoder", "",
-                  f"EfficientNet-Lite2 on a seeded subset ({variants['gallery']} images: all instance pairs, {variants['artist_subset']} same-artist images), "
-                  "from `benchmarks/eval_global.py`.", "",
-                  "| view + pooling | instance R@1 | instance mAP | distorted R@1 | artist P@10 | artist mAP@10 |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Pooling and input view of the default encoder",
+            "",
+            f"EfficientNet-Lite2 on a seeded subset ({variants['gallery']} images: all instance pairs, {variants['artist_subset']} same-artist images), "
+            "from `benchmarks/eval_global.py`.",
+            "",
+            "| view + pooling | instance R@1 | instance mAP | distorted R@1 | artist P@10 | artist mAP@10 |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for key, r in variants["results"].items():
-            lines.append(f"| {key} | {r['instance_recall@1']:.3f} | {r['instance_map']:.3f} | {r['distorted_recall@1']:.3f} | {r['artist_precision@10']:.3f} | {r['artist_map@10']:.3f} |")
-    lines += ["", "## The pixel baseline (SSIM)", "",
-              f"Mean SSIM between 60 same-artist queries and their top-5 global results: **{ssim['topk']:.3f}**; "
-              f"between the same queries and random paintings: **{ssim['random']:.3f}**.", ""]
+            lines.append(
+                f"| {key} | {r['instance_recall@1']:.3f} | {r['instance_map']:.3f} | {r['distorted_recall@1']:.3f} | {r['artist_precision@10']:.3f} | {r['artist_map@10']:.3f} |"
+            )
+    lines += [
+        "",
+        "## The pixel baseline (SSIM)",
+        "",
+        f"Mean SSIM between 60 same-artist queries and their top-5 global results: **{ssim['topk']:.3f}**; "
+        f"between the same queries and random paintings: **{ssim['random']:.3f}**.",
+        "",
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 DEFAULT_EXACT_MAX = 50_000
 HNSW_M = 32
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 256  # recall@10 >= 0.996 at 10k and 100k, p50 3.7 ms at 100k (bench_query)
 HNSW_EF_CONSTRUCTION = 80
 SUBSET_EXACT_MAX = 4096  # below this many allowed rows, numpy on the subset beats any index
 
@@ -59,9 +59,10 @@ class VectorIndex:
                 params = faiss.SearchParameters(sel=sel)
             scores, idx = self.index.search(queries, min(k, rows.size), params=params)
             return _pad(scores, idx, k)
-        if self.kind == "hnsw":
-            self.index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
-        scores, idx = self.index.search(queries, min(k, self.size))
+        params = None
+        if self.kind == "hnsw":  # per call, not on the shared index: server threads search at once
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+        scores, idx = self.index.search(queries, min(k, self.size), params=params)
         return _pad(scores, idx, k)
 
 
