@@ -78,7 +78,10 @@ def run_worker(args: list[str]) -> dict:
     res = subprocess.run(
         [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, check=True
     )
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if not out["images"]:
+        raise SystemExit(f"no image was indexed by {args}: check --data")
+    return out
 
 
 def main() -> None:

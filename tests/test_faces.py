@@ -131,6 +131,40 @@ def test_every_detector_is_given_the_rgb_pixels(monkeypatch: pytest.MonkeyPatch)
         assert first[..., 0].mean() > 240, f"{name} saw a channel-swapped image"
 
 
+def test_ensemble_falls_back_to_mtcnn_only_when_it_finds_no_face(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = Image.new("RGB", (200, 200), (120, 110, 100))
+    lms = np.zeros((5, 2))
+    mtcnn_dets = [((10.0, 10.0, 50.0, 60.0), 0.97, lms), ((100.0, 100.0, 130.0, 140.0), 0.6, lms)]
+    calls: list[str] = []
+
+    def fake_mtcnn(img: Image.Image) -> list:
+        calls.append("mtcnn")
+        return mtcnn_dets
+
+    monkeypatch.setattr(F, "_detect_mtcnn", fake_mtcnn)
+    # BlazeFace proposes nothing: MTCNN's confident face is kept, its weak one is not
+    monkeypatch.setattr(F, "_detect_blazeface", lambda img: [])
+    faces = detect_faces(image, "ensemble")
+    assert calls == ["mtcnn"]
+    assert [f.box for f in faces] == [(10.0, 10.0, 40.0, 50.0)]
+    assert faces[0].score == pytest.approx(0.97)
+    # a face the ensemble trusts: MTCNN does not run at all
+    calls.clear()
+    monkeypatch.setattr(
+        F, "_detect_blazeface", lambda img: [((60.0, 60.0, 120.0, 130.0), 0.9, None)]
+    )
+    monkeypatch.setattr(
+        F,
+        "onet_refine",
+        lambda img, boxes: (np.asarray(boxes, float), np.array([0.95]), np.zeros((1, 5, 2))),
+    )
+    faces = detect_faces(image, "ensemble")
+    assert calls == []
+    assert len(faces) == 1 and faces[0].score == pytest.approx(0.925)
+
+
 # --------------------------------------------------------------------------- real models, few images
 
 

@@ -13,7 +13,11 @@ the image passed in. Detectors (see docs/faces.md for the measurements behind th
 - ``ensemble`` (the default): BlazeFace proposals (both ranges, tiles) re-scored and re-boxed by
   MTCNN's O-Net; score = mean of the BlazeFace score and the O-Net face probability. O-Net rejects
   most of BlazeFace's false faces on landscapes at a few milliseconds per proposal, and adds the
-  five MTCNN landmarks.
+  five MTCNN landmarks. Where that finds no face, the full MTCNN cascade runs as a fallback
+  (its faces kept at O-Net probability >= ``MTCNN_FALLBACK_MIN``): BlazeFace proposes nothing
+  at all on most of the portraits it misses (woodblock prints, profiles), MTCNN finds some of
+  them and is the most precise detector measured; running it only then costs far less than
+  running it on every image.
 
 Landmarks (`Face.landmarks`), "left"/"right" meaning the image's left and right:
 - ensemble, mtcnn: 5 points ``FIVE_POINTS`` = left eye, right eye, nose tip, left mouth corner,
@@ -67,11 +71,13 @@ LANDMARKS: dict[str, tuple[str, ...]] = {
 # Score thresholds chosen on the sample paintings (benchmarks/eval_faces.py, docs/faces.md):
 # the lowest that keeps false faces on landscapes/still lifes/cityscapes near or below 0.2.
 MIN_SCORES: dict[str, float] = {
-    "ensemble": 0.35,
+    "ensemble": 0.375,
     "blazeface": 0.6,
     "mtcnn": 0.9,
     "dlib-cnn": 0.3,
 }
+
+MTCNN_FALLBACK_MIN = 0.9  # MTCNN's own default final threshold
 
 WORK_MAX_SIDE = 1600  # larger images are shrunk first: faces under ~1/100 of the side are noise
 BLAZE_VIEW_MAX_SIDE = 384  # BlazeFace works at 192 px; pre-shrinking views only saves time
@@ -419,15 +425,24 @@ def onet_refine(
 
 def _detect_ensemble(image: Image.Image) -> list[_Det]:
     proposals = _detect_blazeface(image)
-    if not proposals:
-        return []
-    boxes = np.array([d[0] for d in proposals], dtype=np.float64)
-    refined, probs, lms = onet_refine(image, boxes)
-    dets: list[_Det] = [
-        (tuple(float(v) for v in refined[i]), (proposals[i][1] + float(probs[i])) / 2.0, lms[i])
-        for i in range(len(proposals))
-    ]
-    return _merge(dets)
+    dets: list[_Det] = []
+    if proposals:
+        boxes = np.array([d[0] for d in proposals], dtype=np.float64)
+        refined, probs, lms = onet_refine(image, boxes)
+        dets = _merge(
+            [
+                (
+                    tuple(float(v) for v in refined[i]),
+                    (proposals[i][1] + float(probs[i])) / 2.0,
+                    lms[i],
+                )
+                for i in range(len(proposals))
+            ]
+        )
+    if any(score >= MIN_SCORES["ensemble"] for _, score, _ in dets):
+        return dets
+    fallback = [d for d in _detect_mtcnn(image) if d[1] >= MTCNN_FALLBACK_MIN]
+    return _merge(dets + fallback)
 
 
 # --------------------------------------------------------------------------- dlib CNN
