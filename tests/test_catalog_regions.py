@@ -22,7 +22,11 @@ def region_catalog(tmp_path_factory, data_dir):
     tmp = tmp_path_factory.mktemp("regions")
     src = tmp / "src"
     src.mkdir()
-    names = PORTRAITS + [p.name for p in sorted((data_dir / "nga" / "images").glob("*.jpg"))[:12] if p.name not in PORTRAITS]
+    names = PORTRAITS + [
+        p.name
+        for p in sorted((data_dir / "nga" / "images").glob("*.jpg"))[:12]
+        if p.name not in PORTRAITS
+    ]
     for n in names:
         (src / n).symlink_to(data_dir / "nga" / "images" / n)
     gradient(300, 200, seed=3).save(src / "no-figure.jpg")
@@ -55,7 +59,7 @@ def test_face_rows_have_boxes_inside_the_image(region_catalog):
     for item_id, info in zip(faces.item_ids, faces.info, strict=True):
         x, y, w, h = info["box"]
         item = cat.item(item_id)
-        assert 0 <= x and 0 <= y and x + w <= item["width"] + 1 and y + h <= item["height"] + 1
+        assert x >= 0 and y >= 0 and x + w <= item["width"] + 1 and y + h <= item["height"] + 1
         assert (tmp / "cat" / info["chip"]).is_file()
 
 

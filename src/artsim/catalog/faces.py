@@ -41,7 +41,9 @@ def analyse_faces(
     faces = detect_faces(image, detector)
     if not faces:
         return [], np.zeros((0, 128), np.float32), np.zeros((0, encoder.dim), np.float32), []
-    chips = [a.chip for a in align_faces(image, faces)]  # aligned once, used for identity and thumbnail
+    chips = [
+        a.chip for a in align_faces(image, faces)
+    ]  # aligned once, used for identity and thumbnail
     identity = embed_chips(chips)
     look = encoder.embed_images(face_crops(image, faces))
     return faces, identity, look, chips
