@@ -40,9 +40,11 @@ def display_fields(item_id: str, metadata: dict[str, Any]) -> dict[str, str]:
 
     title = text(metadata.get("title"))
     if not title:
-        # NGA records without the objects table: the subject terms are the best caption there is
+        # NGA records without the objects table: the subject terms are the best caption there
+        # is, marked as such beside the id so that nobody reads "United Kingdom" as a title
         theme = metadata.get("theme")
-        title = text(theme[:2] if isinstance(theme, list) else theme)
+        themes = text(theme[:2] if isinstance(theme, list) else theme)
+        title = f"{item_id} [{themes}]" if themes else ""
     date = text(metadata.get("date"))
     if not date and metadata.get("year") not in (None, ""):
         year, end = text(metadata.get("year")), text(metadata.get("year_end"))
