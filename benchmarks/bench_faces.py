@@ -6,8 +6,9 @@ Runs over the NGA sample images (330 files up to 1024 px) with the default face 
     nice -n 10 .venv/bin/python benchmarks/bench_faces.py --workers 2     # one process per core
 
 Images are decoded with artsim.images.open_image(path, max_side=...) (reduced-size JPEG decoding);
---max-side 512 keeps faces down to ~1/15 of the painting's height large enough for the detectors
-while halving the decode and tiling cost of 1024 px files. Prints a table and writes JSON (--json).
+the default --max-side is the catalog's own (FACE_MAX_SIDE, 1024), so this measures what
+`artsim index --aspects global,face` does; --max-side 512 halves the decode and tiling cost at
+the price of the smallest faces. Prints a table and writes JSON (--json).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from artsim.catalog.faces import FACE_MAX_SIDE  # noqa: E402
 from artsim.detectors.faces import DEFAULT_DETECTOR, detect_faces  # noqa: E402
 from artsim.encoders.faces import align_faces, embed_chips  # noqa: E402
 from artsim.images import open_image  # noqa: E402
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", type=Path, default=default_data())
-    p.add_argument("--max-side", type=int, default=512)
+    p.add_argument("--max-side", type=int, default=FACE_MAX_SIDE)
     p.add_argument("--detector", default=DEFAULT_DETECTOR)
     p.add_argument("--limit", type=int, default=None)
     p.add_argument(

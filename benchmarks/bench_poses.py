@@ -37,7 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--data", type=Path, default=default_data())
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--max-side", type=int, default=512, help="open_image(max_side=...)")
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=1024,
+        help="open_image(max_side=...); 1024 = the catalog's POSE_MAX_SIDE",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--strategy", default="multi", choices=("multi", "whole"))
     p.add_argument("--faces", default="detect", choices=("detect", "none"))

@@ -68,9 +68,10 @@ def open_image(
 ) -> LoadedImage:
     """Decode an image file (path or bytes) to RGB.
 
-    max_side: the longest side the caller needs. JPEGs are decoded at the smallest
-    DCT scale (1/2, 1/4, 1/8) that still gives at least this many pixels, and any
-    image is then downsized to at most twice this, keeping the aspect ratio.
+    max_side: the side the caller needs. JPEGs are decoded at the smallest DCT scale
+    (1/2, 1/4, 1/8) that keeps *both* sides at least this long (so a centre crop of this
+    size still has real pixels), and any image is then downsized to at most twice this on
+    its long side, keeping the aspect ratio.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
