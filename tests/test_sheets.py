@@ -65,7 +65,10 @@ def test_display_fields():
     assert display_fields("x", {"title": "Venus", "artist": ["A", "B"], "year": 1600, "year_end": 1610}) == {
         "title": "Venus", "artist": "A, B", "date": "1600–1610"}  # fmt: skip
     assert display_fields("x", {"date": "c. 1650", "year": 1650})["date"] == "c. 1650"
-    assert display_fields("x", {"theme": ["saints", "angels", "more"]})["title"] == "x [saints, angels]"
+    assert (
+        display_fields("x", {"theme": ["saints", "angels", "more"]})["title"]
+        == "x [saints, angels]"
+    )
     assert display_fields("42", {}) == {"title": "42", "artist": "", "date": ""}
 
 
