@@ -268,8 +268,8 @@ def main() -> int:
         choices=("httpx", "raw"),
         default="raw",
         help="id-search clients: a minimal asyncio HTTP/1.1 client (default: on one 2-core "
-        "machine httpx's own CPU use, ~1 ms per request, would be what is measured), or httpx "
-        "(uploads always use httpx)",
+        "machine httpx's own CPU use, about 4 ms per request, would be what is measured), or "
+        "httpx (uploads always use httpx)",
     )
     ap.add_argument(
         "--http",

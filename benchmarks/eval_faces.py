@@ -38,17 +38,31 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from artsim.detectors.faces import DEFAULT_DETECTOR, DETECTORS, MIN_SCORES, detect_faces  # noqa: E402
+from artsim.detectors.faces import (  # noqa: E402
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    MIN_SCORES,
+    MTCNN_FALLBACK_MIN,
+    detect_faces,
+)
 from artsim.images import load_rgb  # noqa: E402
 
 NEGATIVE_GENRES = ("landscape", "still_life", "cityscape")
 SLOW_DETECTORS = ("mtcnn", "dlib-cnn")
 MIN_PERSON_HEIGHT = 40
-SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+SWEEP = (0.3, 0.325, 0.35, 0.375, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def default_data() -> Path:
     return Path(os.environ.get("ARTSIM_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+def detector_version() -> str:
+    import hashlib
+
+    import artsim.detectors.faces as face_module
+
+    return hashlib.sha256(Path(face_module.__file__).read_bytes()).hexdigest()[:10]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,7 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--distractors", type=int, default=300, help="extra WikiArt portraits in the gallery"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache", type=Path, default=Path("/tmp/artsim_eval_faces_cache.json"))
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(f"/tmp/artsim_eval_faces_cache-{detector_version()}.json"),
+        help="detection cache; the default name carries a hash of the detector's source",
+    )
     p.add_argument("--skip-retrieval", action="store_true")
     return p.parse_args(argv)
 
@@ -155,22 +174,64 @@ def run_detector(
     """Faces (x, y, w, h, score) at min_score=0 for every path; timing for the new ones."""
     store = cache.setdefault("detections", {}).setdefault(name, {})
     times = cache.setdefault("seconds", {}).setdefault(name, [])
+    detector, fallback = (ENSEMBLE, False) if name == CANDIDATES else (name, True)
     todo = [p for p in paths if p not in store]
     if todo:  # load the models first so that the timing is of detection only
         from PIL import Image
 
-        detect_faces(Image.new("RGB", (96, 96), (128, 128, 128)), name)
+        detect_faces(Image.new("RGB", (96, 96), (128, 128, 128)), detector)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     for i, rel in enumerate(todo):
         im = load_rgb(data / rel)
         t0 = time.perf_counter()
-        faces = detect_faces(im, name, min_score=0.0)
+        faces = detect_faces(im, detector, min_score=0.0, fallback=fallback)
         times.append(time.perf_counter() - t0)
         store[rel] = [[*f.box, f.score] for f in faces]
         if (i + 1) % 50 == 0 or i + 1 == len(todo):
             print(f"  {name}: {i + 1}/{len(todo)} ({np.mean(times):.3f} s/img)", flush=True)
             cache_path.write_text(json.dumps(cache))
     return {p: store[p] for p in paths}
+
+
+ENSEMBLE = "ensemble"
+CANDIDATES = "ensemble-candidates"  # the ensemble without its MTCNN fallback, at min_score 0
+
+
+class Detections:
+    """Faces per path at a threshold. For the ensemble, the MTCNN fallback depends on the
+    threshold (it runs where no candidate reaches it), so its faces are derived per threshold
+    from the cached candidates and MTCNN's own detections, exactly as detect_faces combines
+    them; other detectors are thresholded as they are."""
+
+    def __init__(
+        self, name: str, paths: list[str], data: Path, cache: dict[str, Any], cache_path: Path
+    ) -> None:
+        self.name = name
+        if name == ENSEMBLE:
+            self.core = run_detector(CANDIDATES, paths, data, cache, cache_path)
+            self.mtcnn = run_detector("mtcnn", paths, data, cache, cache_path)
+            core_s = float(np.mean(cache["seconds"][CANDIDATES]))
+            mtcnn_s = float(np.mean(cache["seconds"]["mtcnn"]))
+            runs = np.mean([self.falls_back(p, MIN_SCORES[ENSEMBLE]) for p in paths])
+            # MTCNN runs only on the images where the candidates fall short
+            self.seconds = core_s + float(runs) * mtcnn_s
+            self.fallback_share = float(runs)
+        else:
+            self.core = run_detector(name, paths, data, cache, cache_path)
+            self.seconds = float(np.mean(cache["seconds"][name]))
+            self.fallback_share = float("nan")
+
+    def falls_back(self, path: str, th: float) -> bool:
+        return not any(f[4] >= th for f in self.core[path])
+
+    def at(self, th: float) -> dict[str, list]:
+        if self.name != ENSEMBLE:
+            return self.core
+        floor = max(th, MTCNN_FALLBACK_MIN)
+        return {
+            p: [f for f in self.mtcnn[p] if f[4] >= floor] if self.falls_back(p, th) else faces
+            for p, faces in self.core.items()
+        }
 
 
 def recall(dets: dict[str, list], paths: list[str], th: float) -> float:
@@ -352,15 +413,55 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         "Images column: portraits / negatives / People-Art images. Seconds per image were measured "
-        "on a shared 2-core machine under load from other jobs: compare them with each other only."
+        "on a shared 2-core machine, some of them under load from other jobs: compare them with "
+        "each other only; benchmarks/bench_faces.py measures throughput."
     )
     lines.append("")
-    lines.append("### Threshold sweep (portrait recall / false faces per negative)")
+    if report.get("halves"):
+        lines.append("")
+        lines.append(
+            f"Default detector `{report['default']}` at its threshold "
+            f"{report['min_scores'][report['default']]}, on the two halves of the images:"
+        )
+        lines.append("")
+        lines.append(
+            "| half | portraits | recall | negatives | false faces / negative | false faces / landscape |"
+        )
+        lines.append("|---|---|---|---|---|---|")
+        for half, h in report["halves"].items():
+            lines.append(
+                f"| {half} | {h['portraits']} | {fmt(h['recall_portraits'])} | {h['negatives']} | "
+                f"{fmt(h['false_faces_per_negative'])} | {fmt(h['false_faces_per_landscape'])} |"
+            )
+    shares = [
+        f"{row['detector']} on {row['set']}: {row['fallback_share']:.0%}"
+        for row in report["detection"]
+        if row.get("fallback_share") == row.get("fallback_share")  # not NaN
+    ]
+    if shares:
+        lines.append("")
+        lines.append(
+            "The ensemble's seconds per image are its candidates' time plus MTCNN's time on the "
+            "images where it falls back (share of images: " + "; ".join(shares) + ")."
+        )
+    lines.append("")
+    lines.append(
+        "### Threshold sweep (portrait recall / false faces per negative / false faces per landscape)"
+    )
+    lines.append("")
+    lines.append(
+        "For the ensemble every point is the detector as it runs at that threshold, MTCNN fallback "
+        "included (it runs where no candidate reaches the threshold)."
+    )
     lines.append("")
     lines.append("| detector | set | " + " | ".join(str(t) for t in SWEEP) + " |")
     lines.append("|---|---|" + "---|" * len(SWEEP))
     for row in report["sweep"]:
-        cells = [f"{fmt(r, 2)} / {fmt(f, 2)}" for r, f in row["points"]]
+        land = row.get("false_per_landscape") or [float("nan")] * len(row["points"])
+        cells = [
+            f"{fmt(r, 3)} / {fmt(f, 2)} / {fmt(fl, 2)}"
+            for (r, f), fl in zip(row["points"], land, strict=True)
+        ]
         lines.append(f"| {row['detector']} | {row['set']} | " + " | ".join(cells) + " |")
     if "retrieval" in report:
         r = report["retrieval"]
@@ -403,6 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         xml = data / "peopleart" / ("Annotations" + rel.split("JPEGImages", 1)[1] + ".xml")
         with Image.open(data / rel) as im:
             people[rel] = person_boxes(xml, im.size)
+    landscapes = {
+        "wikiart/images/" + r["path"]
+        for r in read_csv(data / "wikiart" / "labels.csv")
+        if r["genre"] == "landscape"
+    }
     cache = load_cache(args.cache)
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
@@ -421,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             "people": subset(sets["people"], n // 2, args.seed),
         }
 
+    full: dict[str, Detections] = {}
     for name in detectors:
         size = {"mtcnn": args.subset, "dlib-cnn": args.dlib_subset}.get(name)
         chosen = (
@@ -428,18 +535,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         label = f"subset {size} (seed {args.seed})" if size else "all"
         print(f"{name}: {label}", flush=True)
-        dets = run_detector(
+        dets = Detections(
             name, sorted({p for v in chosen.values() for p in v}), data, cache, args.cache
         )
-        secs = (
-            float(np.mean(cache["seconds"][name])) if cache["seconds"].get(name) else float("nan")
-        )
+        if not size:
+            full[name] = dets
         report["detection"].append(
             {
                 "detector": name,
                 "set": label,
-                "seconds_per_image": secs,
-                "metrics": detection_metrics(dets, chosen, people, MIN_SCORES[name]),
+                "seconds_per_image": dets.seconds,
+                "fallback_share": dets.fallback_share,
+                "metrics": detection_metrics(
+                    dets.at(MIN_SCORES[name]), chosen, people, MIN_SCORES[name]
+                ),
             }
         )
         report["sweep"].append(
@@ -448,15 +557,21 @@ def main(argv: list[str] | None = None) -> int:
                 "set": label,
                 "points": [
                     (
-                        recall(dets, chosen["portraits"], t),
-                        false_per_image(dets, chosen["negatives"], t),
+                        recall(dets.at(t), chosen["portraits"], t),
+                        false_per_image(dets.at(t), chosen["negatives"], t),
+                    )
+                    for t in SWEEP
+                ],
+                "false_per_landscape": [
+                    false_per_image(
+                        dets.at(t), [q for q in chosen["negatives"] if q in landscapes], t
                     )
                     for t in SWEEP
                 ],
             }
         )
         if size and DEFAULT_DETECTOR in detectors:
-            ddets = run_detector(
+            ddets = Detections(
                 DEFAULT_DETECTOR,
                 sorted({p for v in chosen.values() for p in v}),
                 data,
@@ -467,12 +582,36 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "detector": f"{DEFAULT_DETECTOR} (same subset)",
                     "set": label,
-                    "seconds_per_image": float(np.mean(cache["seconds"][DEFAULT_DETECTOR])),
+                    "seconds_per_image": ddets.seconds,
+                    "fallback_share": ddets.fallback_share,
                     "metrics": detection_metrics(
-                        ddets, chosen, people, MIN_SCORES[DEFAULT_DETECTOR]
+                        ddets.at(MIN_SCORES[DEFAULT_DETECTOR]),
+                        chosen,
+                        people,
+                        MIN_SCORES[DEFAULT_DETECTOR],
                     ),
                 }
             )
+    if DEFAULT_DETECTOR in full:
+        # the default threshold was chosen on the even rows (by path) of the portraits and
+        # negatives; the odd rows are the held-out check
+        d, th = full[DEFAULT_DETECTOR], MIN_SCORES[DEFAULT_DETECTOR]
+        faces = d.at(th)
+        report["halves"] = {}
+        for half, rows in (
+            ("even rows (threshold chosen)", slice(0, None, 2)),
+            ("odd rows (held out)", slice(1, None, 2)),
+        ):
+            por, neg = sorted(sets["portraits"])[rows], sorted(sets["negatives"])[rows]
+            report["halves"][half] = {
+                "portraits": len(por),
+                "recall_portraits": recall(faces, por, th),
+                "negatives": len(neg),
+                "false_faces_per_negative": false_per_image(faces, neg, th),
+                "false_faces_per_landscape": false_per_image(
+                    faces, [q for q in neg if q in landscapes], th
+                ),
+            }
     args.cache.write_text(json.dumps(cache))
     if not args.skip_retrieval:
         print("retrieval", flush=True)

@@ -127,8 +127,14 @@ def flip_study(cat: Catalog, gt: Path, seed: int = 0) -> list[dict]:
     from artsim.images import load_rgb, open_image
     from artsim.search.index import build_index
 
-    bf16 = bool(cat.manifest["model"].get("bf16"))
-    enc = load_encoder(cat.model_name, bf16=bf16, flip_average=True)
+    m = cat.manifest["model"]  # the catalog's own encoder settings, plus the flip
+    enc = load_encoder(
+        m["name"],
+        model_path=cat.model_path,
+        bf16=m.get("bf16"),
+        pooling=m.get("pooling"),
+        flip_average=True,
+    )
     ids = cat.ids
     log(f"flip averaging: re-embedding {len(ids)} images")
     vecs = np.zeros((len(ids), enc.dim), dtype=np.float32)

@@ -163,6 +163,15 @@ def test_ensemble_falls_back_to_mtcnn_only_when_it_finds_no_face(
     faces = detect_faces(image, "ensemble")
     assert calls == []
     assert len(faces) == 1 and faces[0].score == pytest.approx(0.925)
+    # the trigger is the threshold in force: above the ensemble's best face, MTCNN runs, and
+    # its confident face joins the ensemble's (which is then filtered out)
+    faces = detect_faces(image, "ensemble", min_score=0.96)
+    assert calls == ["mtcnn"]
+    assert [f.score for f in faces] == [pytest.approx(0.97)]
+    # fallback=False: the ensemble's own candidates only, never MTCNN
+    calls.clear()
+    assert detect_faces(image, "ensemble", min_score=0.96, fallback=False) == []
+    assert calls == []
 
 
 # --------------------------------------------------------------------------- real models, few images

@@ -424,25 +424,26 @@ def onet_refine(
 
 
 def _detect_ensemble(image: Image.Image) -> list[_Det]:
+    """BlazeFace proposals re-boxed and re-scored by O-Net (no fallback: see detect_faces)."""
     proposals = _detect_blazeface(image)
-    dets: list[_Det] = []
-    if proposals:
-        boxes = np.array([d[0] for d in proposals], dtype=np.float64)
-        refined, probs, lms = onet_refine(image, boxes)
-        dets = _merge(
-            [
-                (
-                    tuple(float(v) for v in refined[i]),
-                    (proposals[i][1] + float(probs[i])) / 2.0,
-                    lms[i],
-                )
-                for i in range(len(proposals))
-            ]
-        )
-    if any(score >= MIN_SCORES["ensemble"] for _, score, _ in dets):
+    if not proposals:
+        return []
+    boxes = np.array([d[0] for d in proposals], dtype=np.float64)
+    refined, probs, lms = onet_refine(image, boxes)
+    return _merge(
+        [
+            (tuple(float(v) for v in refined[i]), (proposals[i][1] + float(probs[i])) / 2.0, lms[i])
+            for i in range(len(proposals))
+        ]
+    )
+
+
+def with_fallback(dets: list[_Det], image: Image.Image, threshold: float) -> list[_Det]:
+    """The ensemble's fallback: where no face reaches `threshold`, add MTCNN's faces with
+    O-Net probability >= MTCNN_FALLBACK_MIN (their score is that probability)."""
+    if any(score >= threshold for _, score, _ in dets):
         return dets
-    fallback = [d for d in _detect_mtcnn(image) if d[1] >= MTCNN_FALLBACK_MIN]
-    return _merge(dets + fallback)
+    return _merge(dets + [d for d in _detect_mtcnn(image) if d[1] >= MTCNN_FALLBACK_MIN])
 
 
 # --------------------------------------------------------------------------- dlib CNN
@@ -484,12 +485,18 @@ def resolve_detector(detector: str) -> str:
 
 
 def detect_faces(
-    image: Image.Image, detector: str = "default", *, min_score: float | None = None
+    image: Image.Image,
+    detector: str = "default",
+    *,
+    min_score: float | None = None,
+    fallback: bool = True,
 ) -> list[Face]:
     """Find faces in an RGB PIL image (other modes are converted to RGB).
 
     Returns faces sorted by score (best first), boxes (x, y, w, h) in the pixels of `image`,
-    clipped to it. `min_score` overrides the detector's threshold in MIN_SCORES.
+    clipped to it. `min_score` overrides the detector's threshold in MIN_SCORES. For the
+    ensemble, `fallback` runs MTCNN where no face reaches that threshold (`with_fallback`);
+    fallback=False gives the ensemble's own candidates only (used by the evaluation).
     """
     name = resolve_detector(detector)
     rgb = _as_rgb(image)
@@ -498,7 +505,10 @@ def detect_faces(
     shrink = min(1.0, WORK_MAX_SIDE / max(width, height))
     work = _resize(rgb, shrink)
     faces: list[Face] = []
-    for (x0, y0, x1, y1), score, lms in _RUNNERS[name](work):
+    dets = _RUNNERS[name](work)
+    if name == "ensemble" and fallback:
+        dets = with_fallback(dets, work, threshold)
+    for (x0, y0, x1, y1), score, lms in dets:
         if score < threshold:
             continue
         cx0, cy0 = min(max(x0 / shrink, 0.0), width), min(max(y0 / shrink, 0.0), height)
