@@ -57,6 +57,18 @@ def test_hnsw_recall_and_roundtrip(tmp_path):
     assert load_index(v[:10], tmp_path / "x.faiss") is None  # stale index is rebuilt, not trusted
 
 
+def test_hnsw_search_leaves_the_shared_index_alone_and_serves_large_k():
+    v = _unit(1200, 16, 5)
+    vi = build_index(v, kind="hnsw")
+    before = vi.index.hnsw.efSearch
+    q = _unit(3, 16, 6)
+    scores, idx = vi.search(q, 300)  # k above the default efSearch
+    assert vi.index.hnsw.efSearch == before  # per-call parameters: threads may search at once
+    assert idx.shape == (3, 300) and (idx >= 0).all()
+    assert all(len(set(row)) == 300 for row in idx)
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+
+
 def test_empty_index():
     vi = build_index(np.zeros((0, 8), np.float32))
     _scores, idx = vi.search(np.ones((1, 8), np.float32), 3)
