@@ -150,13 +150,31 @@ def test_proposals_come_from_whole_tiles_faces_and_grey_copy(monkeypatch) -> Non
 def test_missing_face_detector_is_not_fatal(monkeypatch) -> None:
     class Broken:
         @staticmethod
-        def detect_faces(image: Image.Image) -> list:
+        def detect_faces(image: Image.Image, *args, **kwargs) -> list:
             raise ModelUnavailableError("no face model here")
 
     monkeypatch.setattr(P, "_faces_module", lambda: Broken)
     assert P._find_faces(Image.new("RGB", (10, 10))) == ()
     monkeypatch.setattr(P, "_faces_module", lambda: None)
     assert P._find_faces(Image.new("RGB", (10, 10))) == ()
+
+
+def test_face_proposals_are_the_ensemble_candidates_without_fallback(monkeypatch) -> None:
+    seen: dict = {}
+
+    class Recorder:
+        @staticmethod
+        def detect_faces(image: Image.Image, detector: str = "default", **kwargs) -> list:
+            seen.update(detector=detector, **kwargs)
+            return []
+
+    monkeypatch.setattr(P, "_faces_module", lambda: Recorder)
+    assert P._find_faces(Image.new("RGB", (10, 10))) == []
+    assert seen == {
+        "detector": "ensemble",
+        "min_score": P.FACE_PROPOSAL_MIN_SCORE,
+        "fallback": False,
+    }
 
 
 # --------------------------------------------------------------------------- models, generated images
