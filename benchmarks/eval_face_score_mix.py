@@ -14,7 +14,6 @@ from pathlib import Path
 
 import artsim.search.fusion as fusion
 from artsim.catalog import Catalog
-from artsim.errors import ArtsimError
 from artsim.evaluation.groundtruth import (
     duplicate_ignore_map,
     eval_same_sitter,
@@ -27,27 +26,14 @@ from artsim.evaluation.run import gt_index, make_search
 REPO = Path(__file__).resolve().parents[1]
 
 
-def mixed_face_scores(alpha: float):
-    """fusion.face_scores with the identity/look mix (same calibration, same best-per-item)."""
+def mixed_face_similarities(alpha: float):
+    """fusion.face_similarities with the identity/look mix; everything around it unchanged."""
 
-    def face_scores(catalog, query, face, box):
-        from artsim.search.faces import choose_face
+    def face_similarities(data, chosen):
+        identity = data.vectors["identity"] @ chosen["identity"]
+        return alpha * identity + (1 - alpha) * (data.vectors["look"] @ chosen["look"])
 
-        if box is None and fusion._not_analysed(catalog, query, "face"):
-            return None
-        try:
-            chosen = choose_face(catalog, query, face, box)
-        except ArtsimError:
-            return None
-        data = catalog.aspect("face")
-        if len(data) == 0:
-            return None
-        sims = alpha * (data.vectors["identity"] @ chosen["identity"]) + (1 - alpha) * (
-            data.vectors["look"] @ chosen["look"]
-        )
-        return fusion._calibrate("face", *fusion._best_per_item(len(catalog), data.row_pos, sims))
-
-    return face_scores
+    return face_similarities
 
 
 def main() -> None:
@@ -63,7 +49,7 @@ def main() -> None:
     sitters = load_same_sitter(gt)
     print("| identity weight | search | hit@1 | hit@5 | mAP |\n|---:|---|---:|---:|---:|")
     for alpha in args.alphas:
-        fusion.face_scores = mixed_face_scores(alpha)
+        fusion.face_similarities = mixed_face_similarities(alpha)
         for label, weights in (
             ("face only", {"global": 0.0, "face": 1.0, "pose": 0.0}),
             ("fused (global 1 + face 1)", {"global": 1.0, "face": 1.0, "pose": 0.0}),

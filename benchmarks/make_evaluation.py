@@ -40,7 +40,7 @@ from artsim.evaluation.groundtruth import (
 )
 from artsim.evaluation.pixel import ssim_topk_vs_random
 from artsim.evaluation.report import bar_chart, markdown_tables
-from artsim.evaluation.run import _row, evaluate, gt_index, make_search
+from artsim.evaluation.run import _row, distorted_queries, evaluate, gt_index, make_search
 from artsim.records import SourceItem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,8 +123,7 @@ def flip_study(cat: Catalog, gt: Path, seed: int = 0) -> list[dict]:
     """Global-aspect rows for test-time flip averaging: every catalog image re-embedded as the
     mean of the image and its mirror image, scored on the same tasks and distorted queries."""
     from artsim.encoders import load_encoder
-    from artsim.evaluation.distort import distort as distort_image
-    from artsim.images import load_rgb, open_image
+    from artsim.images import open_image
     from artsim.search.index import build_index
 
     m = cat.manifest["model"]  # the catalog's own encoder settings, plus the flip
@@ -184,13 +183,7 @@ def flip_study(cat: Catalog, gt: Path, seed: int = 0) -> list[dict]:
             eval_same_sitter(sitters, search, available, ignore=ignore),
         ),
     ]
-    # the same distorted queries as evaluate(): same seed, same order
-    rng = np.random.default_rng(seed)
-    queries = {
-        p.query_path: distort_image(load_rgb(gt.parent / p.query_path, max_side=1024), rng)
-        for p in pairs
-        if p.query_path in available
-    }
+    queries = distorted_queries(pairs, available, gt.parent, seed)  # those evaluate() scores
     qvecs = dict(zip(queries, enc.embed_images(list(queries.values())), strict=True))
 
     def image_search(path: str) -> list[tuple[str, float]]:

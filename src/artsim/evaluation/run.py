@@ -132,6 +132,22 @@ def _row(task: str, aspect: str, variant: str, result) -> dict[str, Any]:
     }
 
 
+def distorted_queries(
+    pairs: Sequence[Any], available: set[str], root: Path, seed: int = 0
+) -> dict[str, Any]:
+    """The instance queries turned into web-photo-like images (seeded: the same seed gives the
+    same distortions, so other studies can score the very queries `evaluate` uses)."""
+    from artsim.evaluation.distort import distort as distort_image
+    from artsim.images import load_rgb
+
+    rng = np.random.default_rng(seed)
+    return {
+        p.query_path: distort_image(load_rgb(root / p.query_path, max_side=1024), rng)
+        for p in pairs
+        if p.query_path in available
+    }
+
+
 def evaluate(
     catalog: Catalog,
     gt_dir: Path,
@@ -188,15 +204,7 @@ def evaluate(
         for variant, opts in variants[1:]:
             tasks_for("global", variant, opts)
     if distort:
-        from artsim.evaluation.distort import distort as distort_image
-        from artsim.images import load_rgb
-
-        rng = np.random.default_rng(seed)
-        queries = {
-            p.query_path: distort_image(load_rgb(root / p.query_path, max_side=1024), rng)
-            for p in pairs
-            if p.query_path in available
-        }
+        queries = distorted_queries(pairs, available, root, seed)
         for aspect in [a for a in aspects if a in ("global", "fused")]:
             progress(f"distorted instance / {aspect}")
             search = make_image_search(catalog, queries, id_to_path, aspect, k)

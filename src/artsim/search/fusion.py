@@ -20,11 +20,11 @@ from artsim.records import SearchResult
 from artsim.search import Query, to_result
 
 if TYPE_CHECKING:
-    from artsim.catalog import Catalog
+    from artsim.catalog import AspectData, Catalog
 
 # chosen on the ground truth (benchmarks/make_evaluation.py, docs/evaluation.md): face=1 gave
-# the best same-sitter hit@5 (0.76 against 0.53 for global alone); adding pose lowered it
-# (0.73 at 0.25), so pose is off by default and can be switched on per query with weights
+# the best same-sitter hit@5 (0.750 against 0.527 for global alone); adding pose lowered it
+# (0.736 at 0.25), so pose is off by default and can be switched on per query with weights
 DEFAULT_WEIGHTS = {"global": 1.0, "face": 1.0, "pose": 0.0}
 
 
@@ -86,8 +86,14 @@ def face_scores(catalog: Catalog, query: Query, face: int | None, box) -> Aspect
     data = catalog.aspect("face")
     if len(data) == 0:
         return None
-    sims = data.vectors["identity"] @ chosen["identity"]
+    sims = face_similarities(data, chosen)
     return _calibrate("face", *_best_per_item(len(catalog), data.row_pos, sims))
+
+
+def face_similarities(data: AspectData, chosen: dict) -> np.ndarray:
+    """The query face against every indexed face: identity (dlib) cosine. Look-alike mixes were
+    measured worse for fusion (benchmarks/eval_face_score_mix.py)."""
+    return data.vectors["identity"] @ chosen["identity"]
 
 
 def pose_scores(
