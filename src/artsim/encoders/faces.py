@@ -4,7 +4,8 @@
   `dlib.get_face_chip` rotates/scales the face so the eyes and nose sit at fixed places in a
   150x150 chip (padding 0.25, what the descriptor network was trained on).
 - `identity_embeddings`: dlib's ResNet-29 face descriptor (128-d, trained with a metric loss on
-  ~3M photographs of faces) on those chips, L2-normalised float32: cosine similarity between two
+  ~3M photographs of faces; its weights run in PyTorch, `artsim.encoders.dlib_resnet`) on those
+  chips, L2-normalised float32: cosine similarity between two
   faces says how likely they show the same person.
 - `face_crops`: square crops around each face with a margin, to feed a whole-image encoder
   (artsim.encoders.load_encoder(...).embed_images(crops)): similar-looking faces, not identity.
@@ -16,7 +17,6 @@ are first mapped to that convention (BOX_TO_DLIB, measured on sample portraits, 
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +73,12 @@ def _shape_predictor_68() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def _face_recognition_model() -> tuple[Any, threading.Lock]:
-    """dlib's ResNet descriptor and a lock (the network keeps per-call buffers)."""
-    dlib = _import_dlib()
-    net = dlib.face_recognition_model_v1(
-        str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
-    )
-    return net, threading.Lock()
+def _face_recognition_model() -> Any:
+    """dlib's ResNet descriptor, run in PyTorch (artsim.encoders.dlib_resnet: ~20x faster than
+    the BLAS-less dlib wheel, same numbers to 1e-6)."""
+    from artsim.encoders.dlib_resnet import load_model
+
+    return load_model(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
 
 
 def _rgb_array(image: Image.Image) -> np.ndarray:
@@ -137,11 +136,10 @@ def embed_chips(chips: list[Image.Image]) -> np.ndarray:
     """dlib descriptors of aligned 150x150 chips -> (n, 128) L2-normalised float32."""
     if not chips:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    net, lock = _face_recognition_model()
-    arrays = [_rgb_array(c) for c in chips]
-    with lock:
-        vecs = net.compute_face_descriptor(arrays, 0)
-    mat = np.array([np.asarray(v, dtype=np.float64) for v in vecs], dtype=np.float64)
+    from artsim.encoders.dlib_resnet import descriptors
+
+    arrays = np.stack([_rgb_array(c.resize((CHIP_SIZE, CHIP_SIZE))) for c in chips])
+    mat = descriptors(_face_recognition_model(), arrays).astype(np.float64)
     mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
     return mat.astype(np.float32)
 
