@@ -69,7 +69,16 @@ def _print_summary(summary, catalog) -> None:
 
 
 def _run_index(
-    catalog_dir: Path, items_or_source, *, model, model_path, aspects, batch_size, max_pixels, limit
+    catalog_dir: Path,
+    items_or_source,
+    *,
+    model,
+    model_path,
+    aspects,
+    batch_size,
+    max_pixels,
+    limit,
+    detector_workers: int | None = None,
 ):
     from artsim.catalog import Catalog, IndexInterrupted
 
@@ -82,6 +91,7 @@ def _run_index(
             max_pixels=max_pixels,
             progress=sys.stderr.isatty() or True,
             limit=limit,
+            detector_workers=detector_workers,
         )
     except IndexInterrupted as exc:
         _print_summary(exc.summary, catalog)
@@ -129,6 +139,14 @@ def index(
             help="TOML column mapping for another museum's CSV (see docs/collections.md)."
         ),
     ] = None,
+    detector_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes running the face and pose detectors (default: one per CPU, at "
+            "most 8; each holds its models, ~0.5 GB). 1 runs them in the main process.",
+        ),
+    ] = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
@@ -147,6 +165,7 @@ def index(
         batch_size=batch_size,
         max_pixels=max_pixels,
         limit=limit,
+        detector_workers=detector_workers,
     )
 
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from artsim.catalog import store
 from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
+from artsim.catalog.parallel import DetectorPool
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
 from artsim.records import SourceItem
@@ -328,7 +329,9 @@ class Catalog:
         finally:
             lock.close()
 
-    def indexers(self, aspects: Sequence[str]) -> list[AspectIndexer]:
+    def indexers(
+        self, aspects: Sequence[str], pool: DetectorPool | None = None
+    ) -> list[AspectIndexer]:
         out: list[AspectIndexer] = []
         for a in aspects:
             if a == "global":
@@ -336,11 +339,11 @@ class Catalog:
             elif a == "face":
                 from artsim.catalog.faces import FaceIndexer
 
-                out.append(FaceIndexer(self))
+                out.append(FaceIndexer(self, pool=pool))
             elif a == "pose":
                 from artsim.catalog.poses import PoseIndexer
 
-                out.append(PoseIndexer(self))
+                out.append(PoseIndexer(self, pool=pool))
             else:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
         return out
@@ -355,8 +358,14 @@ class Catalog:
         progress: bool | Callable[[int, int], None] = False,
         limit: int | None = None,
         workers: int = 2,
+        detector_workers: int | None = 1,
     ) -> IndexSummary:
-        """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped."""
+        """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped.
+
+        workers: threads decoding images. detector_workers: processes running the face and pose
+        detectors; 1 (the default) runs them in this process, None means one per CPU (at most
+        8; what `artsim index` does). Worker processes are spawned, so a script that asks for
+        them needs the usual `if __name__ == "__main__":` guard."""
         from artsim.sources import scan_source
 
         started = time.perf_counter()
@@ -372,10 +381,10 @@ class Catalog:
         summary.total = len(items)
         summary.source_problems = len(scan.problems)
         summary.warnings = list(scan.warnings)
-        with self._locked():
+        with self._locked(), DetectorPool(detector_workers) as pool:
             for p in scan.problems:
                 self._log_failure(p.where, None, p.reason)
-            indexers = self.indexers(aspects)
+            indexers = self.indexers(aspects, pool)
             for ix in indexers:
                 self._register_aspect(ix)
             done = {ix.aspect: self._done_ids(ix) for ix in indexers}

@@ -3,12 +3,16 @@ embeddings per face: identity (dlib ResNet, 128-d) and look (the catalog encoder
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from artsim.catalog.aspects import AspectRow
+from artsim.catalog.parallel import DetectorPool
 from artsim.images import LoadedImage
 from artsim.records import Face, SourceItem
 
@@ -30,31 +34,50 @@ def scale_face(face: Face, scale: float) -> Face:
     )
 
 
-def analyse_faces(
-    image, encoder, detector: str = "default"
-) -> tuple[list[Face], np.ndarray, np.ndarray, list]:
-    """Faces in a decoded RGB image with identity and look vectors and aligned chips.
-    The same function serves indexing and querying, so both see identical faces."""
+@dataclass(frozen=True, slots=True)
+class FoundFaces:
+    """What the face aspect derives from one image before the look embedding."""
+
+    faces: list[Face]
+    identity: np.ndarray  # (n, 128) unit vectors
+    chips: list[Image.Image]  # aligned 150 px chips (identity input, thumbnails)
+    crops: list[Image.Image]  # square crops for the look embedding
+
+
+def find_faces(image: Image.Image, detector: str = "default") -> FoundFaces:
+    """Detect, align and identity-embed the faces of a decoded RGB image (runs in detector
+    worker processes at index time, in-process at query time: the same function)."""
     from artsim.detectors.faces import detect_faces
     from artsim.encoders.faces import align_faces, embed_chips, face_crops
 
     faces = detect_faces(image, detector)
     if not faces:
-        return [], np.zeros((0, 128), np.float32), np.zeros((0, encoder.dim), np.float32), []
-    chips = [
-        a.chip for a in align_faces(image, faces)
-    ]  # aligned once, used for identity and thumbnail
-    identity = embed_chips(chips)
-    look = encoder.embed_images(face_crops(image, faces))
-    return faces, identity, look, chips
+        return FoundFaces([], np.zeros((0, 128), np.float32), [], [])
+    chips = [a.chip for a in align_faces(image, faces)]  # aligned once: identity and thumbnail
+    return FoundFaces(faces, embed_chips(chips), chips, face_crops(image, faces))
+
+
+def analyse_faces(
+    image: Image.Image, encoder, detector: str = "default"
+) -> tuple[list[Face], np.ndarray, np.ndarray, list]:
+    """Faces in a decoded RGB image with identity and look vectors and aligned chips.
+    The same functions serve indexing and querying, so both see identical faces."""
+    found = find_faces(image, detector)
+    look = (
+        encoder.embed_images(found.crops) if found.crops else np.zeros((0, encoder.dim), np.float32)
+    )
+    return found.faces, found.identity, look, found.chips
 
 
 class FaceIndexer:
     aspect = "face"
     max_side = FACE_MAX_SIDE
 
-    def __init__(self, catalog: Catalog, detector: str = "default") -> None:
+    def __init__(
+        self, catalog: Catalog, detector: str = "default", pool: DetectorPool | None = None
+    ) -> None:
         self.catalog = catalog
+        self.pool = pool or DetectorPool(1)
         self.encoder = catalog.encoder
         self.detector = detector
         self.model_key = IDENTITY_MODEL
@@ -70,16 +93,21 @@ class FaceIndexer:
         }
 
     def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]:
+        found = self.pool.map(
+            functools.partial(find_faces, detector=self.detector), [li.image for _, li in batch]
+        )
+        # one batched look embedding for all the faces of the batch
+        crops = [c for f in found for c in f.crops]
+        look = self.encoder.embed_images(crops, batch_size=max(1, len(crops))) if crops else None
         rows: list[AspectRow] = []
-        for item, loaded in batch:
-            faces, identity, look, chips = analyse_faces(loaded.image, self.encoder, self.detector)
-            if not faces:
+        start = 0
+        for (item, loaded), f in zip(batch, found, strict=True):
+            if not f.faces:
                 rows.append(AspectRow(item.id, None))
                 continue
-            for i, face in enumerate(faces):
+            for i, face in enumerate(f.faces):
                 row_id = f"{item.id}#face{i}"
                 orig = scale_face(face, loaded.scale)
-                chip_path = self._save_chip(row_id, chips[i]) if i < len(chips) else None
                 rows.append(
                     AspectRow(
                         item.id,
@@ -89,11 +117,12 @@ class FaceIndexer:
                             "landmarks": [[round(x, 1), round(y, 1)] for x, y in orig.landmarks],
                             "score": round(float(face.score), 4),
                             "detector": face.detector,
-                            "chip": chip_path,
+                            "chip": self._save_chip(row_id, f.chips[i]),
                         },
-                        {"identity": identity[i], "look": look[i]},
+                        {"identity": f.identity[i], "look": look[start + i]},
                     )
                 )
+            start += len(f.faces)
         return rows
 
     def _save_chip(self, row_id: str, chip) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from artsim.catalog.aspects import AspectRow
+from artsim.catalog.parallel import DetectorPool
 from artsim.images import LoadedImage
 from artsim.records import Pose, SourceItem
 
@@ -42,10 +43,11 @@ class PoseIndexer:
     aspect = "pose"
     max_side = POSE_MAX_SIDE
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, pool: DetectorPool | None = None) -> None:
         from artsim.encoders.poses import POSE_DIM
 
         self.catalog = catalog
+        self.pool = pool or DetectorPool(1)
         self.model_key = POSE_MODEL
         self.vector_dims = {"pose": POSE_DIM}
 
@@ -57,8 +59,8 @@ class PoseIndexer:
 
     def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]:
         rows: list[AspectRow] = []
-        for item, loaded in batch:
-            poses, desc = analyse_poses(loaded.image)
+        found = self.pool.map(analyse_poses, [li.image for _, li in batch])
+        for (item, loaded), (poses, desc) in zip(batch, found, strict=True):
             if not poses:
                 rows.append(AspectRow(item.id, None))
                 continue

@@ -1,0 +1,69 @@
+"""Worker processes for the per-image detectors of the face and pose aspects.
+
+MediaPipe, MTCNN and dlib's landmark fitting handle one image at a time on one core, so a
+catalog run would leave the other cores idle. `DetectorPool` spreads a batch of images over
+worker processes (spawned, not forked: MediaPipe and torch keep threads), each loading its
+models once. Small batches run in-process: starting a worker costs a few seconds.
+
+Results are the same as in-process (the same functions on the same pixels; each worker runs
+torch on one thread, as the detectors already do); tests check it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+MIN_IMAGES_FOR_WORKERS = 4  # fewer images than this in a batch: not worth a process start
+MAX_DEFAULT_WORKERS = 8  # each worker holds its own models (~0.5 GB)
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use, at most MAX_DEFAULT_WORKERS."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class DetectorPool:
+    """`map(fn, items)` over worker processes, started on first use; `close()` stops them."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else max(1, int(workers))
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
+        if self.workers <= 1 or len(items) < MIN_IMAGES_FOR_WORKERS:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+            )
+        # chunksize 1: detection time varies a lot between images (0 to many faces)
+        return list(self._pool.map(fn, items))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> DetectorPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
