@@ -139,7 +139,7 @@ def test_ensemble_falls_back_to_mtcnn_only_when_it_finds_no_face(
     mtcnn_dets = [((10.0, 10.0, 50.0, 60.0), 0.97, lms), ((100.0, 100.0, 130.0, 140.0), 0.6, lms)]
     calls: list[str] = []
 
-    def fake_mtcnn(img: Image.Image) -> list:
+    def fake_mtcnn(img: Image.Image, max_side: int = F.MTCNN_MAX_SIDE) -> list:
         calls.append("mtcnn")
         return mtcnn_dets
 
@@ -172,6 +172,26 @@ def test_ensemble_falls_back_to_mtcnn_only_when_it_finds_no_face(
     calls.clear()
     assert detect_faces(image, "ensemble", min_score=0.96, fallback=False) == []
     assert calls == []
+
+
+def test_fallback_sees_large_paintings_at_640_px(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, ...]] = []
+
+    class FakeMTCNN:
+        def detect(self, arr: np.ndarray, landmarks: bool = True) -> tuple[None, None, None]:
+            seen.append(arr.shape[:2])
+            return None, None, None
+
+    monkeypatch.setattr(F, "_mtcnn", lambda: FakeMTCNN())
+    monkeypatch.setattr(F, "_detect_blazeface", lambda img: [])
+    assert detect_faces(Image.new("RGB", (1024, 768)), "ensemble") == []
+    assert seen == [(480, 640)]
+    seen.clear()  # small paintings are upscaled, as for MTCNN itself
+    detect_faces(Image.new("RGB", (224, 224)), "ensemble")
+    assert seen == [(448, 448)]
+    seen.clear()  # MTCNN as the chosen detector keeps its own 1024 px limit
+    detect_faces(Image.new("RGB", (1024, 768)), "mtcnn")
+    assert seen == [(768, 1024)]
 
 
 # --------------------------------------------------------------------------- real models, few images
