@@ -144,7 +144,8 @@ def index(
         typer.Option(
             min=1,
             help="Processes running the face and pose detectors (default: one per CPU, at "
-            "most 8; each holds its models, ~0.5 GB). 1 runs them in the main process.",
+            "most 4; each holds its own models, ~1 GB of memory). 1 runs them in the main "
+            "process.",
         ),
     ] = None,
 ) -> None:

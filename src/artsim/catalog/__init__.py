@@ -364,8 +364,8 @@ class Catalog:
 
         workers: threads decoding images. detector_workers: processes running the face and pose
         detectors; 1 (the default) runs them in this process, None means one per CPU (at most
-        8; what `artsim index` does). Worker processes are spawned, so a script that asks for
-        them needs the usual `if __name__ == "__main__":` guard."""
+        4, ~1 GB of memory each; what `artsim index` does). Worker processes are spawned, so a
+        script that asks for them needs the usual `if __name__ == "__main__":` guard."""
         from artsim.sources import scan_source
 
         started = time.perf_counter()
