@@ -8,6 +8,7 @@ Each setting runs in a fresh process; the baseline (detectors in the main proces
 
     .venv/bin/python benchmarks/bench_aspects.py --aspect face --runs 3
     .venv/bin/python benchmarks/bench_aspects.py --aspect pose --runs 1 --limit 120
+    .venv/bin/python benchmarks/bench_aspects.py --aspect face,pose --workers 2 --runs 1 --limit 120
 
 Prints images/s per run and the medians, and writes JSON (--json).
 """
@@ -41,13 +42,13 @@ def one_run(folder: Path, aspect: str, workers: int, limit: int | None) -> dict:
         cat.add(folder, aspects=["global"], limit=limit)
         start = time.perf_counter()
         cpu = time.process_time()
-        summary = cat.add(folder, aspects=[aspect], limit=limit, detector_workers=workers)
+        summary = cat.add(folder, aspects=aspect.split(","), limit=limit, detector_workers=workers)
         wall = time.perf_counter() - start
         return {
             "aspect": aspect,
             "detector_workers": workers,
             "images": summary.added,
-            "rows": summary.aspects.get(aspect, 0),
+            "rows": sum(summary.aspects.get(a, 0) for a in aspect.split(",")),
             "seconds": wall,
             "images_per_second": summary.added / wall,
             "main_process_cpu_seconds": time.process_time() - cpu,
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", type=Path, default=default_data())
-    p.add_argument("--aspect", choices=("face", "pose"), default="face")
+    p.add_argument(
+        "--aspect", choices=("face", "pose", "face,pose"), default="face", help="face,pose: both"
+    )
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="settings to compare")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--limit", type=int, default=None)

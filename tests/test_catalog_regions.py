@@ -51,6 +51,19 @@ def test_aspects_added_incrementally(region_catalog):
     assert again.added == 0 and again.skipped_existing == len(cat)
 
 
+def test_poses_indexed_with_faces_equal_poses_indexed_alone(region_catalog, tmp_path):
+    # indexed together, the pose aspect reuses the face aspect's detection run
+    tmp, src, _ = region_catalog
+    together = Catalog.open(tmp / "cat").aspect("pose")
+    alone_cat = Catalog.create(tmp_path / "alone")
+    alone_cat.add(src, aspects=["pose"])
+    alone = alone_cat.aspect("pose")
+    assert len(together) == len(alone) > 0
+    assert sorted(zip(together.item_ids, [i["keypoints"] for i in together.info])) == sorted(
+        zip(alone.item_ids, [i["keypoints"] for i in alone.info])
+    )
+
+
 def test_face_rows_have_boxes_inside_the_image(region_catalog):
     tmp, _, _ = region_catalog
     cat = Catalog.open(tmp / "cat")

@@ -229,6 +229,15 @@ def test_same_image_gives_identical_faces(data_dir: Path) -> None:
     assert detect_faces(image) == detect_faces(image.copy())
 
 
+def test_faces_and_candidates_from_one_run_equal_two_runs(data_dir: Path) -> None:
+    for objectid in ("46191", "1128", "34104"):
+        image = load_rgb(nga(data_dir, objectid))
+        faces, candidates = F.detect_faces_and_candidates(image, 0.35)
+        assert faces == detect_faces(image)
+        assert candidates == detect_faces(image, "ensemble", min_score=0.35, fallback=False)
+        assert candidates
+
+
 def test_pil_image_and_disk_load_agree_and_bgr_differs(data_dir: Path) -> None:
     """Index time (load_rgb from disk) and query time (an uploaded PIL image) see the same pixels."""
     path = nga(data_dir, "1128")

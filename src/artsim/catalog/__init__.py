@@ -333,17 +333,21 @@ class Catalog:
         self, aspects: Sequence[str], pool: DetectorPool | None = None
     ) -> list[AspectIndexer]:
         out: list[AspectIndexer] = []
-        for a in aspects:
+        face_indexer = None
+        # faces before poses: the pose aspect reuses the face aspect's detection
+        order = {name: i for i, name in enumerate(ASPECTS)}
+        for a in sorted(aspects, key=lambda name: order.get(name, len(order))):
             if a == "global":
                 out.append(GlobalIndexer(self.encoder))
             elif a == "face":
                 from artsim.catalog.faces import FaceIndexer
 
-                out.append(FaceIndexer(self, pool=pool))
+                face_indexer = FaceIndexer(self, pool=pool)
+                out.append(face_indexer)
             elif a == "pose":
                 from artsim.catalog.poses import PoseIndexer
 
-                out.append(PoseIndexer(self, pool=pool))
+                out.append(PoseIndexer(self, pool=pool, face_indexer=face_indexer))
             else:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
         return out

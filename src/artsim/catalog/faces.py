@@ -42,19 +42,31 @@ class FoundFaces:
     identity: np.ndarray  # (n, 128) unit vectors
     chips: list[Image.Image]  # aligned 150 px chips (identity input, thumbnails)
     crops: list[Image.Image]  # square crops for the look embedding
+    # the pose detector's face proposals from the same detection run (None: not computed)
+    pose_proposals: list[Face] | None = None
 
 
-def find_faces(image: Image.Image, detector: str = "default") -> FoundFaces:
+def find_faces(
+    image: Image.Image, detector: str = "default", with_pose_proposals: bool = False
+) -> FoundFaces:
     """Detect, align and identity-embed the faces of a decoded RGB image (runs in detector
-    worker processes at index time, in-process at query time: the same function)."""
-    from artsim.detectors.faces import detect_faces
+    worker processes at index time, in-process at query time: the same function).
+    with_pose_proposals: also keep the candidates the pose detector would look for (default
+    detector only), so that indexing faces and poses together detects faces once."""
+    from artsim.detectors.faces import detect_faces, detect_faces_and_candidates, resolve_detector
     from artsim.encoders.faces import align_faces, embed_chips, face_crops
 
-    faces = detect_faces(image, detector)
+    proposals = None
+    if with_pose_proposals and resolve_detector(detector) == "ensemble":
+        from artsim.detectors.poses import FACE_PROPOSAL_MIN_SCORE
+
+        faces, proposals = detect_faces_and_candidates(image, FACE_PROPOSAL_MIN_SCORE)
+    else:
+        faces = detect_faces(image, detector)
     if not faces:
-        return FoundFaces([], np.zeros((0, 128), np.float32), [], [])
+        return FoundFaces([], np.zeros((0, 128), np.float32), [], [], proposals)
     chips = [a.chip for a in align_faces(image, faces)]  # aligned once: identity and thumbnail
-    return FoundFaces(faces, embed_chips(chips), chips, face_crops(image, faces))
+    return FoundFaces(faces, embed_chips(chips), chips, face_crops(image, faces), proposals)
 
 
 def analyse_faces(
@@ -83,6 +95,9 @@ class FaceIndexer:
         self.model_key = IDENTITY_MODEL
         self.vector_dims = {"identity": 128, "look": self.encoder.dim}
         self.chip_dir = catalog.path / "cache" / "faces"
+        # set by the catalog when the pose aspect is indexed in the same run
+        self.keep_pose_proposals = False
+        self.pose_proposals: dict[str, list[Face]] = {}  # item id -> proposals, last batch
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -94,8 +109,16 @@ class FaceIndexer:
 
     def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]:
         found = self.pool.map(
-            functools.partial(find_faces, detector=self.detector), [li.image for _, li in batch]
+            functools.partial(
+                find_faces, detector=self.detector, with_pose_proposals=self.keep_pose_proposals
+            ),
+            [li.image for _, li in batch],
         )
+        self.pose_proposals = {
+            item.id: f.pose_proposals
+            for (item, _), f in zip(batch, found, strict=True)
+            if f.pose_proposals is not None
+        }
         # one batched look embedding for all the faces of the batch
         crops = [c for f in found for c in f.crops]
         look = self.encoder.embed_images(crops, batch_size=max(1, len(crops))) if crops else None

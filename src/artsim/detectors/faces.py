@@ -40,6 +40,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -516,15 +517,46 @@ def detect_faces(
     fallback=False gives the ensemble's own candidates only (used by the evaluation).
     """
     name = resolve_detector(detector)
-    rgb = _as_rgb(image)
-    width, height = rgb.size
     threshold = MIN_SCORES[name] if min_score is None else float(min_score)
-    shrink = min(1.0, WORK_MAX_SIDE / max(width, height))
-    work = _resize(rgb, shrink)
-    faces: list[Face] = []
-    dets = _RUNNERS[name](work)
+    run = _run_detector(image, name)
+    dets = run.dets
     if name == "ensemble" and fallback:
-        dets = with_fallback(dets, work, threshold)
+        dets = with_fallback(dets, run.work, threshold)
+    return _to_faces(dets, threshold, run, name)
+
+
+def detect_faces_and_candidates(
+    image: Image.Image, candidate_min_score: float
+) -> tuple[list[Face], list[Face]]:
+    """From one run of the ensemble: what `detect_faces(image)` returns (default threshold,
+    fallback included) and what `detect_faces(image, "ensemble", min_score=candidate_min_score,
+    fallback=False)` returns. Indexing faces and poses together uses both (the pose detector
+    proposes figures below the candidates) without detecting twice."""
+    run = _run_detector(image, "ensemble")
+    threshold = MIN_SCORES["ensemble"]
+    faces = _to_faces(with_fallback(run.dets, run.work, threshold), threshold, run, "ensemble")
+    return faces, _to_faces(run.dets, float(candidate_min_score), run, "ensemble")
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    work: Image.Image  # the image the detector saw (shrunk to WORK_MAX_SIDE)
+    shrink: float
+    size: tuple[int, int]  # the caller's image size
+    dets: list[_Det]
+
+
+def _run_detector(image: Image.Image, name: str) -> _Run:
+    rgb = _as_rgb(image)
+    shrink = min(1.0, WORK_MAX_SIDE / max(rgb.size))
+    work = _resize(rgb, shrink)
+    return _Run(work, shrink, rgb.size, _RUNNERS[name](work))
+
+
+def _to_faces(dets: list[_Det], threshold: float, run: _Run, name: str) -> list[Face]:
+    width, height = run.size
+    shrink = run.shrink
+    faces: list[Face] = []
     for (x0, y0, x1, y1), score, lms in dets:
         if score < threshold:
             continue
