@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from artsim.catalog import Catalog
@@ -59,9 +60,50 @@ def test_poses_indexed_with_faces_equal_poses_indexed_alone(region_catalog, tmp_
     alone_cat.add(src, aspects=["pose"])
     alone = alone_cat.aspect("pose")
     assert len(together) == len(alone) > 0
-    assert sorted(zip(together.item_ids, [i["keypoints"] for i in together.info])) == sorted(
-        zip(alone.item_ids, [i["keypoints"] for i in alone.info])
+
+    def rows(aspect):  # (painting, keypoints) per figure, in a fixed order
+        return sorted(zip(aspect.item_ids, [i["keypoints"] for i in aspect.info], strict=True))
+
+    assert rows(together) == rows(alone)
+
+
+def test_stored_face_vectors_equal_the_query_path(region_catalog):
+    # the indexer batches the look embedding over all faces of a batch (images with none,
+    # one or several faces); each row must still get its own face's vectors
+    from artsim.catalog.faces import FACE_MAX_SIDE, analyse_faces
+    from artsim.images import open_image
+
+    tmp, src, _ = region_catalog
+    cat = Catalog.open(tmp / "cat")
+    faces = cat.aspect("face")
+    counts = {it: len(faces.rows_of_item(it)) for it in cat.ids}
+    assert max(counts.values()) >= 2 and min(counts.values()) == 0
+    for item_id in [i for i in cat.ids if counts[i]][:6]:
+        image = open_image(src / item_id, max_side=FACE_MAX_SIDE).image
+        found, identity, look, _ = analyse_faces(image, cat.encoder)
+        rows = faces.rows_of_item(item_id)
+        assert len(rows) == len(found)
+        np.testing.assert_allclose(faces.vectors["identity"][rows], identity, atol=1e-5)
+        cos = np.sum(faces.vectors["look"][rows] * look, axis=1) / (
+            np.linalg.norm(faces.vectors["look"][rows], axis=1) * np.linalg.norm(look, axis=1)
+        )
+        assert np.all(cos > 0.99), cos  # bf16 inference: batch composition moves the last bits
+
+
+def test_face_and_pose_share_one_face_detection_per_image(tmp_path, data_dir, monkeypatch):
+    import artsim.detectors.faces as F
+
+    runs = []
+    real = F._run_detector
+    monkeypatch.setattr(
+        F, "_run_detector", lambda image, name: runs.append(name) or real(image, name)
     )
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in PORTRAITS[:2]:
+        (src / n).symlink_to(data_dir / "nga" / "images" / n)
+    Catalog.create(tmp_path / "cat").add(src, aspects=["pose", "face"], detector_workers=1)
+    assert runs == ["ensemble", "ensemble"]  # one per image, not one per image and aspect
 
 
 def test_face_rows_have_boxes_inside_the_image(region_catalog):

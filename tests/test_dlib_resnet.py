@@ -12,6 +12,7 @@ from artsim.detectors.faces import _import_dlib, detect_faces, dlib_model_path
 from artsim.encoders import dlib_resnet
 from artsim.encoders.faces import align_faces
 from artsim.images import load_rgb
+from tests.images_factory import gradient
 
 
 def model_path() -> Path:
@@ -50,6 +51,15 @@ def test_weights_have_the_documented_architecture() -> None:
     assert w.convs[0].padding == 0
     assert [c.weight.shape[0] for c in w.convs[1:]] == [32] * 6 + [64] * 8 + [128] * 6 + [256] * 8
     assert w.fc.shape == (128, 256)
+
+
+def test_same_descriptors_as_dlib_on_a_chip() -> None:
+    # any 150 px image goes through the same arithmetic; painted faces: the slow test below
+    chip = np.asarray(gradient(150, 150, seed=1).convert("RGB"))
+    reference = _import_dlib().face_recognition_model_v1(str(model_path()))
+    expected = np.asarray(reference.compute_face_descriptor(chip, 0))
+    ours = dlib_resnet.descriptors(dlib_resnet.load_model(model_path()), chip[None])[0]
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
 @pytest.mark.slow

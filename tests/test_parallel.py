@@ -17,6 +17,7 @@ from artsim.catalog.parallel import (
     default_workers,
 )
 from artsim.catalog.poses import analyse_poses
+from artsim.errors import ArtsimError
 from artsim.images import open_image
 
 
@@ -58,3 +59,18 @@ def test_workers_find_the_same_faces_and_poses_as_the_main_process(data_dir: Pat
         local_poses, local_desc = analyse_poses(im)
         assert poses == local_poses
         np.testing.assert_array_equal(desc, local_desc)
+
+
+def _die(_item: object) -> None:
+    os._exit(3)  # a worker killed, as by the out-of-memory killer
+
+
+@pytest.mark.slow
+def test_a_dead_worker_is_a_clear_error_and_later_small_batches_use_the_pool() -> None:
+    with DetectorPool(2) as pool:
+        pids = pool.map(functools.partial(_pid_plus, 0), list(range(MIN_IMAGES_FOR_WORKERS)))
+        assert os.getpid() not in pids
+        # once the workers run, a last small batch goes to them too (no models in this process)
+        assert os.getpid() not in pool.map(functools.partial(_pid_plus, 0), [0])
+        with pytest.raises(ArtsimError, match=r"detector worker process died.*--detector-workers"):
+            pool.map(_die, list(range(MIN_IMAGES_FOR_WORKERS)))

@@ -68,6 +68,16 @@ def _print_summary(summary, catalog) -> None:
     typer.echo(f"catalog {catalog.path}: {len(catalog)} paintings")
 
 
+DetectorWorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Processes running the face and pose detectors (default: one per CPU, at most 4; "
+        "each holds its own models, ~1 GB of memory). 1 runs them in the main process.",
+    ),
+]
+
+
 def _run_index(
     catalog_dir: Path,
     items_or_source,
@@ -139,15 +149,7 @@ def index(
             help="TOML column mapping for another museum's CSV (see docs/collections.md)."
         ),
     ] = None,
-    detector_workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Processes running the face and pose detectors (default: one per CPU, at "
-            "most 4; each holds its own models, ~1 GB of memory). 1 runs them in the main "
-            "process.",
-        ),
-    ] = None,
+    detector_workers: DetectorWorkersOption = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
@@ -500,6 +502,7 @@ def nga_index(
         str | None, typer.Option(help="Local folder with the model's weights.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=512)] = 32,
+    detector_workers: DetectorWorkersOption = None,
 ) -> None:
     """Index the NGA collection from its Open Data CSVs: titles, artists, dates and terms come along."""
     from artsim.sources.nga import scan_nga
@@ -525,6 +528,7 @@ def nga_index(
         batch_size=batch_size,
         max_pixels=max_pixels,
         limit=None,
+        detector_workers=detector_workers,
     )
 
 

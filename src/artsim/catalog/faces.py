@@ -49,8 +49,8 @@ class FoundFaces:
 def find_faces(
     image: Image.Image, detector: str = "default", with_pose_proposals: bool = False
 ) -> FoundFaces:
-    """Detect, align and identity-embed the faces of a decoded RGB image (runs in detector
-    worker processes at index time, in-process at query time: the same function).
+    """Detect, align and identity-embed the faces of a decoded RGB image. Indexing (in detector
+    worker processes or in-process) and querying run this same function.
     with_pose_proposals: also keep the candidates the pose detector would look for (default
     detector only), so that indexing faces and poses together detects faces once."""
     from artsim.detectors.faces import detect_faces, detect_faces_and_candidates, resolve_detector
@@ -121,7 +121,7 @@ class FaceIndexer:
         }
         # one batched look embedding for all the faces of the batch
         crops = [c for f in found for c in f.crops]
-        look = self.encoder.embed_images(crops, batch_size=max(1, len(crops))) if crops else None
+        look = self.encoder.embed_images(crops) if crops else None
         rows: list[AspectRow] = []
         start = 0
         for (item, loaded), f in zip(batch, found, strict=True):

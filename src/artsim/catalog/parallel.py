@@ -15,7 +15,10 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from artsim.errors import ArtsimError
 
 T = TypeVar("T")
 
@@ -48,7 +51,7 @@ class DetectorPool:
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-        if self.workers <= 1 or len(items) < MIN_IMAGES_FOR_WORKERS:
+        if self.workers <= 1 or (self._pool is None and len(items) < MIN_IMAGES_FOR_WORKERS):
             return [fn(x) for x in items]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
@@ -56,8 +59,17 @@ class DetectorPool:
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
             )
-        # chunksize 1: detection time varies a lot between images (0 to many faces)
-        return list(self._pool.map(fn, items))
+        try:
+            # chunksize 1: detection time varies a lot between images (0 to many faces)
+            return list(self._pool.map(fn, items))
+        except BrokenProcessPool as exc:
+            self._pool = None
+            raise ArtsimError(
+                f"a detector worker process died ({exc}); most often the machine ran out of "
+                f"memory: each of the {self.workers} workers holds ~1 GB of models. Re-run with "
+                "fewer (--detector-workers 1 keeps detection in the main process); the catalog "
+                "is valid and the run resumes where it stopped"
+            ) from exc
 
     def close(self) -> None:
         if self._pool is not None:

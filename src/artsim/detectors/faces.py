@@ -588,6 +588,7 @@ __all__ = [
     "LANDMARKS",
     "MIN_SCORES",
     "detect_faces",
+    "detect_faces_and_candidates",
     "dlib_model_path",
     "face_centre",
     "nms",

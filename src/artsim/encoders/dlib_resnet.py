@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from artsim.errors import ModelUnavailableError
+
 if TYPE_CHECKING:
     import torch
 
@@ -38,7 +40,7 @@ INPUT_SCALE = 256.0
 INPUT_SIZE = 150
 
 
-class DlibFormatError(ValueError):
+class DlibFormatError(ModelUnavailableError):
     """The file is not the dlib face-recognition network this module knows how to read."""
 
 
@@ -95,7 +97,7 @@ def read_weights(path: Path) -> DlibResnetWeights:
     """Parse dlib_face_recognition_resnet_model_v1.dat into arrays."""
     try:
         return _parse(path.read_bytes())
-    except (DlibFormatError, IndexError, ValueError) as exc:
+    except (ModelUnavailableError, IndexError, ValueError) as exc:
         raise DlibFormatError(
             f"{path}: not dlib's face-recognition network ({exc}); "
             "reinstall it: pip install --force-reinstall face-recognition-models"
@@ -214,7 +216,7 @@ def preprocess(chips: np.ndarray) -> torch.Tensor:
     """(n, 150, 150, 3) uint8 RGB -> (n, 3, 150, 150) float, as dlib's input layer."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.array(chips, dtype=np.uint8)).permute(0, 3, 1, 2).float()
     mean = torch.tensor(INPUT_MEAN_RGB).view(1, 3, 1, 1)
     return ((x - mean) / INPUT_SCALE).contiguous(memory_format=torch.channels_last)
 
