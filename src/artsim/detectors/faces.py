@@ -518,11 +518,7 @@ def detect_faces(
     """
     name = resolve_detector(detector)
     threshold = MIN_SCORES[name] if min_score is None else float(min_score)
-    run = _run_detector(image, name)
-    dets = run.dets
-    if name == "ensemble" and fallback:
-        dets = with_fallback(dets, run.work, threshold)
-    return _to_faces(dets, threshold, run, name)
+    return _faces_of(_run_detector(image, name), threshold, fallback)
 
 
 def detect_faces_and_candidates(
@@ -533,13 +529,13 @@ def detect_faces_and_candidates(
     fallback=False)` returns. Indexing faces and poses together uses both (the pose detector
     proposes figures below the candidates) without detecting twice."""
     run = _run_detector(image, "ensemble")
-    threshold = MIN_SCORES["ensemble"]
-    faces = _to_faces(with_fallback(run.dets, run.work, threshold), threshold, run, "ensemble")
-    return faces, _to_faces(run.dets, float(candidate_min_score), run, "ensemble")
+    faces = _faces_of(run, MIN_SCORES["ensemble"], fallback=True)
+    return faces, _faces_of(run, float(candidate_min_score), fallback=False)
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
+    name: str  # the resolved detector
     work: Image.Image  # the image the detector saw (shrunk to WORK_MAX_SIDE)
     shrink: float
     size: tuple[int, int]  # the caller's image size
@@ -550,12 +546,15 @@ def _run_detector(image: Image.Image, name: str) -> _Run:
     rgb = _as_rgb(image)
     shrink = min(1.0, WORK_MAX_SIDE / max(rgb.size))
     work = _resize(rgb, shrink)
-    return _Run(work, shrink, rgb.size, _RUNNERS[name](work))
+    return _Run(name, work, shrink, rgb.size, _RUNNERS[name](work))
 
 
-def _to_faces(dets: list[_Det], threshold: float, run: _Run, name: str) -> list[Face]:
-    width, height = run.size
-    shrink = run.shrink
+def _faces_of(run: _Run, threshold: float, fallback: bool) -> list[Face]:
+    """A detector run's faces at `threshold`, with the ensemble's MTCNN fallback if asked."""
+    name, width, height, shrink = run.name, *run.size, run.shrink
+    dets = run.dets
+    if name == "ensemble" and fallback:
+        dets = with_fallback(dets, run.work, threshold)
     faces: list[Face] = []
     for (x0, y0, x1, y1), score, lms in dets:
         if score < threshold:

@@ -170,22 +170,17 @@ def build_model(weights: DlibResnetWeights) -> torch.nn.Module:
     import torch
     from torch import nn
 
-    class Unit(nn.Module):
-        def __init__(self, conv: ConvParams, affine: tuple[np.ndarray, np.ndarray]) -> None:
-            super().__init__()
-            out_ch, in_ch, k, _ = conv.weight.shape
-            self.conv = nn.Conv2d(in_ch, out_ch, k, conv.stride, conv.padding)
-            with torch.no_grad():
-                # fold the affine (frozen batch norm) into the conv
-                gamma = torch.from_numpy(affine[0])
-                beta = torch.from_numpy(affine[1])
-                self.conv.weight.copy_(torch.from_numpy(conv.weight) * gamma[:, None, None, None])
-                self.conv.bias.copy_(torch.from_numpy(conv.bias) * gamma + beta)
+    def folded(conv: ConvParams, affine: tuple[np.ndarray, np.ndarray]) -> nn.Conv2d:
+        """The conv with its affine (frozen batch norm) folded in."""
+        out_ch, in_ch, k, _ = conv.weight.shape
+        layer = nn.Conv2d(in_ch, out_ch, k, conv.stride, conv.padding)
+        gamma, beta = torch.from_numpy(affine[0]), torch.from_numpy(affine[1])
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(conv.weight) * gamma[:, None, None, None])
+            layer.bias.copy_(torch.from_numpy(conv.bias) * gamma + beta)
+        return layer
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.conv(x)
-
-    units = [Unit(c, a) for c, a in zip(weights.convs, weights.affines, strict=True)]
+    units = [folded(c, a) for c, a in zip(weights.convs, weights.affines, strict=True)]
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -203,7 +198,7 @@ def build_model(weights: DlibResnetWeights) -> torch.nn.Module:
             x = nn.functional.max_pool2d(x, 3, 2)
             for first, second in self.blocks:
                 y = second(torch.relu(first(x)))
-                if first.conv.stride[0] == 1:
+                if first.stride[0] == 1:
                     x = torch.relu(x + y)
                 else:
                     x = torch.relu(_add_padded(nn.functional.avg_pool2d(x, 2, 2), y))
