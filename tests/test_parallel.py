@@ -74,3 +74,35 @@ def test_a_dead_worker_is_a_clear_error_and_later_small_batches_use_the_pool() -
         assert os.getpid() not in pool.map(functools.partial(_pid_plus, 0), [0])
         with pytest.raises(ArtsimError, match=r"detector worker process died.*--detector-workers"):
             pool.map(_die, list(range(MIN_IMAGES_FOR_WORKERS)))
+
+
+@pytest.mark.slow
+def test_catalog_with_workers_stores_what_the_main_process_stores(tmp_path, data_dir) -> None:
+    from artsim.catalog import Catalog
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in sorted((data_dir / "nga" / "images").glob("*.jpg"))[:8]:
+        (src / p.name).symlink_to(p)
+    pooled = Catalog.create(tmp_path / "pooled")
+    # half the paintings get their faces first: in the face+pose run their poses need a face
+    # detection of their own, the other half's reuse the face aspect's run
+    pooled.add(src, aspects=["face"], limit=4, detector_workers=2)
+    pooled.add(src, aspects=["face", "pose"], detector_workers=2)
+    local = Catalog.create(tmp_path / "local")
+    local.add(src, aspects=["face", "pose"], detector_workers=1)
+
+    def rows(cat: Catalog, aspect: str, key: str) -> list:
+        a = Catalog.open(cat.path).aspect(aspect)
+        return sorted(zip(a.item_ids, [i[key] for i in a.info], strict=True))
+
+    assert rows(pooled, "face", "box") == rows(local, "face", "box")
+    assert len(rows(local, "face", "box")) > 0
+    assert rows(pooled, "pose", "keypoints") == rows(local, "pose", "keypoints")
+    assert len(rows(local, "pose", "keypoints")) > 0
+    a, b = Catalog.open(pooled.path).aspect("face"), Catalog.open(local.path).aspect("face")
+    order_a = np.argsort([f"{i}{x['box']}" for i, x in zip(a.item_ids, a.info, strict=True)])
+    order_b = np.argsort([f"{i}{x['box']}" for i, x in zip(b.item_ids, b.info, strict=True)])
+    np.testing.assert_allclose(
+        a.vectors["identity"][order_a], b.vectors["identity"][order_b], atol=1e-5
+    )
