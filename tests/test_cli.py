@@ -64,3 +64,32 @@ def test_models_lists_offline_status():
     line = next(ln for ln in result.output.splitlines() if ln.startswith("efficientnet-lite2"))
     assert "1400" in line and "yes" in line
     assert "dinov2-small" in result.output
+
+
+def test_options_of_another_aspect_and_bad_output_paths_are_errors(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        gradient(64, 64, seed=i).save(src / f"{i}.jpg")
+    assert (
+        runner.invoke(app, ["index", str(src), "--catalog", str(tmp_path / "cat")]).exit_code == 0
+    )
+    cat = str(tmp_path / "cat")
+    for args, message in (
+        (["--face", "1"], "--face applies only with --aspect face"),
+        (["--aspect", "face", "--figure", "2"], "--figure applies only with --aspect pose"),
+        (["--aspect", "face", "--mirror"], "--mirror applies only with --aspect pose or"),
+        (["--aspect", "pose", "--box", "1,2,3,4"], "--box applies only with --aspect face"),
+        (["--weights", "face=2"], "--weights applies only with --aspect fused"),
+        (["--aspect", "face", "--box", "10,10,0,0"], "width and height must be positive"),
+    ):
+        res = runner.invoke(app, ["search", cat, "0.jpg", *args])
+        assert res.exit_code == 2 and message in res.output, (args, res.output)
+    # refused before any detection runs, so no model is needed to see these
+    res = runner.invoke(app, ["pose", cat, "0.jpg", "--draw", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "picture extension" in res.output
+    res = runner.invoke(app, ["pose", cat, "0.jpg", "--draw", str(src)])
+    assert res.exit_code == 2 and "picture extension" in res.output  # a folder has none either
+    (tmp_path / "crops.txt").write_text("x")
+    res = runner.invoke(app, ["faces", cat, "0.jpg", "--save-crops", str(tmp_path / "crops.txt")])
+    assert res.exit_code == 2 and "is a file; give a folder" in res.output

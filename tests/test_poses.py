@@ -196,6 +196,16 @@ def test_no_figure_no_pose(kind: str) -> None:
     assert detect_poses(im, strategy="whole") == []
 
 
+def test_pictures_too_small_for_a_figure_give_none() -> None:
+    # noise at 8-24 px used to come back with invented figures (upscaled tiles)
+    from artsim.detectors.poses import MIN_IMAGE_SIDE
+
+    rng = np.random.default_rng(1)
+    for w, h in ((8, 8), (MIN_IMAGE_SIDE - 1, 300)):
+        im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+        assert detect_poses(im, faces=()) == []
+
+
 def test_grey_input_is_accepted() -> None:
     assert detect_poses(Image.new("L", (200, 200), 128), faces=()) == []
 

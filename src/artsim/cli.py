@@ -191,7 +191,35 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
         raise _err(f"--box {text!r}: expected x,y,w,h in pixels") from None
+    if w <= 0 or h <= 0:
+        raise _err(f"--box {text!r}: width and height must be positive (x,y,w,h in pixels)")
     return (x, y, w, h)
+
+
+def _check_aspect_options(aspect: str, given: dict[str, bool]) -> None:
+    """Options that only one aspect reads are an error elsewhere, not silently ignored."""
+    applies = {
+        "--face": ("face",),
+        "--box": ("face",),
+        "--look": ("face",),
+        "--figure": ("pose",),
+        "--mirror": ("pose", "fused"),
+        "--weights": ("fused",),
+    }
+    for option, used in given.items():
+        if used and aspect not in applies[option]:
+            where = " or ".join(f"--aspect {a}" for a in applies[option])
+            raise _err(f"{option} applies only with {where} (this search is --aspect {aspect})")
+
+
+def _check_picture_path(option: str, path: Path) -> None:
+    """Fail before the work if Pillow cannot write a picture under this name."""
+    from PIL import Image
+
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise _err(f"{option} {path}: give the file a picture extension such as .png or .jpg")
+    if path.is_dir():
+        raise _err(f"{option} {path} is a folder; give a file name such as {path / 'poses.png'}")
 
 
 def _parse_weights(text: str | None) -> dict[str, float] | None:
@@ -253,6 +281,17 @@ def search(
     """Find the paintings most like QUERY."""
     from artsim.catalog import Catalog
 
+    _check_aspect_options(
+        aspect,
+        {
+            "--face": face is not None,
+            "--box": bool(box),
+            "--look": not identity,
+            "--figure": figure is not None,
+            "--mirror": mirror,
+            "--weights": bool(weights),
+        },
+    )
     cat = Catalog.open(catalog)
     options: dict = {}
     if aspect == "face":
@@ -274,7 +313,10 @@ def search(
 
 
 @app.command()
-def info(catalog: CatalogArg, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def info(
+    catalog: CatalogArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
     """Describe a catalog: model, counts per aspect, failures."""
     from artsim.catalog import Catalog
 
@@ -327,7 +369,7 @@ def faces(
     save_crops: Annotated[
         Path | None, typer.Option(help="Folder to save each face's aligned chip as face-N.jpg.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """List the faces found in an image, with boxes and scores (numbered as --face N expects)."""
     from artsim.catalog import Catalog
@@ -336,6 +378,8 @@ def faces(
     from artsim.encoders.faces import align_faces
     from artsim.search import resolve_query
 
+    if save_crops is not None and save_crops.exists() and not save_crops.is_dir():
+        raise _err(f"--save-crops {save_crops} is a file; give a folder for the face-N.jpg crops")
     cat = Catalog.open(catalog)
     q = resolve_query(cat, query)
     loaded = q.load(cat, max_side=FACE_MAX_SIDE)
@@ -365,6 +409,8 @@ def faces(
         typer.echo(
             f"face {r['face']}: box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {r['score']:.3f}  ({r['detector']})"
         )
+    if save_crops is not None:
+        typer.echo(f"aligned face crops saved to {save_crops}")
 
 
 @app.command()
@@ -375,7 +421,7 @@ def pose(
         Path | None,
         typer.Option(help="Write the image with the detected skeletons drawn (PNG or JPEG)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """List the figures (poses) found in an image, and optionally draw their skeletons."""
     from artsim.catalog import Catalog
@@ -383,6 +429,8 @@ def pose(
     from artsim.detectors.poses import detect_poses
     from artsim.search import resolve_query
 
+    if draw is not None:
+        _check_picture_path("--draw", draw)
     cat = Catalog.open(catalog)
     q = resolve_query(cat, query)
     loaded = q.load(cat, max_side=POSE_MAX_SIDE)
@@ -536,7 +584,7 @@ def nga_index(
 def nga_show(
     catalog: CatalogArg,
     objectid: Annotated[str, typer.Argument(help="NGA objectid of a painting in the catalog.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Show one painting's NGA record from a catalog."""
     from artsim.catalog import Catalog

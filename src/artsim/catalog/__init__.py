@@ -696,6 +696,8 @@ def _progress(
     class Rate(TextColumn):
         def render(self, task):  # images/s, which is what people compare
             speed = task.finished_speed or task.speed
+            if not speed and task.completed and task.elapsed:  # too few updates for rich's estimate
+                speed = task.completed / task.elapsed
             return f"{speed:5.1f} img/s" if speed else "  ... img/s"
 
     bar = Progress(

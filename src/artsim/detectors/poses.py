@@ -64,6 +64,7 @@ MIN_TILE_SIDE = 64  # the detector sees 224 px: smaller tiles are upsampled, not
 GRAY_VIEWS = True  # also run the person detector on a grey copy (see _proposals)
 REFINE_PASSES = 1  # landmark passes on the region derived from the previous pass
 FACE_REGION = (7.0, 1.0)  # region below a face: side = 7 face heights, top = 1 face height above
+MIN_IMAGE_SIDE = 32  # smaller pictures hold no readable figure: BlazePose would only invent one
 
 # BlazePose keypoint indices used here and by the descriptor
 NOSE = 0
@@ -630,6 +631,8 @@ def detect_poses(
     if not 0.0 <= min_score <= 1.0:
         raise ArtsimError(f"min_score must be between 0 and 1, got {min_score}")
     arr, scale = _as_array(image)
+    if min(image.size) < MIN_IMAGE_SIDE:
+        return []
     if strategy == "whole":
         return _whole(arr, scale, min_visible)
     if faces is None:
@@ -643,6 +646,7 @@ __all__ = [
     "BODY_KEYPOINTS",
     "DEFAULT_MIN_SCORE",
     "DEFAULT_MIN_VISIBLE",
+    "MIN_IMAGE_SIDE",
     "STRATEGIES",
     "VISIBLE",
     "box_iou",

@@ -59,7 +59,8 @@ def face_from_box(catalog: Catalog, query: Query, box: tuple[float, float, float
     x1, y1 = min(float(W), (x + w) * s), min(float(H), (y + h) * s)
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise ArtsimError(
-            f"--box {box} lies outside the query image ({loaded.original_size[0]}x{loaded.original_size[1]})"
+            f"--box {','.join(f'{v:g}' for v in box)} lies (almost) entirely outside the query "
+            f"image ({loaded.original_size[0]}x{loaded.original_size[1]})"
         )
     face = Face(box=(x0, y0, x1 - x0, y1 - y0), score=1.0, detector="user")
     return {
