@@ -56,6 +56,15 @@ def test_draw_poses_returns_new_rgb_image() -> None:
     np.testing.assert_array_equal(np.asarray(base), before)  # input untouched
 
 
+def test_draw_poses_labels_each_figure_in_its_colour() -> None:
+    base = plain()
+    plain_drawing = draw_poses(base, [figure()])
+    labelled = draw_poses(base, [figure()], labels=["0"])
+    assert changed(plain_drawing, labelled) > 20  # the number and its backing were written
+    with pytest.raises(ValueError, match="1 poses but 2 labels"):
+        draw_poses(base, [figure()], labels=["0", "1"])
+
+
 def test_draw_poses_skips_unconfident_keypoints() -> None:
     base = plain()
     assert changed(base, draw_poses(base, [figure(visibility=0.1)])) == 0

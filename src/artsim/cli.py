@@ -419,7 +419,10 @@ def pose(
     query: Annotated[str, typer.Argument(help="A catalog id, an image file, or an http(s) URL.")],
     draw: Annotated[
         Path | None,
-        typer.Option(help="Write the image with the detected skeletons drawn (PNG or JPEG)."),
+        typer.Option(
+            help="Write the image with the detected skeletons drawn and numbered as listed "
+            "(PNG or JPEG)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
@@ -439,7 +442,7 @@ def pose(
         from artsim.visualize.overlays import draw_poses
 
         draw.parent.mkdir(parents=True, exist_ok=True)
-        draw_poses(loaded.image, found).save(draw)
+        draw_poses(loaded.image, found, labels=[str(i) for i in range(len(found))]).save(draw)
     rows = []
     for i, p in enumerate(found):
         orig = scale_pose(p, loaded.scale)

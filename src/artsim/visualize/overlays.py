@@ -49,17 +49,23 @@ def draw_poses(
     *,
     color: tuple[int, int, int] | None = None,
     min_visibility: float = MIN_VISIBILITY,
+    labels: Sequence[str] | None = None,
 ) -> Image.Image:
     """A copy of `image` with each pose's skeleton (confident keypoints only) drawn on it.
 
     color: one colour for every figure; None gives each figure its own from PALETTE.
+    labels: a text per pose (e.g. its figure number), written in its colour at the top of its
+    skeleton, so that a figure in a list can be found in the picture.
     Keypoints are in the pixels of `image`.
     """
+    if labels is not None and len(labels) != len(poses):
+        raise ValueError(f"draw_poses: {len(poses)} poses but {len(labels)} labels")
     out = _rgb_copy(image)
     draw = ImageDraw.Draw(out)
     width = line_width(out)
     radius = width + 1
     connections = pose_connections()
+    font = ImageFont.load_default(size=max(12, 6 * width))
     for n, pose in enumerate(poses):
         fill = color or PALETTE[n % len(PALETTE)]
         pts = [(float(x), float(y)) for x, y in pose.keypoints]
@@ -72,6 +78,16 @@ def draw_poses(
                 draw.ellipse(
                     [x - radius, y - radius, x + radius, y + radius], fill=fill, outline=(0, 0, 0)
                 )
+        shown = [p for p, ok in zip(pts, seen, strict=False) if ok]
+        if labels is not None and labels[n] and shown:
+            # above the highest confident keypoint, kept inside the picture
+            x, y = min(shown, key=lambda p: p[1])
+            left, top, right, bottom = draw.textbbox((0, 0), labels[n], font=font)
+            tx = min(max(0.0, x - (right - left) / 2), out.width - (right - left))
+            ty = min(max(0.0, y - radius - (bottom - top) - 2 * width), out.height - bottom)
+            box = draw.textbbox((tx, ty), labels[n], font=font)
+            draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], fill=(0, 0, 0))
+            draw.text((tx, ty), labels[n], fill=fill, font=font)
     return out
 
 
