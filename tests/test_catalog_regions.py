@@ -154,7 +154,11 @@ def test_pose_search_and_fused(region_catalog, tmp_path):
     shutil.copy(src / item, copy)
     hits = cat.search(str(copy), aspect="pose", k=3)
     assert hits[0].id == item and hits[0].pose_id and len(hits[0].keypoints) == 33
+    assert hits[0].mirrored is None and "mirrored" not in hits[0].to_dict()
     mirrored = cat.search(str(copy), aspect="pose", k=3, mirror=True)
     assert mirrored[0].id == item
+    # the copy's figure matches as it is; each hit says whether it matched reversed
+    assert mirrored[0].mirrored is False and all(isinstance(h.mirrored, bool) for h in mirrored)
+    assert mirrored[0].to_dict()["mirrored"] is False
     fused = cat.search(str(copy), aspect="fused", k=3)
     assert fused[0].id == item and "global" in fused[0].scores

@@ -309,6 +309,7 @@ def search(
         return
     for rank, r in enumerate(results, 1):
         extra = f" box={[round(v) for v in r.box]}" if r.box else ""
+        extra += "  (mirrored)" if r.mirrored else ""
         typer.echo(f"{rank:3d}. {r.score:.4f}  {r.id}  {_format_meta(r.metadata)}{extra}")
 
 

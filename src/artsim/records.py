@@ -49,6 +49,7 @@ class SearchResult:
     pose_id: str | None = None
     keypoints: list[list[float]] | None = None
     scores: dict[str, float] | None = None
+    mirrored: bool | None = None  # pose search with mirror: the match is left-right reversed
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -58,7 +59,7 @@ class SearchResult:
             "aspect": self.aspect,
             "metadata": self.metadata,
         }
-        for key in ("box", "face_id", "pose_id", "keypoints", "scores"):
+        for key in ("box", "face_id", "pose_id", "keypoints", "scores", "mirrored"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = list(value) if isinstance(value, tuple) else value

@@ -119,5 +119,5 @@ def search_faces(
             box=tuple(data.info[r]["box"]),
             face_id=data.row_ids[r],
         )
-        for r, s in hits
+        for r, s, _ in hits
     ]

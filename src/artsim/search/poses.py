@@ -75,6 +75,8 @@ def search_poses(
             box=tuple(data.info[r]["box"]),
             pose_id=data.row_ids[r],
             keypoints=data.info[r]["keypoints"],
+            # row 1 of the query is the mirrored pose (query_descriptors)
+            mirrored=bool(q == 1) if mirror else None,
         )
-        for r, s in hits
+        for r, s, q in hits
     ]

@@ -22,20 +22,21 @@ def best_rows_per_item(
     k: int,
     mask: np.ndarray | None,
     exclude: str | None,
-) -> list[tuple[int, float]]:
-    """(row, score) of the best row of each of the top-k paintings. Several query vectors
-    (e.g. a pose and its mirror) count as alternatives: a row's score is its best over them."""
+) -> list[tuple[int, float, int]]:
+    """(row, score, query) of the best row of each of the top-k paintings. Several query
+    vectors (e.g. a pose and its mirror) count as alternatives: a row's score is its best over
+    them, and `query` is the index of the vector that gave it."""
     fetch = max(4 * k, 32)
     while True:
-        best: dict[str, tuple[int, float]] = {}
+        best: dict[str, tuple[int, float, int]] = {}
         exhausted = True
-        for qv in np.atleast_2d(queries):
+        for qi, qv in enumerate(np.atleast_2d(queries)):
             scores, rows = masked_search(catalog, data, index, qv, fetch, mask, exclude)
             exhausted = exhausted and len(rows) < fetch
             for s, r in zip(scores, rows, strict=True):
                 item = data.item_ids[r]
                 if item not in best or s > best[item][1]:
-                    best[item] = (int(r), float(s))
+                    best[item] = (int(r), float(s), qi)
         if len(best) >= k or exhausted or fetch >= len(data):
             break
         fetch *= 4
