@@ -160,5 +160,16 @@ def test_pose_search_and_fused(region_catalog, tmp_path):
     # the copy's figure matches as it is; each hit says whether it matched reversed
     assert mirrored[0].mirrored is False and all(isinstance(h.mirrored, bool) for h in mirrored)
     assert mirrored[0].to_dict()["mirrored"] is False
+    # a score floor: only figures scoring at least that are matched
+    scores = {rid: info["score"] for rid, info in zip(poses.row_ids, poses.info, strict=True)}
+    best: dict[str, float] = {}
+    for item_id, info in zip(poses.item_ids, poses.info, strict=True):
+        best[item_id] = max(best.get(item_id, 0.0), info["score"])
+    floor = min(best.values()) + 1e-6  # the painting with the weakest figures drops out
+    strict = cat.search(str(copy), aspect="pose", k=len(cat), min_score=floor)
+    assert strict and all(scores[h.pose_id] >= floor for h in strict)
+    assert len(strict) < len(cat.search(str(copy), aspect="pose", k=len(cat)))
+    with pytest.raises(ArtsimError, match="between 0 and 1"):
+        cat.search(str(copy), aspect="pose", min_score=1.5)
     fused = cat.search(str(copy), aspect="fused", k=3)
     assert fused[0].id == item and "global" in fused[0].scores

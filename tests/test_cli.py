@@ -81,6 +81,7 @@ def test_options_of_another_aspect_and_bad_output_paths_are_errors(tmp_path):
         (["--aspect", "face", "--mirror"], "--mirror applies only with --aspect pose or"),
         (["--aspect", "pose", "--box", "1,2,3,4"], "--box applies only with --aspect face"),
         (["--weights", "face=2"], "--weights applies only with --aspect fused"),
+        (["--min-score", "0.4"], "--min-score applies only with --aspect pose"),
         (["--aspect", "face", "--box", "10,10,0,0"], "width and height must be positive"),
     ):
         res = runner.invoke(app, ["search", cat, "0.jpg", *args])

@@ -634,6 +634,13 @@ def test_face_pose_fused_with_fake_catalog(fake_client, fake):
     )
     kp = pose.json()["results"][0]["keypoints"]
     assert len(kp) == 33 and fake.calls[-1]["mirror"] is True and fake.calls[-1]["figure"] == 0
+    assert fake.calls[-1]["min_score"] == 0.0
+    fake_client.get("/api/search", params={"id": fake.ids[3], "aspect": "pose", "min_score": 0.4})
+    assert fake.calls[-1]["min_score"] == 0.4
+    bad = fake_client.get(
+        "/api/search", params={"id": fake.ids[3], "aspect": "pose", "min_score": 2}
+    )
+    assert bad.status_code in (400, 422)
     fused = fake_client.get(
         "/api/search",
         params={"id": fake.ids[3], "aspect": "fused", "weights": "global=1,face=2,pose=0.5"},

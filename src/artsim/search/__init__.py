@@ -148,10 +148,12 @@ def masked_search(
     k: int,
     mask: np.ndarray | None,
     exclude: str | None,
+    row_ok: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k rows of one aspect for one query vector, honouring the item mask and exclusion.
+    """Top-k rows of one aspect for one query vector, honouring the item mask and exclusion,
+    and `row_ok` (a mask over the aspect's rows, e.g. figures above a score).
     Returns (scores, rows) with misses removed."""
-    if mask is None:
+    if mask is None and row_ok is None:
         # no filter: over-fetch the excluded item's rows instead of building a mask
         extra = len(data.rows_of_item(exclude)) if exclude is not None else 0
         scores, rows = index.search(qv[None], k + extra)
@@ -161,6 +163,8 @@ def masked_search(
             scores, rows = scores[keep], rows[keep]
     else:
         rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog)
+        if row_ok is not None:
+            rmask = row_ok if rmask is None else rmask & row_ok
         scores, rows = index.search(qv[None], k, rmask)
         scores, rows = scores[0], rows[0]
     ok = rows >= 0

@@ -58,13 +58,22 @@ def search_poses(
     exclude: str | None = None,
     figure: int | None = None,
     mirror: bool = False,
+    min_score: float = 0.0,
 ) -> list[SearchResult]:
+    """Paintings ranked by their best-matching figure. min_score: only indexed figures whose
+    detection score is at least this take part (low scores are mostly invented figures;
+    docs/poses.md measures what a threshold leaves)."""
     from artsim.encoders.poses import query_descriptors
 
+    if not 0.0 <= min_score <= 1.0:
+        raise ArtsimError(f"--min-score {min_score}: a figure score lies between 0 and 1")
     pose = choose_pose(catalog, query, figure)
     data, index = catalog.vector_index("pose", "pose")
+    row_ok = None
+    if min_score > 0:
+        row_ok = np.array([i.get("score", 1.0) >= min_score for i in data.info], dtype=bool)
     hits = best_rows_per_item(
-        catalog, data, index, query_descriptors(pose, mirror), k, mask, exclude
+        catalog, data, index, query_descriptors(pose, mirror), k, mask, exclude, row_ok
     )
     return [
         to_result(

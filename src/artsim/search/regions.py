@@ -22,16 +22,18 @@ def best_rows_per_item(
     k: int,
     mask: np.ndarray | None,
     exclude: str | None,
+    row_ok: np.ndarray | None = None,
 ) -> list[tuple[int, float, int]]:
     """(row, score, query) of the best row of each of the top-k paintings. Several query
     vectors (e.g. a pose and its mirror) count as alternatives: a row's score is its best over
-    them, and `query` is the index of the vector that gave it."""
+    them, and `query` is the index of the vector that gave it. `row_ok`: rows allowed (None:
+    all)."""
     fetch = max(4 * k, 32)
     while True:
         best: dict[str, tuple[int, float, int]] = {}
         exhausted = True
         for qi, qv in enumerate(np.atleast_2d(queries)):
-            scores, rows = masked_search(catalog, data, index, qv, fetch, mask, exclude)
+            scores, rows = masked_search(catalog, data, index, qv, fetch, mask, exclude, row_ok)
             exhausted = exhausted and len(rows) < fetch
             for s, r in zip(scores, rows, strict=True):
                 item = data.item_ids[r]

@@ -82,6 +82,9 @@ class SearchOptions(BaseModel):
     mirror: bool = Field(False, description="pose, fused: also match left-right mirrored poses")
     face: int | None = Field(None, ge=0, description="face, fused: which face of the query")
     figure: int | None = Field(None, ge=0, description="pose, fused: which figure of the query")
+    min_score: float = Field(
+        0.0, ge=0.0, le=1.0, description="pose: only indexed figures scoring at least this"
+    )
     box: str | None = Field(None, description="face, fused: the query face as x,y,w,h pixels")
     identity: bool = Field(True, description="face: same sitter (true) or look of the face crop")
 
@@ -266,7 +269,7 @@ def create_app(
         if aspect == "face":
             options = {"face": opts.face, "box": _parse_box(opts.box), "identity": opts.identity}
         elif aspect == "pose":
-            options = {"figure": opts.figure, "mirror": opts.mirror}
+            options = {"figure": opts.figure, "mirror": opts.mirror, "min_score": opts.min_score}
         elif aspect == "fused":
             weights = _parse_weights(opts.weights)
             missing = [a for a, w in (weights or {}).items() if w > 0 and a not in have]
@@ -355,6 +358,7 @@ def create_app(
         figure: Annotated[int | None, Form(ge=0)] = None,
         box: Annotated[str | None, Form()] = None,
         identity: Annotated[bool | None, Form()] = None,
+        min_score: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
         url: Annotated[str | None, Form(include_in_schema=False)] = None,
     ) -> JSONResponse:
         """Paintings most like an uploaded image. Parameters as form fields or in the query string."""
@@ -362,7 +366,8 @@ def create_app(
         if url is not None or "url" in qp:
             raise HTTPException(400, "this server does not fetch URLs: upload the image itself")
         form = {"aspect": aspect, "k": k, "weights": weights, "mirror": mirror, "face": face,
-                "figure": figure, "box": box, "identity": identity}  # fmt: skip
+                "figure": figure, "box": box, "identity": identity,
+                "min_score": min_score}  # fmt: skip
         merged: dict[str, Any] = {name: qp[name] for name in form if name in qp}
         merged.update({name: v for name, v in form.items() if v is not None})
         merged["where"] = list(where or []) + qp.getlist("where")
