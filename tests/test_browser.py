@@ -253,6 +253,10 @@ def test_faces_poses_and_a_5000_painting_map(page, tmp_path):
             "() => [...document.querySelectorAll('#view-grid canvas')].filter(c => c.dataset.marks === '1').length >= 6"
         )
         page.screenshot(path=str(ARTIFACTS / "poses.png"))
+        assert fake.calls[-1]["min_score"] == 0.0
+        page.check("#clear-figures")  # only clear figures: a score floor on the matched figures
+        seq = _wait_results(page, seq)
+        assert fake.calls[-1]["min_score"] == 0.4
         # details of a painting: its faces and figures drawn over a large image
         page.click("#view-grid .card button:text('details') >> nth=0")
         page.wait_for_selector("#details[open]")

@@ -13,6 +13,7 @@
   ];
   const ASPECT_LABEL = { global: "overall look", face: "face", pose: "pose", fused: "fused" };
   const PAGE = 48;
+  const CLEAR_FIGURE_SCORE = 0.4; // pose score below which figures are mostly invented (docs/poses.md)
 
   const $ = (sel) => document.querySelector(sel);
   const state = {
@@ -92,6 +93,7 @@
       p.set("weights", ["global", "face", "pose"].map((a) => a + "=" + $("#w-" + a).value).join(","));
     }
     if ((aspect === "pose" || aspect === "fused") && $("#mirror").checked) p.set("mirror", "true");
+    if (aspect === "pose" && $("#clear-figures").checked) p.set("min_score", String(CLEAR_FIGURE_SCORE));
     return p;
   }
 
@@ -560,6 +562,7 @@
       slider.addEventListener("change", () => { if (state.query) runSearch(); });
     }
     $("#mirror").addEventListener("change", () => { if (state.query) runSearch(); });
+    $("#clear-figures").addEventListener("change", () => { if (state.query) runSearch(); });
     const refilter = () => {
       if (state.view === "results" && state.query) runSearch();
       else if (state.view === "browse") loadBrowse(true);
@@ -583,6 +586,7 @@
     const aspect = currentAspect();
     $("#weights").hidden = aspect !== "fused";
     $("#mirror-row").hidden = !(aspect === "pose" || aspect === "fused");
+    $("#clear-row").hidden = aspect !== "pose";
   }
 
   function applyInfo(info, facets) {
