@@ -83,6 +83,8 @@ def test_options_of_another_aspect_and_bad_output_paths_are_errors(tmp_path):
         (["--weights", "face=2"], "--weights applies only with --aspect fused"),
         (["--min-score", "0.4"], "--min-score applies only with --aspect pose"),
         (["--aspect", "face", "--box", "10,10,0,0"], "width and height must be positive"),
+        (["--aspect", "face", "--box", "1,2,nan,5"], "finite numbers"),
+        (["--aspect", "Pose", "--figure", "1"], "unknown aspect 'Pose'"),
     ):
         res = runner.invoke(app, ["search", cat, "0.jpg", *args])
         assert res.exit_code == 2 and message in res.output, (args, res.output)
@@ -91,6 +93,8 @@ def test_options_of_another_aspect_and_bad_output_paths_are_errors(tmp_path):
     assert res.exit_code == 2 and "picture extension" in res.output
     res = runner.invoke(app, ["pose", cat, "0.jpg", "--draw", str(src)])
     assert res.exit_code == 2 and "picture extension" in res.output  # a folder has none either
+    res = runner.invoke(app, ["pose", cat, "0.jpg", "--draw", str(tmp_path / "out.psd")])
+    assert res.exit_code == 2 and "picture extension" in res.output  # Pillow reads PSD only
     (tmp_path / "crops.txt").write_text("x")
     res = runner.invoke(app, ["faces", cat, "0.jpg", "--save-crops", str(tmp_path / "crops.txt")])
     assert res.exit_code == 2 and "is a file; give a folder" in res.output

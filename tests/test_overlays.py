@@ -58,9 +58,18 @@ def test_draw_poses_returns_new_rgb_image() -> None:
 
 def test_draw_poses_labels_each_figure_in_its_colour() -> None:
     base = plain()
-    plain_drawing = draw_poses(base, [figure()])
-    labelled = draw_poses(base, [figure()], labels=["0"])
-    assert changed(plain_drawing, labelled) > 20  # the number and its backing were written
+    plain_drawing = draw_poses(base, [figure()], color=(255, 0, 0))
+    labelled = draw_poses(base, [figure()], labels=["0"], color=(255, 0, 0))
+    diff = np.any(np.asarray(plain_drawing) != np.asarray(labelled), axis=2)
+    assert diff.sum() > 20  # the number and its backing were written...
+    top = min(y for _, y in figure().keypoints)
+    assert np.flatnonzero(diff.any(axis=1)).max() <= top  # ...above the skeleton
+    assert np.any(np.all(np.asarray(labelled) == (255, 0, 0), axis=2) & diff)  # in its colour
+    # a figure entirely outside the picture gets no label
+    away = Pose(
+        tuple((x + 5000, y) for x, y in figure().keypoints), figure().visibility, (0, 0, 1, 1), 1.0
+    )
+    assert changed(base, draw_poses(base, [away], labels=["9"])) == 0
     with pytest.raises(ValueError, match="1 poses but 2 labels"):
         draw_poses(base, [figure()], labels=["0", "1"])
 

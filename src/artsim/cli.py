@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -191,6 +192,8 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
         raise _err(f"--box {text!r}: expected x,y,w,h in pixels") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise _err(f"--box {text!r}: expected x,y,w,h as finite numbers of pixels")
     if w <= 0 or h <= 0:
         raise _err(f"--box {text!r}: width and height must be positive (x,y,w,h in pixels)")
     return (x, y, w, h)
@@ -198,11 +201,15 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
 
 def _check_aspect_options(aspect: str, given: dict[str, bool]) -> None:
     """Options that only one aspect reads are an error elsewhere, not silently ignored."""
+    from artsim.search import SEARCH_ASPECTS
+
+    if aspect not in SEARCH_ASPECTS:
+        raise _err(f"unknown aspect {aspect!r}; choose from {', '.join(SEARCH_ASPECTS)}")
     applies = {
-        "--face": ("face",),
-        "--box": ("face",),
+        "--face": ("face", "fused"),
+        "--box": ("face", "fused"),
         "--look": ("face",),
-        "--figure": ("pose",),
+        "--figure": ("pose", "fused"),
         "--mirror": ("pose", "fused"),
         "--weights": ("fused",),
         "--min-score": ("pose",),
@@ -217,7 +224,8 @@ def _check_picture_path(option: str, path: Path) -> None:
     """Fail before the work if Pillow cannot write a picture under this name."""
     from PIL import Image
 
-    if path.suffix.lower() not in Image.registered_extensions():
+    kind = Image.registered_extensions().get(path.suffix.lower())
+    if kind is None or kind not in Image.SAVE:
         raise _err(f"{option} {path}: give the file a picture extension such as .png or .jpg")
     if path.is_dir():
         raise _err(f"{option} {path} is a folder; give a file name such as {path / 'poses.png'}")
@@ -310,13 +318,15 @@ def search(
     elif aspect == "pose":
         options = {"figure": figure, "mirror": mirror, "min_score": min_score}
     elif aspect == "fused":
-        options = {"weights": _parse_weights(weights), "mirror": mirror}
+        options = {"weights": _parse_weights(weights), "mirror": mirror, "face": face,
+                   "box": _parse_box(box), "figure": figure}  # fmt: skip
     results = cat.search(query, k=k, aspect=aspect, where=where, **options)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
         return
     if not results:
-        typer.echo("no results (check the --where filters)")
+        why = "the --where filters" + (" and --min-score" if min_score > 0 else "")
+        typer.echo(f"no results (check {why})")
         return
     for rank, r in enumerate(results, 1):
         extra = f" box={[round(v) for v in r.box]}" if r.box else ""
@@ -477,8 +487,8 @@ def pose(
             typer.echo(
                 f"figure {r['figure']}: box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {r['score']:.3f}  {r['visible_keypoints']}/33 keypoints visible"
             )
-    if draw is not None:
-        typer.echo(f"skeletons drawn to {draw}")
+    if draw is not None:  # stderr with --json, so that stdout stays valid JSON
+        typer.echo(f"skeletons drawn to {draw}", err=as_json)
 
 
 @app.command("eval")

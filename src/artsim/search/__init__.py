@@ -153,6 +153,8 @@ def masked_search(
     """Top-k rows of one aspect for one query vector, honouring the item mask and exclusion,
     and `row_ok` (a mask over the aspect's rows, e.g. figures above a score).
     Returns (scores, rows) with misses removed."""
+    if row_ok is not None and row_ok.shape != (len(data),):
+        raise ValueError(f"row_ok has shape {row_ok.shape}; the aspect has {len(data)} rows")
     if mask is None and row_ok is None:
         # no filter: over-fetch the excluded item's rows instead of building a mask
         extra = len(data.rows_of_item(exclude)) if exclude is not None else 0
@@ -162,7 +164,9 @@ def masked_search(
             keep = np.array([r >= 0 and data.item_ids[r] != exclude for r in rows], dtype=bool)
             scores, rows = scores[keep], rows[keep]
     else:
-        rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog)
+        rmask = None
+        if mask is not None or exclude is not None:
+            rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog)
         if row_ok is not None:
             rmask = row_ok if rmask is None else rmask & row_ok
         scores, rows = index.search(qv[None], k, rmask)

@@ -28,21 +28,31 @@ def best_rows_per_item(
     vectors (e.g. a pose and its mirror) count as alternatives: a row's score is its best over
     them, and `query` is the index of the vector that gave it. `row_ok`: rows allowed (None:
     all)."""
+    queries = np.atleast_2d(queries)
     fetch = max(4 * k, 32)
     while True:
-        best: dict[str, tuple[int, float, int]] = {}
+        candidates: set[int] = set()
         exhausted = True
-        for qi, qv in enumerate(np.atleast_2d(queries)):
-            scores, rows = masked_search(catalog, data, index, qv, fetch, mask, exclude, row_ok)
+        for qv in queries:
+            _, rows = masked_search(catalog, data, index, qv, fetch, mask, exclude, row_ok)
             exhausted = exhausted and len(rows) < fetch
-            for s, r in zip(scores, rows, strict=True):
+            candidates.update(int(r) for r in rows)
+        # a row one query vector fetched may score higher against another that did not fetch
+        # it: score every candidate against all of them
+        best: dict[str, tuple[int, float, int]] = {}
+        rows_list = sorted(candidates)
+        if rows_list:
+            all_scores = index.vectors[rows_list] @ queries.T
+            for r, row_scores in zip(rows_list, all_scores, strict=True):
+                qi = int(np.argmax(row_scores))
+                s = float(row_scores[qi])
                 item = data.item_ids[r]
                 if item not in best or s > best[item][1]:
-                    best[item] = (int(r), float(s), qi)
+                    best[item] = (r, s, qi)
         if len(best) >= k or exhausted or fetch >= len(data):
             break
         fetch *= 4
-    return sorted(best.values(), key=lambda rs: -rs[1])[:k]
+    return sorted(best.values(), key=lambda rs: (-rs[1], rs[0]))[:k]
 
 
 def pick_largest(boxes: list[tuple[float, float, float, float]]) -> int:

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import math
 import os
 import re
 import threading
@@ -604,6 +605,8 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
         raise HTTPException(400, f"box {text!r}: expected x,y,w,h in pixels") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise HTTPException(400, f"box {text!r}: expected finite numbers")
     if w <= 0 or h <= 0:
         raise HTTPException(400, f"box {text!r}: width and height must be positive")
     return (x, y, w, h)

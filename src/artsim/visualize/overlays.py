@@ -54,8 +54,9 @@ def draw_poses(
     """A copy of `image` with each pose's skeleton (confident keypoints only) drawn on it.
 
     color: one colour for every figure; None gives each figure its own from PALETTE.
-    labels: a text per pose (e.g. its figure number), written in its colour at the top of its
-    skeleton, so that a figure in a list can be found in the picture.
+    labels: a text per pose (e.g. its figure number), written in its colour above the highest
+    of its confident keypoints inside the picture (none if no such keypoint), so that a figure
+    in a list can be found in the picture.
     Keypoints are in the pixels of `image`.
     """
     if labels is not None and len(labels) != len(poses):
@@ -78,9 +79,14 @@ def draw_poses(
                 draw.ellipse(
                     [x - radius, y - radius, x + radius, y + radius], fill=fill, outline=(0, 0, 0)
                 )
-        shown = [p for p, ok in zip(pts, seen, strict=False) if ok]
+        # BlazePose places limbs cut by the frame outside the picture: anchor on what is inside
+        shown = [
+            (x, y)
+            for (x, y), ok in zip(pts, seen, strict=False)
+            if ok and 0 <= x < out.width and 0 <= y < out.height
+        ]
         if labels is not None and labels[n] and shown:
-            # above the highest confident keypoint, kept inside the picture
+            # above the highest confident keypoint in the picture, kept inside it
             x, y = min(shown, key=lambda p: p[1])
             left, top, right, bottom = draw.textbbox((0, 0), labels[n], font=font)
             tx = min(max(0.0, x - (right - left) / 2), out.width - (right - left))
