@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -186,17 +185,13 @@ def _format_meta(meta: dict) -> str:
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
-    if not text:
-        return None
+    from artsim.errors import ArtsimError
+    from artsim.search.faces import parse_box
+
     try:
-        x, y, w, h = (float(v) for v in text.split(","))
-    except ValueError:
-        raise _err(f"--box {text!r}: expected x,y,w,h in pixels") from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise _err(f"--box {text!r}: expected x,y,w,h as finite numbers of pixels")
-    if w <= 0 or h <= 0:
-        raise _err(f"--box {text!r}: width and height must be positive (x,y,w,h in pixels)")
-    return (x, y, w, h)
+        return parse_box(text)
+    except ArtsimError as exc:
+        raise _err(f"--box {exc}") from None
 
 
 def _check_aspect_options(aspect: str, given: dict[str, bool]) -> None:

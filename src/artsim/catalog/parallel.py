@@ -23,9 +23,8 @@ from artsim.errors import ArtsimError
 T = TypeVar("T")
 
 MIN_IMAGES_FOR_WORKERS = 4  # fewer images than this in a batch: not worth a process start
-MAX_DEFAULT_WORKERS = (
-    4  # each worker holds its own models: ~1 GB peak RSS measured (faces+poses 1.1)
-)
+# each worker holds its own models: ~1 GB peak RSS measured (faces+poses 1.1)
+MAX_DEFAULT_WORKERS = 4
 
 
 def default_workers() -> int:

@@ -3,6 +3,7 @@ every indexed face; paintings are ranked by their best-matching face."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,6 +45,22 @@ def query_faces(catalog: Catalog, query: Query) -> list[dict]:
         }
         for i, f in enumerate(faces)
     ]
+
+
+def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    """A hand-marked face box "x,y,w,h" (pixels) as given to the CLI and the HTTP API; None if
+    empty. The error names the text; callers prefix their option's name."""
+    if not text:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ArtsimError(f"{text!r}: expected x,y,w,h in pixels") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ArtsimError(f"{text!r}: expected x,y,w,h as finite numbers of pixels")
+    if w <= 0 or h <= 0:
+        raise ArtsimError(f"{text!r}: width and height must be positive (x,y,w,h in pixels)")
+    return (x, y, w, h)
 
 
 def face_from_box(catalog: Catalog, query: Query, box: tuple[float, float, float, float]) -> dict:

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import math
 import os
 import re
 import threading
@@ -599,17 +598,12 @@ def _split_where(clauses: Sequence[str]) -> list[str]:
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
-    if not text:
-        return None
+    from artsim.search.faces import parse_box
+
     try:
-        x, y, w, h = (float(v) for v in text.split(","))
-    except ValueError:
-        raise HTTPException(400, f"box {text!r}: expected x,y,w,h in pixels") from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise HTTPException(400, f"box {text!r}: expected finite numbers")
-    if w <= 0 or h <= 0:
-        raise HTTPException(400, f"box {text!r}: width and height must be positive")
-    return (x, y, w, h)
+        return parse_box(text)
+    except ArtsimError as exc:
+        raise HTTPException(400, f"box {exc}") from None
 
 
 def _parse_weights(text: str | None) -> dict[str, float] | None:

@@ -91,8 +91,9 @@ def draw_poses(
             left, top, right, bottom = draw.textbbox((0, 0), labels[n], font=font)
             tx = min(max(0.0, x - (right - left) / 2), out.width - (right - left))
             ty = min(max(0.0, y - radius - (bottom - top) - 2 * width), out.height - bottom)
-            box = draw.textbbox((tx, ty), labels[n], font=font)
-            draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], fill=(0, 0, 0))
+            draw.rectangle(
+                [tx + left - 2, ty + top - 2, tx + right + 2, ty + bottom + 2], fill=(0, 0, 0)
+            )
             draw.text((tx, ty), labels[n], fill=fill, font=font)
     return out
 
