@@ -23,6 +23,23 @@ nga_app = typer.Typer(
 )
 app.add_typer(nga_app, name="nga")
 
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Also show the native libraries' log lines (TensorFlow Lite, absl), hidden by default.",
+        ),
+    ] = False,
+) -> None:
+    from artsim.workers import set_verbose
+
+    if verbose:
+        set_verbose(True)  # an environment variable, so detector workers follow it too
+
+
 CatalogArg = Annotated[
     Path, typer.Argument(help="Catalog folder (made by `artsim index`).", show_default=False)
 ]

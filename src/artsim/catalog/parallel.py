@@ -2,8 +2,10 @@
 
 MediaPipe, MTCNN and dlib's landmark fitting handle one image at a time on one core, so a
 catalog run would leave the other cores idle. `DetectorPool` spreads a batch of images over
-worker processes (spawned, not forked: MediaPipe and torch keep threads), each loading its
-models once. Small batches run in-process: starting a worker costs a few seconds.
+worker processes (`artsim.workers.process_pool`: a standard ProcessPoolExecutor, spawned, not
+forked, since MediaPipe and torch keep threads), each loading its models once, on first use.
+Workers exit when the indexing process dies, even by kill -9 or the out-of-memory killer.
+Small batches run in-process: starting a worker costs a few seconds.
 
 Results are the same as in-process (the same functions on the same pixels; each worker runs
 torch on one thread, as the detectors already do); tests check it.
@@ -11,7 +13,6 @@ torch on one thread, as the detectors already do); tests check it.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from artsim.errors import ArtsimError
+from artsim.workers import process_pool
 
 T = TypeVar("T")
 
@@ -53,11 +55,9 @@ class DetectorPool:
         if self.workers <= 1 or (self._pool is None and len(items) < MIN_IMAGES_FOR_WORKERS):
             return [fn(x) for x in items]
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-            )
+            # the death signal is safe here: workers start from the thread that calls map,
+            # the indexing thread, which outlives the pool (Catalog.add closes it)
+            self._pool = process_pool(self.workers, _init_worker, death_signal=True)
         try:
             # chunksize 1: detection time varies a lot between images (0 to many faces)
             return list(self._pool.map(fn, items))

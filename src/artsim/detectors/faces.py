@@ -49,6 +49,7 @@ from PIL import Image
 
 from artsim.errors import ArtsimError, ModelUnavailableError
 from artsim.records import Face
+from artsim.workers import native_stderr_silenced
 
 DETECTORS: tuple[str, ...] = ("ensemble", "blazeface", "mtcnn", "dlib-cnn")
 DEFAULT_DETECTOR = "ensemble"
@@ -138,10 +139,14 @@ def _blazeface(model_selection: int) -> tuple[Any, threading.Lock]:
         import mediapipe as mp
     except ImportError as exc:
         raise ModelUnavailableError("blazeface: mediapipe is not installed") from exc
-    # 0.5 is MediaPipe's own floor; our per-detector thresholds are applied afterwards
-    graph = mp.solutions.face_detection.FaceDetection(
-        model_selection=model_selection, min_detection_confidence=0.5
-    )
+    # TFLite and absl log to fd 2 while the graph opens its calculators (asynchronously, done
+    # by the end of the first run): build it and run it once on a blank image with fd 2 quiet
+    with native_stderr_silenced():
+        # 0.5 is MediaPipe's own floor; our per-detector thresholds are applied afterwards
+        graph = mp.solutions.face_detection.FaceDetection(
+            model_selection=model_selection, min_detection_confidence=0.5
+        )
+        graph.process(np.zeros((64, 64, 3), np.uint8))
     return graph, threading.Lock()
 
 
@@ -154,7 +159,7 @@ def _import_mtcnn_class() -> type:
         root = _package_dir("facenet_pytorch")
         if root is None:
             raise ModelUnavailableError(
-                "mtcnn: facenet-pytorch is not installed; run: pip install --no-deps facenet-pytorch"
+                "mtcnn: facenet-pytorch is not installed; run: pip install facenet-pytorch==2.5.3"
             ) from exc
     # facenet_pytorch/__init__ also imports InceptionResnetV1, which needs `requests` for weight
     # downloads we never do; import the MTCNN module through a bare package object instead.

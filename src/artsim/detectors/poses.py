@@ -49,6 +49,7 @@ from PIL import Image
 
 from artsim.errors import ArtsimError, ModelUnavailableError
 from artsim.records import Face, Pose
+from artsim.workers import native_stderr_silenced
 
 STRATEGIES: tuple[str, ...] = ("multi", "whole")
 NUM_KEYPOINTS = 33
@@ -227,6 +228,17 @@ node {
 # --------------------------------------------------------------------------- model loading
 
 
+def _blank() -> np.ndarray:
+    """A blank image for each graph's first run, made with fd 2 silenced.
+
+    TFLite and absl write "Created TensorFlow Lite XNNPACK delegate" and "W0000 …
+    inference_feedback_manager" to fd 2 while a graph opens its calculators, which happens
+    asynchronously after creation and is done by the end of its first run. Every graph here is
+    stateless between runs (static images), so that run changes no later result.
+    """
+    return np.zeros((64, 64, 3), np.uint8)
+
+
 def _mediapipe() -> Any:
     try:
         import mediapipe as mp
@@ -241,9 +253,11 @@ def _mediapipe() -> Any:
 def _reference_pose() -> tuple[Any, threading.Lock]:
     """The stock single-figure solution (strategy 'whole') and its lock."""
     mp = _mediapipe()
-    model = mp.solutions.pose.Pose(
-        static_image_mode=True, model_complexity=1, enable_segmentation=False
-    )
+    with native_stderr_silenced():  # see _blank
+        model = mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=1, enable_segmentation=False
+        )
+        model.process(_blank())
     return model, threading.Lock()
 
 
@@ -253,9 +267,11 @@ def _person_detector() -> tuple[Any, threading.Lock]:
     _mediapipe()
     from mediapipe.python.solution_base import SolutionBase
 
-    graph = SolutionBase(
-        graph_config=_DETECTOR_GRAPH % {"floor": DETECTOR_FLOOR}, outputs=["detections"]
-    )
+    with native_stderr_silenced():  # see _blank
+        graph = SolutionBase(
+            graph_config=_DETECTOR_GRAPH % {"floor": DETECTOR_FLOOR}, outputs=["detections"]
+        )
+        graph.process({"image": _blank()})
     return graph, threading.Lock()
 
 
@@ -263,13 +279,17 @@ def _person_detector() -> tuple[Any, threading.Lock]:
 def _landmarker() -> tuple[Any, threading.Lock]:
     """BlazePose's landmark model (complexity 1) on a given region of interest."""
     _mediapipe()
+    from mediapipe.framework.formats import rect_pb2
     from mediapipe.python.solution_base import SolutionBase
 
-    graph = SolutionBase(
-        graph_config=_LANDMARK_GRAPH,
-        outputs=["landmarks", "auxiliary", "presence"],
-        side_inputs={"model_complexity": 1},
-    )
+    with native_stderr_silenced():  # see _blank
+        graph = SolutionBase(
+            graph_config=_LANDMARK_GRAPH,
+            outputs=["landmarks", "auxiliary", "presence"],
+            side_inputs={"model_complexity": 1},
+        )
+        whole = rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=1.0, height=1.0)
+        graph.process({"image": _blank(), "roi": whole})
     return graph, threading.Lock()
 
 
