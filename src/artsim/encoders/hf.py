@@ -121,7 +121,13 @@ def load_hf_encoder(
     name: str, hub_id: str, kind: str, *, model_path: str | None = None, bf16: bool = False
 ) -> HFEncoder:
     """kind: 'cls' (ViT CLS token), 'pooler' (ConvNeXt) or 'clip' (projected image embedding)."""
-    from transformers import AutoImageProcessor, AutoModel, CLIPModel
+    try:
+        from transformers import AutoImageProcessor, AutoModel, CLIPModel
+    except ImportError as exc:  # an extra since a plain install needs only EfficientNet
+        raise ModelUnavailableError(
+            f"model {name!r} needs the Hugging Face transformers library, which is not "
+            "installed; run: pip install 'artsim[hf]'"
+        ) from exc
 
     folder = _resolve_local(hub_id, model_path)
     if folder is None:

@@ -14,9 +14,17 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from skimage.metrics import structural_similarity
 
+from artsim.errors import ArtsimError
 from artsim.images import load_rgb
+
+try:
+    from skimage.metrics import structural_similarity
+except ImportError as exc:  # an extra: only the evaluation's SSIM baseline needs it
+    raise ArtsimError(
+        "artsim.evaluation.pixel needs scikit-image, which is not installed; "
+        "run: pip install 'artsim[eval]'"
+    ) from exc
 
 ImageLike = Image.Image | str | Path
 
