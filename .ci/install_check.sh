@@ -27,8 +27,20 @@ for i in 0 1 5 6 20 24; do
     ln -s "$DATA/nga/images/$i.jpg" "$TMP/paintings/$i.jpg"
 done
 cd "$TMP"  # not the repo: the installed package must be the one imported
-"$TMP/venv/bin/artsim" index paintings --catalog cat --aspects global,face
-"$TMP/venv/bin/artsim" info cat --json >info.json
+# index in this process (detectors too), so that it can check that nothing imported
+# pkg_resources, which setuptools>=81 no longer has (face_recognition_models' __init__ needs it)
+"$TMP/venv/bin/python" - <<'PY'
+import importlib.metadata as md
+import sys
+
+from artsim.cli import app
+
+app(["index", "paintings", "--catalog", "cat", "--aspects", "global,face"], standalone_mode=False)
+assert "pkg_resources" not in sys.modules, "something imported pkg_resources"
+print(f"install-check: setuptools {md.version('setuptools')}, facenet-pytorch "
+      f"{md.version('facenet-pytorch')}; pkg_resources not imported")
+PY
+"$TMP/venv/bin/artsim" info cat --json >info.json  # the console script
 "$TMP/venv/bin/python" - <<'PY'
 import json
 
@@ -37,19 +49,5 @@ faces = info["aspects"].get("face", {}).get("count", 0)
 print(f"install-check: {info['items']} paintings, {faces} faces")
 assert info["items"] == 6, info
 assert faces >= 3, f"expected faces in the sample portraits, got {faces}"
-PY
-# the same run in this process (detectors too): nothing imports pkg_resources, which
-# setuptools>=81 no longer has (face_recognition_models' own __init__ needs it)
-"$TMP/venv/bin/python" - <<'PY'
-import importlib.metadata as md
-import sys
-
-from artsim.cli import app
-
-app(["index", "paintings", "--catalog", "cat2", "--aspects", "global,face",
-     "--detector-workers", "1"], standalone_mode=False)
-assert "pkg_resources" not in sys.modules, "something imported pkg_resources"
-print(f"install-check: setuptools {md.version('setuptools')}, facenet-pytorch "
-      f"{md.version('facenet-pytorch')}; pkg_resources not imported")
 PY
 echo "install-check: passed in $((SECONDS - start)) s"
