@@ -35,7 +35,10 @@ import sys
 
 from artsim.cli import app
 
-app(["index", "paintings", "--catalog", "cat", "--aspects", "global,face"], standalone_mode=False)
+app(
+    ["index", "paintings", "--catalog", "cat", "--aspects", "global,face", "--detector-workers", "1"],
+    standalone_mode=False,
+)
 assert "pkg_resources" not in sys.modules, "something imported pkg_resources"
 print(f"install-check: setuptools {md.version('setuptools')}, facenet-pytorch "
       f"{md.version('facenet-pytorch')}; pkg_resources not imported")
