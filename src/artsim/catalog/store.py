@@ -216,29 +216,41 @@ def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
 
 
 def read_parts(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
-    """All parts of a folder as one table. Lock-free: a part merged away by the writer
-    between listing and reading makes the folder be listed again. The writer writes the
-    merged part before removing the old ones, so a new listing holds every row."""
+    """All parts of a folder as one table, in part order. Lock-free: the writer may merge
+    parts meanwhile. It writes the merged part (numbered above every part it merges) before
+    removing the old ones, so a part that vanished between listing and reading has its rows
+    in a part numbered above everything listed: list again and read just those. Rows read
+    twice (an old part and the merged one) are duplicates, which every reader drops."""
+    got: dict[int, pa.Table] = {}
+    above = -1  # after a vanished part: read only parts numbered above this
     for _ in range(READ_ATTEMPTS):
         parts = list_parts(folder)
-        if not parts:
-            return None
-        try:
-            tables = [read_part(p, columns) for p in parts]
-        except FileNotFoundError:
-            continue
-        if len(tables) == 1:
-            return tables[0]
-        try:
-            return pa.concat_tables(tables, promote_options="default")
-        except pa.ArrowException as exc:
-            raise CatalogError(
-                f"{folder}: parts with incompatible columns ({short_reason(exc)}); run "
-                f"`artsim check {catalog_root(folder / 'x')} --repair`"
-            ) from exc
-    raise CatalogError(
-        f"{folder}: parts kept vanishing while being read (a writer merging them?); try again"
-    )
+        todo = [p for p in parts if (part_number(p) or 0) > above and part_number(p) not in got]
+        vanished = False
+        for p in todo:
+            try:
+                got[part_number(p) or 0] = read_part(p, columns)
+            except FileNotFoundError:
+                vanished = True
+        if not vanished:
+            break
+        above = max(above, *(part_number(p) or 0 for p in parts))
+    else:
+        raise CatalogError(
+            f"{folder}: parts kept vanishing while being read (a writer merging them?); try again"
+        )
+    if not got:
+        return None
+    tables = [got[n] for n in sorted(got)]
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="default")
+    except pa.ArrowException as exc:
+        raise CatalogError(
+            f"{folder}: parts with incompatible columns ({short_reason(exc)}); run "
+            f"`artsim check {catalog_root(folder / 'x')} --repair`"
+        ) from exc
 
 
 def replace_parts(folder: Path, table: pa.Table, old_parts: list[Path]) -> Path:
