@@ -284,16 +284,23 @@ def test_a_killed_run_leaves_no_painting_without_vectors(tmp_path, folder, monke
     class Killed(BaseException):
         pass
 
-    def killed(self, ok):
-        raise Killed
+    real_write = store.atomic_write_table
+    writes = []
 
-    monkeypatch.setattr(Catalog, "_write_items", killed)
+    def killed_at_second_write(where, table):
+        writes.append(where)
+        if len(writes) == 2:  # the first batch wrote one part and is killed before the next
+            raise Killed
+        real_write(where, table)
+
+    monkeypatch.setattr(store, "atomic_write_table", killed_at_second_write)
     monkeypatch.setattr(Catalog, "_finish_run", lambda self: None)  # as kill -9: no clean-up
     with pytest.raises(Killed):
         cat.add(folder, batch_size=2)
     monkeypatch.undo()
     again = Catalog.open(path)
-    assert len(again) == 0 and again.info()["aspects"]["global"]["count"] == 0
+    assert len(again) == len(again.aspect("global")) == 0
+    assert again.info()["aspects"]["global"]["pending"] == 0
     assert again.add(folder, batch_size=2).added == 6
     final = Catalog.open(path)
     assert sorted(final.ids) == sorted(final.aspect("global").row_ids)
