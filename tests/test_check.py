@@ -109,7 +109,7 @@ def test_duplicates_are_noted_and_merged_by_repair(cat):
     shutil.copy(first, store.next_part_path(folder))  # what a crash mid-merge leaves
     report = check_catalog(cat)
     assert report.ok and report.duplicate_items == 2
-    assert any("duplicate" in n for n in report.notes)
+    assert any("repeated rows" in n for n in report.notes)
     report = check_catalog(cat, repair=True)
     assert len(store.list_parts(folder)) == 1 and check_catalog(cat).duplicate_items == 0
     assert len(Catalog.open(cat)) == 6

@@ -125,8 +125,8 @@ def _check(root: Path, *, repair: bool) -> CheckReport:
     report.duplicate_items = len(ids) - len(known)
     if report.duplicate_items:
         report.notes.append(
-            f"items: {report.duplicate_items} duplicate rows (an interrupted merge; readers keep "
-            "the last)"
+            f"items: {report.duplicate_items} repeated rows (a re-run or an interrupted merge; "
+            "readers keep the last, the next merge drops them)"
         )
 
     tables: dict[str, tuple[pa.Table | None, list[Path]]] = {}
@@ -144,7 +144,8 @@ def _check(root: Path, *, repair: bool) -> CheckReport:
             )
         if a.duplicate_rows:
             report.notes.append(
-                f"{a.name}: {a.duplicate_rows} duplicate rows (readers keep the last)"
+                f"{a.name}: {a.duplicate_rows} repeated rows (readers keep the last; --repair "
+                "drops them)"
             )
         if a.pending:
             report.notes.append(

@@ -212,7 +212,9 @@ def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError) as exc:
-        raise DamagedPartError(path, short_reason(exc)) from exc
+        # Arrow's message repeats the path; keep what is wrong ("Parquet magic bytes not found…")
+        reason = re.sub(r"^Could not open Parquet input source '.*?':\s*", "", str(exc))
+        raise DamagedPartError(path, short_reason(ValueError(reason.split(". ")[0]))) from exc
 
 
 def read_parts(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
