@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -219,6 +221,29 @@ def test_one_writer_at_a_time(tmp_path):
     ):
         pass
     with store.writer_lock(tmp_path):  # released: the next writer gets it
+        pass
+
+
+def test_a_writer_in_another_process_holds_the_lock(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from artsim.catalog import store\n"
+         "with store.writer_lock(Path(sys.argv[1])):\n"
+         "    print('locked', flush=True); sys.stdin.read()",
+         str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with (
+            pytest.raises(CatalogError, match="another artsim process is writing this catalog"),
+            store.writer_lock(tmp_path),
+        ):
+            pass
+    finally:
+        holder.communicate("", timeout=60)  # closing stdin ends the holder, and its lock
+    assert holder.returncode == 0
+    with store.writer_lock(tmp_path):
         pass
 
 
