@@ -190,3 +190,4 @@ def test_kill_the_indexer_at_random_points(tmp_path, monkeypatch):
     assert len(final) == N_IMAGES
     assert finished >= 1  # some runs completed, merging parts while the reader read
     assert not list(path.rglob("*.tmp"))
+    assert len(store.list_parts(path / "items")) <= 32  # 100+ batches were merged on the way
