@@ -164,3 +164,12 @@ def test_cli_check(cat):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["ok"] and len(data["redo"]) == 2 and data["damaged"][0]["moved_to"]
+
+
+def test_lost_manifest_is_rebuilt(cat):
+    (cat / "manifest.json").unlink()
+    with pytest.raises(CatalogError, match=r"check .* --repair"):
+        Catalog.open(cat)
+    assert not check_catalog(cat).ok
+    assert check_catalog(cat, repair=True).ok
+    assert len(Catalog.open(cat).search("img2.jpg", k=2)) == 2

@@ -171,6 +171,10 @@ class Catalog:
         path = Path(path)
         mpath = path / MANIFEST
         if not mpath.is_file():
+            if (path / "items").is_dir():
+                raise CatalogError(
+                    f"{mpath}: missing; run `artsim check {path} --repair` to rebuild it"
+                )
             raise CatalogError(
                 f"{path}: no artsim catalog here (missing {MANIFEST}); create one with `artsim index SRC --catalog {path}`"
             )
