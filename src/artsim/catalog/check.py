@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from artsim.catalog import MANIFEST, _aspect_folder, _check_manifest, _now, store
 from artsim.catalog.aspects import ASPECTS
@@ -314,9 +315,7 @@ def _repair(
         a = report.aspects[name]
         if table is None or not (a.duplicate_rows or a.stray_items or damaged & set(parts)):
             continue
-        keep = pa.compute.is_in(
-            table.column("item_id"), value_set=pa.array(sorted(known), pa.string())
-        )
+        keep = pc.is_in(table.column("item_id"), value_set=pa.array(sorted(known), pa.string()))
         clean = _dedupe_rows(table.filter(keep))
         folder = _aspect_folder(root, name, aspects[name][0])
         store.replace_parts(folder, clean, [p for p in parts if p not in damaged])
