@@ -78,7 +78,7 @@ def _reader(path: str, errors: str, stop, ready) -> None:
     """Open, check, search in a loop; now and then try to write too (must be refused or work)."""
     artsim.encoders.load_encoder = tiny_encoder
     rng = random.Random(os.getpid())
-    loops = 0
+    loops = refused = 0
     try:
         while not stop.is_set():
             cat = Catalog.open(path)
@@ -95,11 +95,12 @@ def _reader(path: str, errors: str, stop, ready) -> None:
                     cat.add([], batch_size=BATCH)  # a second writer: refused while one runs
                 except CatalogError as exc:
                     assert "another artsim process" in str(exc), exc
+                    refused += 1
             loops += 1
     except BaseException:
         Path(errors).write_text(traceback.format_exc())
         raise
-    Path(errors).with_suffix(".loops").write_text(str(loops))
+    Path(errors).with_suffix(".loops").write_text(f"{loops} {refused}")
 
 
 def _check(path: Path, before: set[str]) -> set[str]:
@@ -177,7 +178,7 @@ def test_kill_the_indexer_at_random_points(tmp_path, monkeypatch):
             reader.kill()
     assert not errors.exists(), errors.read_text()
     assert reader.exitcode == 0
-    reader_loops = int(errors.with_suffix(".loops").read_text())
+    reader_loops, refused = map(int, errors.with_suffix(".loops").read_text().split())
     assert kills >= MIN_KILLS and reader_loops > kills
     assert mid_run >= MIN_KILLS  # kills that interrupted real work, not start-up
 
@@ -185,7 +186,8 @@ def test_kill_the_indexer_at_random_points(tmp_path, monkeypatch):
     final = _check(path, seen)
     print(
         f"\ncrash test: {kills} kills ({mid_run} after some writes), {finished} completed runs, "
-        f"reader {reader_loops} loops, paintings after each run {counts}, final {len(final)}"
+        f"reader {reader_loops} loops ({refused} write attempts refused), paintings after each "
+        f"run {counts}, final {len(final)}"
     )
     assert len(final) == N_IMAGES
     assert finished >= 1  # some runs completed, merging parts while the reader read
