@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+import sys
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from artsim.catalog import Catalog
-from artsim.errors import ArtsimError, CatalogError
+from artsim import cli
+from artsim.catalog import Catalog, store
+from artsim.errors import ArtsimError, CatalogError, SourceError
 from tests.images_factory import gradient, write_awkward_set
 
 
@@ -140,7 +147,208 @@ def test_killed_writer_temp_files_are_ignored(tmp_path, folder):
     cat = Catalog.create(tmp_path / "cat")
     cat.add(folder)
     # what a kill -9 mid-write leaves behind: a temp file next to the parts
-    (tmp_path / "cat" / "items" / ".part-000009.parquet.abc.tmp").write_bytes(b"PAR1 half")
+    tmp = tmp_path / "cat" / "items" / ".part-000009.parquet.abc.tmp"
+    tmp.write_bytes(b"PAR1 half")
     again = Catalog.open(tmp_path / "cat")
     assert len(again) == 6
+    assert tmp.exists()  # a reader changes nothing: it may be a live writer's part
+    again.add(folder)  # the next writer, holding the lock, removes it
     assert not list((tmp_path / "cat").rglob("*.tmp"))
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`artsim ARGS` in this process, through main() as the console script runs it."""
+    monkeypatch.setattr(sys, "argv", ["artsim", *args])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_reader_opening_mid_write_does_not_break_the_writer(tmp_path, folder, monkeypatch):
+    """Issue 16, item 1: `Catalog.open` removed the writer's in-flight temp part."""
+    path = tmp_path / "cat"
+    Catalog.create(path)
+    real_write = pq.write_table
+    opened = []
+
+    def write_then_open(table, where, **kw):
+        real_write(table, where, **kw)
+        opened.append(len(Catalog.open(path)))  # a reader starts while the part is a temp file
+
+    monkeypatch.setattr(pq, "write_table", write_then_open)
+    summary = Catalog.open(path).add(folder, batch_size=2)
+    assert summary.added == 6 and len(opened) >= 6
+    assert opened == sorted(opened)  # readers saw the catalog grow, never shrink
+    assert len(Catalog.open(path)) == 6
+
+
+def test_readers_change_nothing(tmp_path, folder):
+    path = tmp_path / "cat"
+    Catalog.create(path).add(folder)
+    before = {p: p.stat().st_mtime_ns for p in path.rglob("*")}
+    cat = Catalog.open(path)
+    cat.search("img0.jpg", k=2)
+    cat.info()
+    assert {p: p.stat().st_mtime_ns for p in path.rglob("*")} == before
+
+
+def test_two_writers(tmp_path, folder):
+    cat = Catalog.create(tmp_path / "cat")
+    with cat._locked(), pytest.raises(CatalogError, match="another artsim process is writing"):
+        Catalog.open(tmp_path / "cat").add(folder)
+    assert cat.add(folder).added == 6
+
+
+def test_full_disk_mid_run_leaves_a_valid_catalog(tmp_path, folder, monkeypatch, capsys):
+    path = tmp_path / "cat"
+    Catalog.create(path)
+    real_write = pq.write_table
+    writes = []
+
+    def fill_up(table, where, **kw):
+        writes.append(where)
+        if len(writes) > 4:  # two batches (rows + items) fit, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(table, where, **kw)
+
+    monkeypatch.setattr(pq, "write_table", fill_up)
+    code, _out, err = run_main(
+        monkeypatch, capsys, "index", str(folder), "--catalog", str(path), "--batch-size", "2"
+    )
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("artsim: error:") and "no space left" in err
+    monkeypatch.setattr(pq, "write_table", real_write)
+    cat = Catalog.open(path)
+    assert len(cat) == 4 and len(cat.aspect("global")) == 4
+    assert not list(path.rglob("*.tmp"))
+    assert cat.add(folder).added == 2
+    assert len(Catalog.open(path)) == 6
+
+
+def test_truncated_part_is_one_line_naming_the_file(tmp_path, folder, monkeypatch, capsys):
+    path = tmp_path / "cat"
+    Catalog.create(path).add(folder)
+    part = store.list_parts(path / "vectors" / "global" / "efficientnet-lite2")[0]
+    part.write_bytes(part.read_bytes()[:100])
+    with pytest.raises(CatalogError, match="damaged catalog file"):
+        Catalog.open(path).search("img0.jpg")
+    code, _, err = run_main(monkeypatch, capsys, "search", str(path), "img0.jpg")
+    assert code == 2 and err.count("\n") == 1
+    assert str(part) in err and f"artsim check {path} --repair" in err
+
+
+def test_manifest_without_model_is_one_line(tmp_path, folder, monkeypatch, capsys):
+    path = tmp_path / "cat"
+    Catalog.create(path).add(folder)
+    m = json.loads((path / "manifest.json").read_text())
+    del m["model"]
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(CatalogError, match='no "model" entry'):
+        Catalog.open(path)
+    code, _, err = run_main(monkeypatch, capsys, "info", str(path))
+    assert code == 2 and err.count("\n") == 1 and "manifest.json: damaged manifest" in err
+
+
+def test_info_counts_what_is_on_disk(tmp_path, folder):
+    """Issue 16, item 9: after a kill, info showed the manifest's stale counts."""
+    path = tmp_path / "cat"
+    Catalog.create(path).add(folder)
+    # what a run killed before writing any vectors (old write order) leaves: item rows whose
+    # global rows never came, and the manifest's counts from before the run
+    store.atomic_write_table(
+        store.next_part_path(path / "items"),
+        pa.table({"id": ["x1", "x2"], "image": ["x1.jpg", "x2.jpg"],
+                  "width": pa.array([1, 1], pa.int32()), "height": pa.array([1, 1], pa.int32()),
+                  "metadata": ["{}", "{}"], "added": ["", ""]}),
+    )  # fmt: skip
+    m = json.loads((path / "manifest.json").read_text())
+    m["aspects"]["global"]["count"] = 0
+    (path / "manifest.json").write_text(json.dumps(m))
+    info = Catalog.open(path).info()
+    assert info["items"] == 8
+    assert info["aspects"]["global"]["count"] == 6
+    assert info["aspects"]["global"]["items_done"] == 6
+    assert info["aspects"]["global"]["pending"] == 2
+
+
+def test_a_killed_run_leaves_no_painting_without_vectors(tmp_path, folder, monkeypatch):
+    """Rows are written before their item row, so a kill in between leaves stray rows, which
+    readers ignore and a re-run redoes, instead of paintings without vectors."""
+    path = tmp_path / "cat"
+    cat = Catalog.create(path)
+
+    class Killed(BaseException):
+        pass
+
+    real_write = store.atomic_write_table
+    writes = []
+
+    def killed_at_second_write(where, table):
+        writes.append(where)
+        if len(writes) == 2:  # the first batch wrote one part and is killed before the next
+            raise Killed
+        real_write(where, table)
+
+    monkeypatch.setattr(store, "atomic_write_table", killed_at_second_write)
+    monkeypatch.setattr(Catalog, "_finish_run", lambda self: None)  # as kill -9: no clean-up
+    with pytest.raises(Killed):
+        cat.add(folder, batch_size=2)
+    monkeypatch.undo()
+    again = Catalog.open(path)
+    assert len(again) == len(again.aspect("global")) == 0
+    assert again.info()["aspects"]["global"]["pending"] == 0
+    assert again.add(folder, batch_size=2).added == 6
+    final = Catalog.open(path)
+    assert sorted(final.ids) == sorted(final.aspect("global").row_ids)
+    assert len(final.aspect("global")) == 6
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_catalog_files_follow_the_umask(tmp_path, folder, umask):
+    old = os.umask(umask)
+    try:
+        Catalog.create(tmp_path / "cat").add(folder)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "cat").rglob("*") if p.is_file() and p.name != ".lock"]
+    assert files
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p
+
+
+def test_failed_first_run_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "m.csv").write_text("title,year\nA,1600\n")  # no image column
+    path = tmp_path / "new" / "cat"
+    code, _, err = run_main(monkeypatch, capsys, "index", str(tmp_path / "m.csv"), "-c", str(path))
+    assert code == 2 and "image" in err
+    assert not (tmp_path / "new").exists()
+    # a folder that existed before is kept, even when the run fails
+    (tmp_path / "mine").mkdir()
+    code, _, _ = run_main(
+        monkeypatch, capsys, "index", str(tmp_path / "m.csv"), "-c", str(tmp_path / "mine")
+    )
+    assert code == 2 and (tmp_path / "mine").is_dir()
+
+
+def test_failed_first_run_api_discard(tmp_path, folder):
+    cat = Catalog.create(tmp_path / "cat")
+    with pytest.raises(SourceError):
+        cat.add(tmp_path / "nothing.csv")
+    assert cat.discard_if_unused() and not (tmp_path / "cat").exists()
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder)
+    assert not cat.discard_if_unused() and len(Catalog.open(tmp_path / "cat")) == 6
+
+
+def test_full_disk_when_creating_removes_the_new_folder(tmp_path, monkeypatch):
+    def full(path, obj):
+        raise CatalogError(f"{path.parent}: no space left on the device")
+
+    monkeypatch.setattr(store, "atomic_write_json", full)
+    with pytest.raises(CatalogError, match="no space left"):
+        Catalog.create(tmp_path / "a" / "cat")
+    assert not (tmp_path / "a").exists()

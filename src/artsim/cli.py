@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -121,8 +122,12 @@ def _run_index(
             detector_workers=detector_workers,
         )
     except IndexInterrupted as exc:
+        catalog.discard_if_unused()
         _print_summary(exc.summary, catalog)
         raise _err(str(exc), 130) from None
+    except BaseException:
+        catalog.discard_if_unused()  # a failed first run leaves no empty catalog folder behind
+        raise
     _print_summary(summary, catalog)
 
 
@@ -375,9 +380,38 @@ def info(
         f"preprocess {view} {p['crop']} px, {p['interpolation']}, mean {p['mean']}, std {p['std']}"
     )
     for name, a in data["aspects"].items():
-        typer.echo(f"aspect    {name}: {a['count']} rows ({a['model']})")
+        pending = f"; {a['pending']} pending (a re-run of `artsim index` does them)"
+        typer.echo(
+            f"aspect    {name}: {a['count']} rows ({a['model']}), {a['items_done']} paintings done"
+            + (pending if a["pending"] else "")
+        )
     typer.echo(f"failures  {data['failures']} (see failures.csv)")
     typer.echo(f"updated   {data['updated']}")
+
+
+@app.command()
+def check(
+    catalog: CatalogArg,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="Move damaged parts into CATALOG/damaged/, drop duplicate and stray rows, "
+            "rebuild a damaged manifest, rewrite the counts. Needs no other writer running."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Verify a catalog: manifest, every part, vector sizes, duplicates, counts. Exits 1 if damaged."""
+    from artsim.catalog.check import check_catalog, report_lines
+
+    report = check_catalog(catalog, repair=repair)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report_lines(report):
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -655,6 +689,16 @@ def main() -> None:
         app()
     except ArtsimError as exc:
         typer.echo(f"artsim: error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(
+            f"artsim: error: no space left on the device{where}; free some space and run the "
+            "command again",
+            err=True,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("artsim: interrupted", err=True)

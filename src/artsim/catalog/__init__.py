@@ -16,9 +16,9 @@ valid catalog and a re-run resumes where it stopped.
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -103,6 +103,7 @@ class Catalog:
         self._encoder = None
         self._whitened = None
         self._aspects: dict[str, AspectData] = {}
+        self._made_folders: list[Path] = []  # folders `create` made, removed if nothing is written
         self._load_items()
 
     # ------------------------------------------------------------------ opening
@@ -150,10 +151,16 @@ class Catalog:
             },
             "counts": {"items": 0, "failures": 0},
         }
-        path.mkdir(parents=True, exist_ok=True)
-        store.atomic_write_json(path / MANIFEST, manifest)
+        made = [p for p in (path, *path.parents) if not p.exists()]
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            store.atomic_write_json(path / MANIFEST, manifest)
+        except BaseException:
+            _remove_made_folders(made)
+            raise
         cat = cls(path, manifest, model_path=model_path)
         cat._encoder = encoder
+        cat._made_folders = made
         return cat
 
     @classmethod
@@ -164,13 +171,21 @@ class Catalog:
         path = Path(path)
         mpath = path / MANIFEST
         if not mpath.is_file():
+            if (path / "items").is_dir():
+                raise CatalogError(
+                    f"{mpath}: missing; run `artsim check {path} --repair` to rebuild it"
+                )
             raise CatalogError(
                 f"{path}: no artsim catalog here (missing {MANIFEST}); create one with `artsim index SRC --catalog {path}`"
             )
         try:
             manifest = store.read_json(mpath)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CatalogError(f"{mpath}: unreadable manifest ({exc})") from exc
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CatalogError(
+                f"{mpath}: unreadable manifest ({store.short_reason(exc)}); "
+                f"run `artsim check {path} --repair` to rebuild it"
+            ) from exc
+        _check_manifest(mpath, manifest)
         version = manifest.get("format_version")
         if version != store.FORMAT_VERSION:
             raise CatalogError(
@@ -182,8 +197,7 @@ class Catalog:
                 f"{path}: catalog was built with model '{built_with}', not '{model}'. Its vectors are not "
                 f"comparable; use --model {built_with} or index into a new catalog folder."
             )
-        store.clean_temp_files(path)
-        return cls(path, manifest, model_path=model_path)
+        return cls(path, manifest, model_path=model_path)  # a reader changes nothing on disk
 
     # ------------------------------------------------------------------ properties
     @property
@@ -317,17 +331,18 @@ class Catalog:
     # ------------------------------------------------------------------ indexing
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        lock = open(self.path / ".lock", "w")  # noqa: SIM115
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise CatalogError(
-                    f"{self.path}: another artsim process is writing this catalog"
-                ) from None
+        with store.writer_lock(self.path):
+            self._load_items()  # what is on disk now: another writer may have added to it
             yield
-        finally:
-            lock.close()
+
+    def discard_if_unused(self) -> bool:
+        """Remove the folder `create` made for this catalog if no painting was written to it
+        (a first run that failed). A folder that existed before is never removed."""
+        if not self._made_folders or store.list_parts(self.path / "items"):
+            return False
+        _remove_made_folders(self._made_folders)
+        self._made_folders = []
+        return True
 
     def indexers(
         self, aspects: Sequence[str], pool: DetectorPool | None = None
@@ -409,7 +424,6 @@ class Catalog:
                         else:
                             ok.append((item, result))
                     if ok:
-                        self._write_items(ok)
                         for ix in indexers:
                             todo = [(it, li) for it, li in ok if it.id not in done[ix.aspect]]
                             if todo:
@@ -418,6 +432,8 @@ class Catalog:
                                 summary.aspects[ix.aspect] = summary.aspects.get(
                                     ix.aspect, 0
                                 ) + sum(r.row_id is not None for r in rows)
+                        # last, so that a painting is in the catalog only with all its rows
+                        self._write_items(ok)
                         summary.added += len(ok)
                     bar(len(batch_items))
             except KeyboardInterrupt:
@@ -443,8 +459,11 @@ class Catalog:
 
     def _done_ids(self, ix: AspectIndexer) -> set[str]:
         folder = _aspect_folder(self.path, ix.aspect, ix.model_key)
-        table = store.read_parts(folder)
-        return set(table.column("item_id").to_pylist()) if table is not None else set()
+        table = store.read_parts(folder, columns=["item_id"])
+        if table is None:
+            return set()
+        # rows of a painting whose item row was never written (killed run) do not count
+        return {it for it in table.column("item_id").to_pylist() if it in self._pos}
 
     def _resolve_urls(
         self, items: list[SourceItem], summary: IndexSummary, max_pixels: int
@@ -503,8 +522,7 @@ class Catalog:
 
     def _log_failure(self, where: str, item_id: str | None, reason: str) -> None:
         line = json.dumps({"time": _now(), "where": where, "id": item_id, "reason": reason}) + "\n"
-        with open(self.path / FAILURES_LOG, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        store.append_text(self.path / FAILURES_LOG, line)
 
     def failures(self) -> list[dict[str, Any]]:
         """Latest failure per file or row that is still not indexed."""
@@ -561,16 +579,25 @@ class Catalog:
         return search_catalog(self, query, k=k, aspect=aspect, where=where, **options)
 
     def info(self) -> dict[str, Any]:
+        """What is on disk now (not the manifest's counts, which a killed run left behind):
+        per aspect, rows and the paintings done; `pending` ones are redone by a re-run."""
         m = self.manifest
+        aspects = {}
+        for k, v in m.get("aspects", {}).items():
+            rows, done = _count_rows(self.path, k, v["model"], self._pos)
+            aspects[k] = {
+                "count": rows,
+                "items_done": done,
+                "pending": len(self._ids) - done,
+                "model": v.get("model"),
+                "dims": v.get("dims"),
+            }
         return {
             "path": str(self.path),
             "format_version": m["format_version"],
             "model": m["model"],
             "items": len(self._ids),
-            "aspects": {
-                k: {"count": v.get("count", 0), "model": v.get("model"), "dims": v.get("dims")}
-                for k, v in m.get("aspects", {}).items()
-            },
+            "aspects": aspects,
             "failures": m.get("counts", {}).get("failures", 0),
             "created": m.get("created"),
             "updated": m.get("updated"),
@@ -606,6 +633,46 @@ def _is_url(text: str) -> bool:
 
 def _aspect_folder(root: Path, aspect: str, model_key: str) -> Path:
     return root / "vectors" / aspect / model_key.replace("/", "_")
+
+
+def _check_manifest(mpath: Path, manifest: Any) -> None:
+    """A manifest missing what every command reads is a one-line error, not a KeyError."""
+    fix = f"run `artsim check {mpath.parent} --repair` to rebuild it"
+    if not isinstance(manifest, dict):
+        raise CatalogError(f"{mpath}: damaged manifest (not a JSON object); {fix}")
+    model = manifest.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        raise CatalogError(f'{mpath}: damaged manifest (no "model" entry with a name); {fix}')
+    if not isinstance(model.get("dim"), int):
+        raise CatalogError(f'{mpath}: damaged manifest (model has no "dim"); {fix}')
+    aspects = manifest.get("aspects", {})
+    if not isinstance(aspects, dict) or not all(
+        isinstance(a, dict) and isinstance(a.get("model"), str) and isinstance(a.get("dims"), dict)
+        for a in aspects.values()
+    ):
+        raise CatalogError(f'{mpath}: damaged manifest (bad "aspects" entry); {fix}')
+
+
+def _count_rows(root: Path, aspect: str, model_key: str, known: dict[str, int]) -> tuple[int, int]:
+    """(rows, paintings done) of an aspect on disk, reading only the id columns."""
+    table = store.read_parts(_aspect_folder(root, aspect, model_key), columns=["item_id", "row_id"])
+    if table is None:
+        return 0, 0
+    item_ids = table.column("item_id").to_pylist()
+    rows = {r: it for it, r in zip(item_ids, table.column("row_id").to_pylist(), strict=True)
+            if r is not None and it in known}  # fmt: skip
+    return len(rows), len({it for it in item_ids if it in known})
+
+
+def _remove_made_folders(made: list[Path]) -> None:
+    """Remove folders artsim made (deepest first), the catalog folder with what it wrote."""
+    if made:
+        shutil.rmtree(made[0], ignore_errors=True)
+    for folder in made[1:]:
+        try:
+            folder.rmdir()  # only while empty
+        except OSError:
+            break
 
 
 def _read_aspect(root: Path, aspect: str, model_key: str, dims: dict[str, int]) -> AspectData:

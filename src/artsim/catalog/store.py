@@ -3,37 +3,124 @@
 Every write goes to a temp file in the same folder and is renamed into place, so a crash
 (Ctrl-C, kill -9, power loss) leaves either the old file or the new one, never half of one.
 Indexing appends parts; a killed run loses at most the batch in flight.
+
+Readers take no lock and never change anything on disk. One writer at a time holds
+`CATALOG/.lock` (`writer_lock`); only that writer removes what a killed writer left.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
-from collections.abc import Iterable
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
+
+from artsim.errors import CatalogError
 
 FORMAT_VERSION = 1
 PART_GLOB = "part-*.parquet"
+PART_RE = re.compile(r"part-(\d+)\.parquet")
+LOCK_FILE = ".lock"
+TEMP_SUFFIX = ".tmp"
+# how often a reader lists a folder again when a part it listed was merged away meanwhile
+READ_ATTEMPTS = 8
+
+
+class DamagedPartError(CatalogError):
+    """A catalog file exists but cannot be read (truncated, not Parquet, wrong columns)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        root = catalog_root(path)
+        super().__init__(
+            f"{path}: damaged catalog file ({reason}); run `artsim check {root} --repair` to set "
+            "it aside, then re-run `artsim index` to redo its paintings"
+        )
+        self.path = path
+        self.reason = reason
+
+
+def catalog_root(path: Path) -> Path:
+    """The catalog folder holding `path` (the nearest parent with a manifest.json)."""
+    for parent in path.parents:
+        if (parent / "manifest.json").is_file():
+            return parent
+    return path.parent
+
+
+def short_reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def write_error(path: Path, exc: OSError) -> CatalogError:
+    """A one-line CatalogError for a failed write; the file's previous version is untouched."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
+        return CatalogError(
+            f"{path.parent}: no space left on the device while writing {path.name}; the catalog "
+            "is still valid: free some space and run the same command again (it resumes)"
+        )
+    reason = exc.strerror or short_reason(exc)
+    return CatalogError(f"{path}: could not write ({reason}); the catalog is still valid")
+
+
+# ---------------------------------------------------------------------- atomic writes
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Callable[[Path, int], None]) -> None:
+    """Create a temp file next to `path` (mode 0666 less the umask, like any new file), let
+    `write(tmp, fd)` fill it, fsync, rename over `path`. OSErrors become one-line CatalogErrors."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_path(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(tmp, flags, 0o666)  # unlike mkstemp's 0600, the umask decides
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    try:
+        write(tmp, fd)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from exc
+        raise
+    _fsync_dir(path.parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    def write(tmp: Path, fd: int) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    _atomic_write(path, write)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -43,45 +130,156 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
+    def write(tmp: Path, fd: int) -> None:
+        os.close(fd)  # Arrow writes the file itself (truncating it keeps its mode)
+        pq.write_table(table, str(tmp), compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    _atomic_write(path, write)
 
 
-def clean_temp_files(folder: Path) -> int:
-    """Remove temp files left by a killed writer. Returns how many were removed."""
+def append_text(path: Path, text: str) -> None:
+    """Append to a log file (failures.jsonl); a line cut by a crash is skipped when read."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
+# ---------------------------------------------------------------------- the writer
+@contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """Hold the catalog's writer lock, or fail at once if another process holds it.
+    Entering it also removes what a killed writer left behind (its temp files)."""
+    lock = FileLock(root / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CatalogError(
+            f"{root}: another artsim process is writing this catalog; wait for it to finish "
+            "(searching it meanwhile is fine)"
+        ) from None
+    except OSError as exc:
+        raise CatalogError(f"{root / LOCK_FILE}: cannot lock the catalog ({exc})") from exc
+    try:
+        clean_temp_files(root)
+        yield
+    finally:
+        lock.release()
+
+
+def clean_temp_files(root: Path) -> int:
+    """Remove temp files left by a killed writer. Returns how many were removed.
+
+    Call only while holding `writer_lock`: a temp file may be a live writer's part in flight.
+    `cache/` is skipped, since readers (the server's thumbnails, maps) write there too."""
     removed = 0
-    if folder.is_dir():
-        for tmp in folder.rglob(".*.tmp"):
+    if root.is_dir():
+        for tmp in root.rglob(f".*{TEMP_SUFFIX}"):
+            if tmp.relative_to(root).parts[0] == "cache":
+                continue
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed
 
 
+# ---------------------------------------------------------------------- parts
+def part_number(path: Path) -> int | None:
+    m = PART_RE.fullmatch(path.name)
+    return int(m.group(1)) if m else None
+
+
 def list_parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob(PART_GLOB)) if folder.is_dir() else []
+    """Parts in the order they were written (later parts override earlier ones)."""
+    if not folder.is_dir():
+        return []
+    parts = [p for p in folder.glob(PART_GLOB) if part_number(p) is not None]
+    return sorted(parts, key=lambda p: part_number(p) or 0)
 
 
 def next_part_path(folder: Path) -> Path:
     parts = list_parts(folder)
-    last = int(parts[-1].stem.split("-")[1]) if parts else 0
+    last = (part_number(parts[-1]) or 0) if parts else 0
     return folder / f"part-{last + 1:06d}.parquet"
 
 
-def read_parts(folder: Path) -> pa.Table | None:
-    parts = list_parts(folder)
-    if not parts:
+def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """One part; FileNotFoundError if it vanished, DamagedPartError if it cannot be read."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        # Arrow's message repeats the path; keep what is wrong ("Parquet magic bytes not found…")
+        reason = re.sub(r"^Could not open Parquet input source '.*?':\s*", "", str(exc))
+        raise DamagedPartError(path, short_reason(ValueError(reason.split(". ")[0]))) from exc
+
+
+def read_parts(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
+    """All parts of a folder as one table, in part order. Lock-free: the writer may merge
+    parts meanwhile. It writes the merged part (numbered above every part it merges) before
+    removing the old ones, so a part that vanished between listing and reading has its rows
+    in a part numbered above everything listed: list again and read just those. Rows read
+    twice (an old part and the merged one) are duplicates, which every reader drops."""
+    got: dict[int, pa.Table] = {}
+    above = -1  # after a vanished part: read only parts numbered above this
+    for _ in range(READ_ATTEMPTS):
+        parts = list_parts(folder)
+        todo = [p for p in parts if (part_number(p) or 0) > above and part_number(p) not in got]
+        vanished = False
+        for p in todo:
+            try:
+                got[part_number(p) or 0] = read_part(p, columns)
+            except FileNotFoundError:
+                vanished = True
+        if not vanished:
+            break
+        above = max(above, *(part_number(p) or 0 for p in parts))
+    else:
+        raise CatalogError(
+            f"{folder}: parts kept vanishing while being read (a writer merging them?); try again"
+        )
+    if not got:
         return None
-    tables = [pq.read_table(p) for p in parts]
-    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    tables = [got[n] for n in sorted(got)]
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="default")
+    except pa.ArrowException as exc:
+        raise CatalogError(
+            f"{folder}: parts with incompatible columns ({short_reason(exc)}); run "
+            f"`artsim check {catalog_root(folder / 'x')} --repair`"
+        ) from exc
+
+
+def replace_parts(folder: Path, table: pa.Table, old_parts: list[Path]) -> Path:
+    """Write `table` as a new last part, then remove `old_parts`. A reader sees the old parts,
+    or the new one, or both (duplicates that readers drop), never neither."""
+    new = next_part_path(folder)
+    atomic_write_table(new, table)
+    for p in old_parts:
+        # Windows: a reader has it open; left, its rows are duplicates that readers drop
+        with suppress(PermissionError):
+            p.unlink(missing_ok=True)
+    return new
+
+
+def compact_parts(folder: Path, *, key: str | None, max_parts: int = 32) -> bool:
+    """Merge many small parts into one. Duplicate keys keep their last row. Crash-safe:
+    the merged part is written first (as a higher part number), then the old ones removed;
+    readers dedupe, so a crash in between only leaves duplicates that are ignored."""
+    parts = list_parts(folder)
+    if len(parts) <= max_parts:
+        return False
+    tables = [read_part(p) for p in parts]  # the writer holds the lock: nothing vanishes
+    table = pa.concat_tables(tables, promote_options="default")
+    if key is not None:
+        table = dedupe_last(table, key)
+    replace_parts(folder, table, parts)
+    return True
 
 
 def vector_column(vectors: np.ndarray) -> pa.Array:
@@ -103,24 +301,6 @@ def column_to_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarra
         return np.zeros((0, dim), dtype=np.float32)
     values = column.flatten().to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float32).reshape(len(column), dim)
-
-
-def compact_parts(folder: Path, *, key: str | None, max_parts: int = 32) -> bool:
-    """Merge many small parts into one. Duplicate keys keep their last row. Crash-safe:
-    the merged part is written first (as a higher part number), then the old ones removed;
-    readers dedupe, so a crash in between only leaves duplicates that are ignored."""
-    parts = list_parts(folder)
-    if len(parts) <= max_parts:
-        return False
-    table = read_parts(folder)
-    if table is None:
-        return False
-    if key is not None:
-        table = dedupe_last(table, key)
-    atomic_write_table(next_part_path(folder), table)
-    for p in parts:
-        p.unlink(missing_ok=True)
-    return True
 
 
 def dedupe_last(table: pa.Table, key: str) -> pa.Table:
