@@ -1,0 +1,177 @@
+"""Reading CSV text the way spreadsheets write it: any common encoding, and quotes left open.
+
+- `detect_encoding`: UTF-8 (with or without BOM) and UTF-16 with a BOM first, then cp1252 (what
+  Excel on Windows writes), then Latin-1, which decodes any bytes. A given encoding is checked
+  instead, and a byte it cannot decode is a SourceError naming the line.
+- `iter_rows`: csv rows with the line each starts on; a row a quote left open swallowed to the
+  end of the file (or into a later row) is reported with the line where the quote opened.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from artsim.errors import SourceError
+
+AUTO = "auto"
+_BLOCK = 1 << 20
+_FALLBACKS = ("cp1252", "latin-1")
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """The encoding a file is read with, and a note for the user when it was guessed."""
+
+    name: str
+    note: str | None = None
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, int] | None:
+    """(line, column, byte) of the first byte encoding cannot decode, or None if all decode."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    line = 1
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(_BLOCK)
+            final = not block
+            try:
+                decoder.decode(block, final=final)
+            except UnicodeDecodeError as exc:
+                # exc.object is what the decoder held: its pending bytes plus this block
+                pending = len(exc.object) - len(block)
+                start = max(0, exc.start - pending)
+                before = block[:start]
+                col = start - (before.rfind(b"\n") + 1) + 1
+                bad = exc.object[exc.start] if exc.start < len(exc.object) else 0
+                return line + before.count(b"\n"), col, bad
+            if final:
+                return None
+            line += block.count(b"\n")
+
+
+def detect_encoding(path: str | Path, encoding: str | None = None) -> Encoding:
+    """The encoding to read path with; encoding=None or 'auto' guesses, anything else is checked.
+
+    Raises SourceError for an unknown encoding name, or one that cannot decode the file (the
+    message names the line and byte and suggests --encoding)."""
+    path = Path(path)
+    if encoding and encoding.lower() != AUTO:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise SourceError(
+                f"unknown encoding {encoding!r} (try utf-8, cp1252, latin-1 or utf-16)"
+            ) from None
+        if name == "utf-8":
+            name = "utf-8-sig"  # a BOM is never part of the header
+        bad = _first_bad_byte(path, name)
+        if bad is not None:
+            line, col, byte = bad
+            raise SourceError(
+                f"{path}:{line}: byte 0x{byte:02x} (column {col}) cannot be decoded as "
+                f"{encoding}; check the file, or pass --encoding cp1252 (Excel on Windows) "
+                "or latin-1"
+            )
+        return Encoding(name)
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    bom16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if bom16 and _first_bad_byte(path, "utf-16") is None:
+        return Encoding("utf-16")
+    bad = _first_bad_byte(path, "utf-8-sig")
+    if bad is None:
+        return Encoding("utf-8-sig")
+    line, _col, byte = bad
+    for name in _FALLBACKS:
+        if name == "latin-1" or _first_bad_byte(path, name) is None:
+            return Encoding(
+                name,
+                f"{path}: not UTF-8 (byte 0x{byte:02x} on line {line}); read as {name}. "
+                "Pass --encoding to choose another.",
+            )
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+class _Lines:
+    """The lines of a text file for csv.reader, remembering the current record's text."""
+
+    def __init__(self, fh: io.TextIOBase) -> None:
+        self._fh = fh
+        self.record: list[str] = []
+        self.eof = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._fh.readline()
+        if not line:
+            self.eof = True
+            raise StopIteration
+        self.record.append(line)
+        return line
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One CSV record: the line it starts on, its fields, and why it is suspect (or None)."""
+
+    line: int
+    fields: list[str]
+    problem: str | None = None
+
+
+def iter_rows(fh: io.TextIOBase, *, delimiter: str = ",") -> Iterator[Row]:
+    """csv.reader over fh (opened with newline=""), each row with its first line.
+
+    A quote left open is what makes one record span many lines by mistake, so a record whose
+    fields hold newlines gets a problem when it also ran to the end of the file still inside
+    the quote, or has more fields than it should (callers compare the width). A csv.Error is a
+    problem row too; reading goes on after it.
+    """
+    lines = _Lines(fh)
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        start = reader.line_num + 1
+        lines.record = []
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Row(start, [], f"unreadable CSV row ({exc}); skipped")
+            continue
+        problem = None
+        if lines.eof and _left_open(lines.record, delimiter):
+            opened = start + sum(f.count("\n") for f in fields[:-1])
+            end = reader.line_num
+            span = f"lines {opened}-{end}" if end > opened else f"line {opened}"
+            problem = (
+                f"a quote opened on line {opened} is never closed, so {span} were read as one "
+                "field; close the quote (or double it inside a field) and re-run"
+            )
+        yield Row(start, fields, problem)
+
+
+def _left_open(record: list[str], delimiter: str) -> bool:
+    """Whether the record ended at EOF inside a quoted field: a line after it is swallowed too."""
+    text = "".join(record)
+    if not text.endswith(("\n", "\r")):
+        text += "\n"
+    rows = list(csv.reader(io.StringIO(text + "x\n", newline=""), delimiter=delimiter))
+    return not rows or rows[-1] != ["x"]
+
+
+def opened_quote(row: Row) -> int | None:
+    """For a row with the wrong width: the line its first multi-line field opened on, if any."""
+    line = row.line
+    for f in row.fields:
+        if "\n" in f:
+            return line
+        line += f.count("\n")
+    return None
