@@ -269,3 +269,12 @@ def test_unterminated_quote_names_the_line(tmp_path: Path):
     csv_path, toml_path = write(tmp_path, "".join(text), TOML)
     scan = scan_mapped_csv(csv_path, toml_path)
     assert "quote opened on line 3 is never closed" in problems_by_line(scan)[3]
+
+
+@pytest.mark.parametrize("values", ["0", "false", '""', "{}"])
+def test_filter_values_of_the_wrong_type_are_an_error_even_without_column(tmp_path, values):
+    # found by tests/test_fuzz.py: `values = 0` without `column` was a TypeError traceback
+    toml_path = tmp_path / "m.toml"
+    toml_path.write_text(f'[columns]\nid = "id"\n[image]\nurl = "u"\n[filter]\nvalues = {values}\n')
+    with pytest.raises(SourceError, match=r"\[filter\] values must be a non-empty list"):
+        load_mapping(toml_path)

@@ -145,6 +145,8 @@ def _open(
         fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         raise ImageLoadError(f"{name}: cannot open ({exc.strerror or exc})") from exc
+    except ValueError as exc:  # a NUL character in the path
+        raise ImageLoadError(f"{name!r}: not a valid file path ({exc})") from exc
     try:
         with fp:
             try:

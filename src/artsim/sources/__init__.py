@@ -160,6 +160,11 @@ def scan_csv(
             if not image:
                 scan.problems.append(SourceProblem(where, f"empty '{image_column}' field"))
                 continue
+            if "\x00" in image:
+                scan.problems.append(
+                    SourceProblem(where, f"'{image_column}' holds a NUL character; row skipped")
+                )
+                continue
             if not is_url(image):
                 if "://" in image:
                     scan.problems.append(

@@ -184,7 +184,7 @@ def load_mapping(path: str | Path) -> Mapping:
     filt = raw.get("filter", {})
     filter_column = text("filter", "column")
     values = filt.get("values", [])
-    if filter_column and (
+    if (filter_column or "values" in filt) and (
         not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values)
     ):
         raise SourceError(f"{path}: [filter] values must be a non-empty list of strings")
