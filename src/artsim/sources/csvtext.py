@@ -97,27 +97,7 @@ def detect_encoding(path: str | Path, encoding: str | None = None) -> Encoding:
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
 
 
-class _Lines:
-    """The lines of a text file for csv.reader, remembering the current record's text."""
-
-    def __init__(self, fh: io.TextIOBase) -> None:
-        self._fh = fh
-        self.record: list[str] = []
-        self.eof = False
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = self._fh.readline()
-        if not line:
-            self.eof = True
-            raise StopIteration
-        self.record.append(line)
-        return line
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, one per CSV row
 class Row:
     """One CSV record: the line it starts on, its fields, and why it is suspect (or None)."""
 
@@ -129,38 +109,48 @@ class Row:
 def iter_rows(fh: io.TextIOBase, *, delimiter: str = ",") -> Iterator[Row]:
     """csv.reader over fh (opened with newline=""), each row with its first line.
 
-    A quote left open is what makes one record span many lines by mistake, so a record whose
-    fields hold newlines gets a problem when it also ran to the end of the file still inside
-    the quote, or has more fields than it should (callers compare the width). A csv.Error is a
+    A quote left open swallows every later line into one field, up to the end of the file:
+    the last record gets a problem when its text, read again, ends inside a quoted field
+    (checked only when it holds a line break, so a normal file is read once). A record with
+    the wrong number of fields is the caller's to judge (see opened_quote). A csv.Error is a
     problem row too; reading goes on after it.
     """
-    lines = _Lines(fh)
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = csv.reader(fh, delimiter=delimiter)
+    held: Row | None = None  # one row behind, so the last one is known when it comes
     while True:
         start = reader.line_num + 1
-        lines.record = []
         try:
             fields = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
-            yield Row(start, [], f"unreadable CSV row ({exc}); skipped")
-            continue
-        problem = None
-        if lines.eof and _left_open(lines.record, delimiter):
-            opened = start + sum(f.count("\n") for f in fields[:-1])
+            fields = None
+            problem = f"unreadable CSV row ({exc}); skipped"
+        if held is not None:
+            yield held
+        held = Row(start, fields) if fields is not None else Row(start, [], problem)
+    if held is None:
+        return
+    if any("\n" in f or "\r" in f for f in held.fields):
+        if _left_open(_text_from(fh, held.line), delimiter):
+            opened = held.line + sum(f.count("\n") for f in held.fields[:-1])
             end = reader.line_num
             span = f"lines {opened}-{end}" if end > opened else f"line {opened}"
-            problem = (
+            held.problem = (
                 f"a quote opened on line {opened} is never closed, so {span} were read as one "
                 "field; close the quote (or double it inside a field) and re-run"
             )
-        yield Row(start, fields, problem)
+    yield held
 
 
-def _left_open(record: list[str], delimiter: str) -> bool:
-    """Whether the record ended at EOF inside a quoted field: a line after it is swallowed too."""
-    text = "".join(record)
+def _text_from(fh: io.TextIOBase, line: int) -> str:
+    """The file's text from the start of line on (fh is read again from the top)."""
+    fh.seek(0)
+    return "".join(text for number, text in enumerate(fh, 1) if number >= line)
+
+
+def _left_open(text: str, delimiter: str) -> bool:
+    """Whether text (one record to the end of the file) ends inside a quoted field."""
     if not text.endswith(("\n", "\r")):
         text += "\n"
     rows = list(csv.reader(io.StringIO(text + "x\n", newline=""), delimiter=delimiter))
