@@ -278,3 +278,13 @@ def test_filter_values_of_the_wrong_type_are_an_error_even_without_column(tmp_pa
     toml_path.write_text(f'[columns]\nid = "id"\n[image]\nurl = "u"\n[filter]\nvalues = {values}\n')
     with pytest.raises(SourceError, match=r"\[filter\] values must be a non-empty list"):
         load_mapping(toml_path)
+
+
+def test_local_copy_that_is_a_symlink_loop_falls_back_to_the_url(tmp_path: Path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    (images / "A1.jpg").symlink_to("A1b.jpg")
+    (images / "A1b.jpg").symlink_to("A1.jpg")
+    toml = TOML.replace('url = "Image"', 'url = "Image"\nlocal_dir = "imgs"')
+    scan = scan_mapped_csv(*write(tmp_path, CSV, toml))
+    assert {item.id: item.image for item in scan.items}["A1"] == "https://img.example.org/a1.jpg"

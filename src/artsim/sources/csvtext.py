@@ -131,15 +131,15 @@ def iter_rows(fh: io.TextIOBase, *, delimiter: str = ",") -> Iterator[Row]:
         held = Row(start, fields) if fields is not None else Row(start, [], problem)
     if held is None:
         return
-    if any("\n" in f or "\r" in f for f in held.fields):
-        if _left_open(_text_from(fh, held.line), delimiter):
-            opened = held.line + sum(f.count("\n") for f in held.fields[:-1])
-            end = reader.line_num
-            span = f"lines {opened}-{end}" if end > opened else f"line {opened}"
-            held.problem = (
-                f"a quote opened on line {opened} is never closed, so {span} were read as one "
-                "field; close the quote (or double it inside a field) and re-run"
-            )
+    multiline = any("\n" in f or "\r" in f for f in held.fields)
+    if multiline and _left_open(_text_from(fh, held.line), delimiter):
+        opened = held.line + sum(f.count("\n") for f in held.fields[:-1])
+        end = reader.line_num
+        span = f"lines {opened}-{end}" if end > opened else f"line {opened}"
+        held.problem = (
+            f"a quote opened on line {opened} is never closed, so {span} were read as one "
+            "field; close the quote (or double it inside a field) and re-run"
+        )
     yield held
 
 

@@ -344,9 +344,12 @@ def _item(
     image = url
     if mapping.local_dir is not None:
         name = mapping.local_name.replace("{id}", item_id)
-        local = (mapping.local_dir / name).resolve()
+        try:
+            local: Path | None = (mapping.local_dir / name).resolve()
+        except (RuntimeError, OSError, ValueError):  # a symlink loop, a NUL in the id
+            local = None
         # an id like '../x' must not reach outside the folder
-        if local.is_relative_to(mapping.local_dir) and local.is_file():
+        if local is not None and local.is_relative_to(mapping.local_dir) and local.is_file():
             image = str(local)
     if not image:
         reason = refused or f"id {item_id!r} has no image"
