@@ -397,6 +397,9 @@ def _attempt(
                         if watch.cancelled.is_set():
                             raise _Failure("cancelled (interrupted)")
                         out.write(chunk)
+                # the body is in: stop the watchdog before the connection goes back to the
+                # pool, where another request may take it
+                timer.cancel()
                 if size == 0:
                     raise _Failure("empty body")
                 suffix = _verify(tmp, ctype, opts.max_pixels)
