@@ -152,6 +152,14 @@ def test_unicode_manifests_need_no_option(tmp_path, codec):
     assert scan.items[0].metadata == {"title": "Café ☕"} and scan.warnings == []
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_recognised(tmp_path, codec):
+    (tmp_path / "m.csv").write_bytes("id,image,title\np1,one.jpg,Cafe\n".encode(codec))
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [(it.id, it.metadata) for it in scan.items] == [("p1", {"title": "Cafe"})]
+    assert codec in scan.warnings[0]
+
+
 def test_given_encoding_is_used_and_a_wrong_one_names_the_line(tmp_path):
     (tmp_path / "m.csv").write_bytes(
         "id,image,title\np1,one.jpg,x\np2,two.jpg,Gauguin – Tahiti\n".encode("cp1252")

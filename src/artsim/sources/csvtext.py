@@ -1,8 +1,9 @@
 """Reading CSV text the way spreadsheets write it: any common encoding, and quotes left open.
 
-- `detect_encoding`: UTF-8 (with or without BOM) and UTF-16 with a BOM first, then cp1252 (what
-  Excel on Windows writes), then Latin-1, which decodes any bytes. A given encoding is checked
-  instead, and a byte it cannot decode is a SourceError naming the line.
+- `detect_encoding`: UTF-8 (with or without BOM) and UTF-16 (with a BOM, or Latin-range text
+  without one) first, then cp1252 (what Excel on Windows writes), then Latin-1, which decodes
+  any bytes. A given encoding is checked instead, and a byte it cannot decode is a
+  SourceError naming the line.
 - `iter_rows`: csv rows with the line each starts on; a row a quote left open swallowed to the
   end of the file (or into a later row) is reported with the line where the quote opened.
 """
@@ -79,10 +80,14 @@ def detect_encoding(path: str | Path, encoding: str | None = None) -> Encoding:
             )
         return Encoding(name)
     with path.open("rb") as fh:
-        head = fh.read(4)
+        head = fh.read(4096)
     bom16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if bom16 and _first_bad_byte(path, "utf-16") is None:
         return Encoding("utf-16")
+    # UTF-16 without a BOM: ASCII text with a zero byte after (LE) or before (BE) each char
+    for name, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
+        if len(head) >= 4 and zeros.count(0) == len(zeros) and _first_bad_byte(path, name) is None:
+            return Encoding(name, f"{path}: read as {name} (no byte order mark)")
     bad = _first_bad_byte(path, "utf-8-sig")
     if bad is None:
         return Encoding("utf-8-sig")
