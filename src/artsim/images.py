@@ -116,17 +116,17 @@ def open_image(
     image is then downsized to at most twice this on its long side, keeping the aspect ratio.
     max_pixels: images with more pixels are refused before decoding. It governs on its own:
     when Pillow's process-wide cap (it refuses over twice Image.MAX_IMAGE_PIXELS) fires first,
-    the image is decoded again with that cap set to max_pixels for the call, under a lock.
+    the image is decoded again with that cap raised to max_pixels for the call, under a lock.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
         return _open(source, name, max_side, max_pixels)
     except Image.DecompressionBombError:
         pass
-    # Pillow's own cap fired first: decode again with it set to ours, so our check decides
+    # Pillow's own cap fired first: decode again with it raised to ours, so our check decides
     with _RAISED_CAP:
         cap = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels
+        Image.MAX_IMAGE_PIXELS = max(cap or 0, max_pixels)  # only ever raised
         try:
             return _open(source, name, max_side, max_pixels)
         except Image.DecompressionBombError as exc:  # e.g. a TIFF tile over the limit
