@@ -226,3 +226,13 @@ def test_cli_index_encoding_error_is_one_line(tmp_path):
         "utf-8; check the file, or pass --encoding cp1252 (Excel on Windows) or latin-1"
     ]
     assert not (tmp_path / "cat").exists()
+
+
+def test_utf8_file_with_one_stray_byte_stays_utf8(tmp_path):
+    # a UTF-8 export with one cp1252 byte pasted in: reading all of it as cp1252 would garble
+    # every accented title, so only the stray byte is replaced, and the warning names its line
+    data = "id,image,title\np1,one.jpg,Café\np2,two.jpg,Dürer\n".encode() + b"p3,x.jpg,na\xefve\n"
+    (tmp_path / "m.csv").write_bytes(data)
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [it.metadata["title"] for it in scan.items] == ["Café", "Dürer", "na\ufffdve"]
+    assert "1 byte(s) are not, the first (0xef) on line 4" in scan.warnings[0]

@@ -132,7 +132,7 @@ def scan_csv(
     if enc.note:
         scan.warnings.append(enc.note)
     seen: set[str] = set()
-    with path.open(newline="", encoding=enc.name) as fh:
+    with path.open(newline="", encoding=enc.name, errors=enc.errors) as fh:
         rows = iter_rows(fh)
         first = next(rows, None)
         header = [h.strip() for h in first.fields] if first is not None else []

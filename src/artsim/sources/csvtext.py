@@ -30,6 +30,7 @@ class Encoding:
 
     name: str
     note: str | None = None
+    errors: str = "strict"  # "replace" for a UTF-8 file with a few stray bytes
 
 
 def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, int] | None:
@@ -53,6 +54,21 @@ def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, int] | None:
             if final:
                 return None
             line += block.count(b"\n")
+
+
+def _utf8_tally(path: Path) -> tuple[int, int]:
+    """(non-ASCII characters that decode as UTF-8, bytes that do not) over the whole file."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    good = stray = 0
+    with path.open("rb") as fh:
+        while block := fh.read(_BLOCK):
+            text = decoder.decode(block)
+            bad = text.count("\ufffd")
+            stray += bad
+            good += len(text) - len(text.encode("ascii", "ignore")) - bad
+    text = decoder.decode(b"", final=True)
+    stray += text.count("\ufffd")
+    return good, stray
 
 
 def detect_encoding(path: str | Path, encoding: str | None = None) -> Encoding:
@@ -92,6 +108,14 @@ def detect_encoding(path: str | Path, encoding: str | None = None) -> Encoding:
     if bad is None:
         return Encoding("utf-8-sig")
     line, _col, byte = bad
+    good, stray = _utf8_tally(path)
+    if good > stray:  # real UTF-8 text with a few bad bytes: cp1252 would garble all of it
+        return Encoding(
+            "utf-8-sig",
+            f"{path}: UTF-8, but {stray} byte(s) are not, the first (0x{byte:02x}) on line "
+            f"{line}; they read as U+FFFD. Fix them, or pass --encoding to choose another.",
+            errors="replace",
+        )
     for name in _FALLBACKS:
         if name == "latin-1" or _first_bad_byte(path, name) is None:
             return Encoding(
