@@ -81,6 +81,17 @@ def test_symlink_loop_is_one_problem_and_the_rest_is_indexed(tmp_path):
     assert "broken symlink" in reasons[str(tmp_path / "gone.jpg")]
 
 
+def test_linked_folders_are_listed_not_followed(tmp_path):
+    (tmp_path / "sub").mkdir()
+    gradient().save(tmp_path / "sub" / "x.png")
+    (tmp_path / "sub" / "up").symlink_to("..")  # a folder loop
+    scan = scan_folder(tmp_path)
+    assert [it.id for it in scan.items] == ["sub/x.png"]
+    assert [(p.where, p.reason.split(":")[0]) for p in scan.problems] == [
+        (str(tmp_path / "sub" / "up"), "folder skipped")
+    ]
+
+
 def test_csv_row_pointing_at_a_symlink_loop_does_not_abort_the_scan(tmp_path):
     (tmp_path / "a.jpg").symlink_to("b.jpg")
     (tmp_path / "b.jpg").symlink_to("a.jpg")

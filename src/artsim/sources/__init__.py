@@ -44,8 +44,9 @@ def is_url(text: str) -> bool:
 def iter_folder(root: Path, problems: list[SourceProblem] | None = None) -> Iterator[Path]:
     """Image files under root, recursively, in a stable (sorted) order; hidden files skipped.
 
-    Files that look like images of a format we do not index (GIF, HEIC, SVG...) and folders
-    that cannot be read are added to problems, so nothing vanishes without a line."""
+    Files that look like images of a format we do not index (GIF, HEIC, SVG...), folders
+    that cannot be read and linked folders (not followed) are added to problems, so nothing
+    vanishes without a line."""
 
     def unreadable(exc: OSError) -> None:
         if problems is not None:
@@ -55,6 +56,15 @@ def iter_folder(root: Path, problems: list[SourceProblem] | None = None) -> Iter
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            if problems is not None and os.path.islink(os.path.join(dirpath, name)):
+                # os.walk does not follow them (a link back up would loop): say so
+                problems.append(
+                    SourceProblem(
+                        os.path.join(dirpath, name),
+                        "folder skipped: a symbolic link (not followed); index its target itself",
+                    )
+                )
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
