@@ -79,6 +79,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def drip(self, data: bytes) -> None:
+        try:
+            for i in range(400):
+                self.wfile.write(data[i % len(data) : i % len(data) + 1])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client gave up, as it should
+            pass
+        self.close_connection = True
+
     def do_GET(self):
         path = unquote(self.path)
         with self.server.lock:
@@ -139,6 +149,15 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             self.close_connection = True
+        elif mode == "trickle":  # headers at once, then a byte every 0.1 s for 40 s
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.drip(body)
+        elif mode == "slowheaders":  # the header lines themselves, a byte every 0.1 s
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.drip(b"Content-Type: image/jpeg\r\n" * 100)
         elif mode == "tofile":
             self.send_response(302)
             self.send_header("Location", "file:///etc/passwd")
@@ -368,3 +387,117 @@ def test_progress_and_summary(server: IIIFServer, tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert "1 fetched, 0 cached, 2 failed" in err
     assert "0 fetched, 1 cached, 0 failed" in err
+
+
+# --- issue 16: a server that trickles must not hold a request past its deadline ---
+
+
+@pytest.mark.parametrize("mode", ["trickle", "slowheaders"])
+def test_deadline_holds_whatever_the_chunking(server: IIIFServer, tmp_path: Path, mode):
+    # every read gets a byte within 0.1 s, so only the whole-request deadline (6 x 0.5 s) can
+    # stop it; the server would go on for 40 s (before the fix: until then, or forever)
+    started = time.monotonic()
+    with pytest.raises(ImageLoadError, match="no complete answer within 3 s"):
+        fetch_image(server.url(mode, 1), tmp_path, timeout=0.5, retries=0)
+    assert time.monotonic() - started < 15
+    assert leftovers(tmp_path) == []
+
+
+def test_a_trickling_url_does_not_hold_the_others(server: IIIFServer, tmp_path: Path):
+    urls = [server.url("trickle", 1), server.url("ok", 5), server.url("ok", 6)]
+    started = time.monotonic()
+    report = fetch_images(urls, tmp_path, timeout=0.5, retries=0, workers=2, **FAST)
+    assert time.monotonic() - started < 15
+    assert set(report.paths) == set(urls[1:])
+    assert "no complete answer within 3 s" in report.failures[urls[0]]
+
+
+INTERRUPTED_FETCH = """
+import sys
+from artsim.sources.iiif import fetch_images
+print("started", flush=True)
+try:
+    fetch_images(sys.argv[2:], sys.argv[1], workers=4, timeout=20, retries=0, progress=False)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    raise SystemExit(130)
+"""
+
+
+def test_ctrl_c_stops_downloads_promptly(server: IIIFServer, tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    # 4 workers each stuck on a trickling server whose deadline is 120 s away
+    urls = [server.url("trickle", oid) for oid in (1, 5, 6, 19, 0, 10)] + [server.url("ok", 1)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_FETCH, str(tmp_path), *urls],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+    )
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 60
+        while sum(n for p, n in server.counts.items() if "/trickle/" in p) < 4:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert out.strip().splitlines()[-1] == "interrupted"
+    assert took < 5, f"took {took:.1f} s to stop"
+    assert not [p for p in leftovers(tmp_path) if p.suffix == ".part"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_indexing_urls_stops_and_keeps_the_catalog(
+    server: IIIFServer, tmp_path: Path, data_dir: Path
+):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from artsim.catalog import Catalog
+
+    for oid in ("1", "5"):
+        shutil.copy(data_dir / "nga" / "images" / f"{oid}.jpg", tmp_path / f"{oid}.jpg")
+    rows = ["id,image", "local1,1.jpg", "local5,5.jpg"]
+    (tmp_path / "first.csv").write_text("\n".join(rows) + "\n")
+    assert Catalog.create(tmp_path / "cat").add(tmp_path / "first.csv").added == 2
+    rows += [f'slow{oid},"{server.url("trickle", oid)}"' for oid in (6, 19, 0, 10)]
+    (tmp_path / "second.csv").write_text("\n".join(rows) + "\n")
+    args = ["index", str(tmp_path / "second.csv"), "--catalog", str(tmp_path / "cat")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "artsim.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while sum(n for p, n in server.counts.items() if "/trickle/" in p) < 4:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert took < 10, f"took {took:.1f} s to stop"
+    cat = Catalog.open(tmp_path / "cat")
+    assert sorted(cat.ids) == ["local1", "local5"]

@@ -101,3 +101,50 @@ def test_bytes_input():
     buf = io.BytesIO()
     gradient().save(buf, "PNG")
     assert open_image(buf.getvalue()).image.size == (64, 48)
+
+
+# --- issue 16 ---
+
+
+def test_12bit_scan_in_16bit_file_is_stretched_not_near_black(tmp_path):
+    ramp = np.tile(np.linspace(0, 4095, 64).astype(np.uint16)[:, None], (1, 48))
+    Image.fromarray(ramp).save(tmp_path / "scan12.png")  # mode I;16
+    arr = np.asarray(open_image(tmp_path / "scan12.png").image).astype(int)
+    assert arr[0].max() <= 5 and arr[-1].min() >= 250  # the whole 0..255 range is used
+    assert np.all(np.diff(arr[:, 0, 0]) >= 0)  # still a ramp
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG"])
+def test_max_pixels_governs_over_pillows_own_cap(tmp_path, monkeypatch, fmt):
+    path = tmp_path / f"big.{fmt.lower()}"
+    gradient(80, 60).save(path, fmt)  # 4,800 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses over 2,000
+    loaded = open_image(path, max_pixels=10_000)
+    assert loaded.original_size == (80, 60) and loaded.image.mode == "RGB"
+    assert Image.MAX_IMAGE_PIXELS == 1000  # the raised cap was for that call only
+    with pytest.raises(ImageLoadError, match=r"over the limit of 3,000.*raise --max-pixels"):
+        open_image(path, max_pixels=3000)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_large_png_is_reduced_in_its_own_mode_like_a_thumbnail(tmp_path):
+    src = gradient(3000, 2000)
+    src.putalpha(255)
+    src.save(tmp_path / "big.png")
+    loaded = open_image(tmp_path / "big.png", max_side=224)
+    assert loaded.original_size == (3000, 2000) and loaded.image.size == (448, 299)
+    expected = src.convert("RGB")
+    expected.thumbnail((448, 448), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    diff = np.abs(np.asarray(loaded.image, int) - np.asarray(expected, int))
+    assert diff.mean() < 1.0 and diff.max() <= 8
+
+
+def test_orientation_is_applied_after_the_reduction(tmp_path):
+    src = gradient(1200, 400)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown 400 wide, 1200 tall
+    src.save(tmp_path / "rot.png", exif=exif)
+    loaded = open_image(tmp_path / "rot.png", max_side=64)
+    assert loaded.original_size == (400, 1200)
+    assert loaded.image.height == 128 and loaded.image.width in (42, 43)

@@ -248,3 +248,43 @@ def test_documented_example_runs(tmp_path: Path):
     assert any("'SK-A-1003' has no image" in r for r in reasons)
     assert any("'c. 16??' is not a year" in r for r in reasons)
     assert len(reasons) == 2
+
+
+def test_encoding_is_detected_and_can_be_overridden(tmp_path: Path):
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_bytes("id,title,url\n1,Café à Arles,https://x.org/1.jpg\n".encode("cp1252"))
+    toml_path = tmp_path / "m.toml"
+    toml_path.write_text('[columns]\nid = "id"\ntitle = "title"\n[image]\nurl = "url"\n')
+    scan = scan_mapped_csv(csv_path, toml_path)
+    assert scan.items[0].metadata["title"] == "Café à Arles"
+    assert "read as cp1252" in scan.warnings[0]
+    assert scan_mapped_csv(csv_path, toml_path, encoding="latin-1").warnings == []
+    with pytest.raises(SourceError, match=r"c\.csv:2: byte 0xe9"):
+        scan_mapped_csv(csv_path, toml_path, encoding="utf-8")
+
+
+def test_unterminated_quote_names_the_line(tmp_path: Path):
+    text = CSV.splitlines(keepends=True)
+    text[2] = text[2].replace(",", ',"', 1)  # opens a quote on line 3 that never closes
+    csv_path, toml_path = write(tmp_path, "".join(text), TOML)
+    scan = scan_mapped_csv(csv_path, toml_path)
+    assert "quote opened on line 3 is never closed" in problems_by_line(scan)[3]
+
+
+@pytest.mark.parametrize("values", ["0", "false", '""', "{}"])
+def test_filter_values_of_the_wrong_type_are_an_error_even_without_column(tmp_path, values):
+    # found by tests/test_fuzz.py: `values = 0` without `column` was a TypeError traceback
+    toml_path = tmp_path / "m.toml"
+    toml_path.write_text(f'[columns]\nid = "id"\n[image]\nurl = "u"\n[filter]\nvalues = {values}\n')
+    with pytest.raises(SourceError, match=r"\[filter\] values must be a non-empty list"):
+        load_mapping(toml_path)
+
+
+def test_local_copy_that_is_a_symlink_loop_falls_back_to_the_url(tmp_path: Path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    (images / "A1.jpg").symlink_to("A1b.jpg")
+    (images / "A1b.jpg").symlink_to("A1.jpg")
+    toml = TOML.replace('url = "Image"', 'url = "Image"\nlocal_dir = "imgs"')
+    scan = scan_mapped_csv(*write(tmp_path, CSV, toml))
+    assert {item.id: item.image for item in scan.items}["A1"] == "https://img.example.org/a1.jpg"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from artsim.errors import SourceError
@@ -37,7 +39,7 @@ def test_csv_manifest_keeps_metadata_and_reports_bad_rows(tmp_path):
     assert scan.items[1].image.startswith("https://")
     reasons = {p.where.rsplit(":", 1)[1]: p.reason for p in scan.problems}
     assert "empty 'image'" in reasons["4"]
-    assert "wrong number of fields" in reasons["5"]
+    assert "row has 5 fields, the header has 4" in reasons["5"]
     assert "duplicate id" in reasons["6"]
     assert "scheme" in reasons["7"]
 
@@ -60,3 +62,188 @@ def test_bad_source(tmp_path):
         scan_source(tmp_path / "nope")
     with pytest.raises(SourceError, match="not found"):
         scan_csv(tmp_path / "nope.csv")
+
+
+# --- issue 16: folders with loops, unsupported files and unreadable subfolders ---
+
+
+def test_symlink_loop_is_one_problem_and_the_rest_is_indexed(tmp_path):
+    gradient().save(tmp_path / "ok.jpg")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.jpg").symlink_to("b.jpg")
+    (tmp_path / "sub" / "b.jpg").symlink_to("a.jpg")
+    (tmp_path / "gone.jpg").symlink_to("nowhere.jpg")
+    scan = scan_folder(tmp_path)
+    assert [it.id for it in scan.items] == ["ok.jpg"]
+    reasons = {p.where: p.reason for p in scan.problems}
+    assert "symlink loop" in reasons[str(tmp_path / "sub" / "a.jpg")]
+    assert "symlink loop" in reasons[str(tmp_path / "sub" / "b.jpg")]
+    assert "broken symlink" in reasons[str(tmp_path / "gone.jpg")]
+
+
+def test_linked_folders_are_listed_not_followed(tmp_path):
+    (tmp_path / "sub").mkdir()
+    gradient().save(tmp_path / "sub" / "x.png")
+    (tmp_path / "sub" / "up").symlink_to("..")  # a folder loop
+    scan = scan_folder(tmp_path)
+    assert [it.id for it in scan.items] == ["sub/x.png"]
+    assert [(p.where, p.reason.split(":")[0]) for p in scan.problems] == [
+        (str(tmp_path / "sub" / "up"), "folder skipped")
+    ]
+
+
+def test_csv_row_pointing_at_a_symlink_loop_does_not_abort_the_scan(tmp_path):
+    (tmp_path / "a.jpg").symlink_to("b.jpg")
+    (tmp_path / "b.jpg").symlink_to("a.jpg")
+    (tmp_path / "m.csv").write_text("id,image\nx,a.jpg\n")
+    assert [it.id for it in scan_csv(tmp_path / "m.csv").items] == ["x"]
+
+
+def test_unsupported_image_formats_are_listed_not_dropped(tmp_path):
+    gradient().save(tmp_path / "ok.png")
+    gradient().save(tmp_path / "anim.gif")
+    (tmp_path / "notes.txt").write_text("not an image, not listed")
+    scan = scan_folder(tmp_path)
+    assert [it.id for it in scan.items] == ["ok.png"]
+    assert [(p.where, p.reason.split(";")[0]) for p in scan.problems] == [
+        (str(tmp_path / "anim.gif"), "unsupported image format (.gif)")
+    ]
+
+
+def test_unreadable_subfolder_is_listed(tmp_path, monkeypatch):
+    import os
+
+    gradient().save(tmp_path / "ok.png")
+    (tmp_path / "locked").mkdir()
+    gradient().save(tmp_path / "locked" / "hidden.png")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # what os.walk meets in a folder without read permission
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    scan = scan_folder(tmp_path)
+    assert [it.id for it in scan.items] == ["ok.png"]
+    assert [(p.where, p.reason) for p in scan.problems] == [
+        (str(tmp_path / "locked"), "folder skipped: permission denied")
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_unreadable_subfolder_is_listed_for_real(tmp_path):
+    (tmp_path / "locked").mkdir()
+    gradient().save(tmp_path / "locked" / "x.png")
+    (tmp_path / "locked").chmod(0)
+    try:
+        scan = scan_folder(tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert scan.items == [] and "permission denied" in scan.problems[0].reason
+
+
+# --- issue 16: CSV text encodings and open quotes ---
+
+
+@pytest.mark.parametrize("codec", ["cp1252", "latin-1"])
+def test_non_utf8_manifest_is_detected_and_noted(tmp_path, codec):
+    text = "id,image,title\np1,one.jpg,Café à Arles\np2,two.jpg,Nature morte\n"
+    (tmp_path / "m.csv").write_bytes(text.encode(codec))
+    scan = scan_csv(tmp_path / "m.csv")
+    assert scan.items[0].metadata["title"] == "Café à Arles"
+    assert len(scan.warnings) == 1 and "not UTF-8" in scan.warnings[0]
+    assert "line 2" in scan.warnings[0] and "--encoding" in scan.warnings[0]
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-8-sig", "utf-16"])
+def test_unicode_manifests_need_no_option(tmp_path, codec):
+    (tmp_path / "m.csv").write_bytes("id,image,title\np1,one.jpg,Café ☕\n".encode(codec))
+    scan = scan_csv(tmp_path / "m.csv")
+    assert scan.items[0].metadata == {"title": "Café ☕"} and scan.warnings == []
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_recognised(tmp_path, codec):
+    (tmp_path / "m.csv").write_bytes("id,image,title\np1,one.jpg,Cafe\n".encode(codec))
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [(it.id, it.metadata) for it in scan.items] == [("p1", {"title": "Cafe"})]
+    assert codec in scan.warnings[0]
+
+
+def test_given_encoding_is_used_and_a_wrong_one_names_the_line(tmp_path):
+    (tmp_path / "m.csv").write_bytes(
+        "id,image,title\np1,one.jpg,x\np2,two.jpg,Gauguin – Tahiti\n".encode("cp1252")
+    )
+    scan = scan_csv(tmp_path / "m.csv", encoding="cp1252")
+    assert scan.items[1].metadata["title"] == "Gauguin – Tahiti" and scan.warnings == []
+    with pytest.raises(SourceError, match=r"m\.csv:3: byte 0x96 \(column 20\).*utf-8"):
+        scan_csv(tmp_path / "m.csv", encoding="utf-8")
+    with pytest.raises(SourceError, match="unknown encoding"):
+        scan_csv(tmp_path / "m.csv", encoding="klingon")
+
+
+def test_unterminated_quote_is_reported_with_the_line_it_opened(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        "id,image,title\n"
+        "p1,one.jpg,Fine\n"
+        'p2,"two.jpg,Open quote\n'
+        "p3,three.jpg,Swallowed\n"
+        "p4,four.jpg,Swallowed too\n"
+    )
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [it.id for it in scan.items] == ["p1"]
+    assert len(scan.problems) == 1
+    where, reason = scan.problems[0].where, scan.problems[0].reason
+    assert where.endswith("m.csv:3")
+    assert "quote opened on line 3 is never closed" in reason and "lines 3-5" in reason
+
+
+def test_quote_left_open_in_a_later_field_names_its_own_line(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        'id,image,title,note\np1,one.jpg,"two\nlines","open\np2,two.jpg,x,y\n'
+    )
+    scan = scan_csv(tmp_path / "m.csv")
+    assert scan.items == []
+    assert [p.where.rsplit(":", 1)[1] for p in scan.problems] == ["2"]
+    assert "quote opened on line 3 is never closed, so lines 3-4" in scan.problems[0].reason
+
+
+def test_multiline_fields_and_stray_quotes_stay_accepted(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        'id,image,title\np1,one.jpg,"a\nlong, quoted\ntitle"\np2,two.jpg,5\'6" tall\n'
+        "p3,three.jpg,last row without newline"
+    )
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [it.id for it in scan.items] == ["p1", "p2", "p3"] and scan.problems == []
+    assert scan.items[0].metadata["title"] == "a\nlong, quoted\ntitle"
+
+
+def test_cli_index_encoding_error_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "m.csv").write_bytes("id,image,title\np1,one.jpg,Café\n".encode("cp1252"))
+    args = ["index", str(tmp_path / "m.csv"), "-c", str(tmp_path / "cat"), "--encoding", "utf-8"]
+    res = subprocess.run(
+        [sys.executable, "-m", "artsim.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"artsim: error: {tmp_path / 'm.csv'}:2: byte 0xe9 (column 15) cannot be decoded as "
+        "utf-8; check the file, or pass --encoding cp1252 (Excel on Windows) or latin-1"
+    ]
+    assert not (tmp_path / "cat").exists()
+
+
+def test_utf8_file_with_one_stray_byte_stays_utf8(tmp_path):
+    # a UTF-8 export with one cp1252 byte pasted in: reading all of it as cp1252 would garble
+    # every accented title, so only the stray byte is replaced, and the warning names its line
+    data = "id,image,title\np1,one.jpg,Café\np2,two.jpg,Dürer\n".encode() + b"p3,x.jpg,na\xefve\n"
+    (tmp_path / "m.csv").write_bytes(data)
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [it.metadata["title"] for it in scan.items] == ["Café", "Dürer", "na\ufffdve"]
+    assert "1 byte(s) are not, the first (0xef) on line 4" in scan.warnings[0]

@@ -172,15 +172,25 @@ def index(
         ),
     ] = None,
     detector_workers: DetectorWorkersOption = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="Text encoding of a CSV manifest (utf-8, cp1252, latin-1...). Default: detected."
+        ),
+    ] = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
         raise _err(f"{source}: no such file or folder")
-    src = source
+    src: object = source
     if mapping is not None:
         from artsim.sources.mapping import scan_mapped_csv
 
-        src = scan_mapped_csv(source, mapping)
+        src = scan_mapped_csv(source, mapping, encoding=encoding)
+    elif encoding is not None and source.suffix.lower() == ".csv":
+        from artsim.sources import scan_csv
+
+        src = scan_csv(source, encoding=encoding)
     _run_index(
         catalog,
         src,

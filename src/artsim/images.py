@@ -1,17 +1,20 @@
 """Image loading: any file a museum might hand us, turned into an RGB Pillow image.
 
-Handles EXIF orientation, every common mode (L, P, RGBA, CMYK, I;16, F), reduced-size
-JPEG decoding through Pillow's draft mode, and refuses decompression bombs before decoding.
+Handles EXIF orientation, every common mode (L, P, RGBA, CMYK, I;16, F; 12- and 16-bit
+stretched to their actual maximum), reduced-size JPEG decoding through Pillow's draft mode,
+other formats box-reduced in their own mode as soon as they are decoded (so a huge PNG is in
+memory once, not once per conversion), and refuses decompression bombs before decoding.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from artsim.errors import ImageLoadError
 
@@ -36,15 +39,31 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# EXIF orientation -> the transpose that undoes it (as ImageOps.exif_transpose does)
+_ORIENT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Held while an image over Pillow's own pixel cap is decoded with that cap raised to ours;
+# it also keeps such images (the largest in memory) from being decoded two at a time.
+_RAISED_CAP = threading.Lock()
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if im.mode in _SIXTEEN_BIT:
         arr = np.asarray(im, dtype=np.float32)
         hi = float(arr.max()) if arr.size else 0.0
-        # 16-bit scans rarely use the whole range: stretch to the actual maximum, never clip
-        top = 65535.0 if hi > 255 else 255.0
-        top = max(hi, 1.0) if im.mode == "F" else top
+        # 12- and 16-bit scans rarely use the whole range (a 12-bit scan in a 16-bit file
+        # tops out at 4095): stretch to the actual maximum, never clip; 8-bit values stay
+        top = max(hi, 1.0) if im.mode == "F" or hi > 255 else 255.0
         arr8 = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
         return Image.fromarray(arr8).convert("RGB")
     if im.mode == "P":
@@ -55,9 +74,32 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    if im.mode == "CMYK":
-        return im.convert("RGB")
     return im.convert("RGB")
+
+
+def _shrink_decoded(im: Image.Image, max_side: int) -> Image.Image:
+    """Box-reduce a freshly decoded image in its own mode, before any converted copy is made.
+
+    PNG, TIFF and WebP cannot be decoded at reduced size, so a 13000 x 13000 PNG is whole in
+    memory once; converting or transposing it first would make more full-size copies. The
+    factor leaves at least 4 * max_side on the long side, as thumbnail(reducing_gap=2) would."""
+    factor = max(im.size) // (4 * max_side)
+    if factor < 2:
+        return im
+    if im.mode in ("1", "P") or im.mode.startswith("I;16"):
+        im = im.convert("L" if im.mode == "1" else "I" if im.mode.startswith("I;16") else "RGBA")
+    # in strips: reduce() converts RGBA and LA to premultiplied alpha first, a full-size copy
+    width, height = im.size
+    step = factor * 64
+    try:
+        out = Image.new(im.mode, (-(-width // factor), -(-height // factor)))
+        for top in range(0, height, step):
+            strip = im.crop((0, top, width, min(height, top + step)))
+            out.paste(strip.reduce(factor), (0, top // factor))
+    except ValueError:  # a mode reduce() does not take: thumbnail() below still shrinks it
+        return im
+    out.info = im.info
+    return out
 
 
 def open_image(
@@ -70,14 +112,41 @@ def open_image(
 
     max_side: the side the caller needs. JPEGs are decoded at the smallest DCT scale
     (1/2, 1/4, 1/8) that keeps *both* sides at least this long (so a centre crop of this
-    size still has real pixels), and any image is then downsized to at most twice this on
-    its long side, keeping the aspect ratio.
+    size still has real pixels), other formats are box-reduced right after decoding, and any
+    image is then downsized to at most twice this on its long side, keeping the aspect ratio.
+    max_pixels: images with more pixels are refused before decoding. It governs on its own:
+    when Pillow's process-wide cap (it refuses over twice Image.MAX_IMAGE_PIXELS) fires first,
+    the image is decoded again with that cap raised to max_pixels for the call, under a lock.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        return _open(source, name, max_side, max_pixels)
+    except Image.DecompressionBombError:
+        pass
+    # Pillow's own cap fired first: decode again with it raised to ours, so our check decides
+    with _RAISED_CAP:
+        cap = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(cap or 0, max_pixels)  # only ever raised
+        try:
+            return _open(source, name, max_side, max_pixels)
+        except Image.DecompressionBombError as exc:  # e.g. a TIFF tile over the limit
+            raise ImageLoadError(
+                f"{name}: over the limit of {max_pixels:,} pixels (possible decompression "
+                f"bomb: {exc}); raise --max-pixels to allow it"
+            ) from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = cap
+
+
+def _open(
+    source: str | Path | bytes, name: str, max_side: int | None, max_pixels: int
+) -> LoadedImage:
     try:
         fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         raise ImageLoadError(f"{name}: cannot open ({exc.strerror or exc})") from exc
+    except ValueError as exc:  # a NUL character in the path
+        raise ImageLoadError(f"{name!r}: not a valid file path ({exc})") from exc
     try:
         with fp:
             try:
@@ -103,17 +172,19 @@ def open_image(
                 im.load()
             except (OSError, SyntaxError, ValueError) as exc:
                 raise ImageLoadError(f"{name}: corrupt or truncated image data ({exc})") from exc
-            im = ImageOps.exif_transpose(im)
+            if max_side:
+                im = _shrink_decoded(im, max_side)
+            if orientation in _ORIENT:
+                im = im.transpose(_ORIENT[orientation])
             rgb = _to_rgb(im)
+            del im  # the full-size decode can go before the resize below allocates
             if max_side and max(rgb.size) > 2 * max_side:
                 rgb.thumbnail(
                     (2 * max_side, 2 * max_side), Image.Resampling.BILINEAR, reducing_gap=2.0
                 )
             return LoadedImage(rgb, original)
-    except ImageLoadError:
+    except (ImageLoadError, Image.DecompressionBombError):
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"{name}: {exc}") from exc
     except (OSError, ValueError, SyntaxError, MemoryError) as exc:
         raise ImageLoadError(f"{name}: cannot decode ({exc})") from exc
 

@@ -409,10 +409,12 @@ class Catalog:
             done = {ix.aspect: self._done_ids(ix) for ix in indexers}
             pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
             summary.skipped_existing = len(items) - len(pending)
-            pending = self._resolve_urls(pending, summary, max_pixels)
             max_side = max(ix.max_side for ix in indexers)
-            bar = _progress(progress, len(pending))
+            bar: Callable[[int | None], None] = lambda n: None  # noqa: E731
             try:
+                # inside the try: Ctrl-C while downloading stops the run like Ctrl-C later
+                pending = self._resolve_urls(pending, summary, max_pixels)
+                bar = _progress(progress, len(pending))
                 for batch_items, loaded in _decoded_batches(
                     pending, batch_size, max_side, max_pixels, workers
                 ):
@@ -722,17 +724,20 @@ def _decoded_batches(
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     if not batches:
         return
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
 
-        def submit(batch: list[SourceItem]):
-            return [pool.submit(_load_one, it, max_side, max_pixels) for it in batch]
+    def submit(batch: list[SourceItem]):
+        return [pool.submit(_load_one, it, max_side, max_pixels) for it in batch]
 
+    try:
         pending = submit(batches[0])
         for i, batch in enumerate(batches):
             futures = pending
             if i + 1 < len(batches):
                 pending = submit(batches[i + 1])
             yield batch, [f.result() for f in futures]
+    finally:  # on Ctrl-C, drop the queued decodes instead of finishing the next batch first
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _progress(

@@ -9,7 +9,12 @@ server we do not control, so it:
   complete and decodes, so a killed run never leaves a half image in the cache;
 - retries 429, 408 and 5xx answers, timeouts and dropped connections with exponential
   backoff (a short Retry-After is respected), never other 4xx;
-- aborts bodies over max_bytes while streaming and deletes images over max_pixels.
+- aborts bodies over max_bytes while streaming and deletes images over max_pixels;
+- gives each request a whole deadline (6x the timeout, from connecting to the last byte),
+  however the server chunks its answer: a watchdog shuts the socket down when it passes, so a
+  server trickling a byte every few seconds cannot hold a worker past it;
+- stops promptly on Ctrl-C: the sockets in flight are shut down, queued URLs are dropped and
+  what was downloaded stays in the cache for the next run.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import contextlib
 import email.utils
 import hashlib
 import os
+import socket
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -100,6 +108,36 @@ class _Failure(Exception):
         self.retry_after = retry_after
 
 
+class _Watch:
+    """The sockets a fetch has opened, so that a deadline or Ctrl-C can cut a blocked read.
+
+    Reads block in the socket for up to the per-read timeout, and a thread blocked there does
+    not see a flag; shutting its socket down wakes it at once with an error."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is not None:
+            with self._lock:
+                self._sockets.add(sock)
+
+    def cancel(self) -> None:
+        """Stop every request in flight; later attempts fail at once."""
+        self.cancelled.set()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def refusal(url: str) -> str | None:
     """Why url will not be fetched (not http/https, no host), or None if it is fetchable."""
     try:
@@ -147,7 +185,8 @@ def fetch_images(
 ) -> FetchReport:
     """Download urls into cache_dir, workers at a time; cached URLs are not fetched again.
 
-    timeout: seconds for connecting and for each read (a whole response gets 6x that).
+    timeout: seconds for connecting and for each read; a whole request, from connecting to
+    the last byte, gets 6x that however the server chunks its answer.
     retries: extra attempts after a retryable failure (429, 408, 5xx, timeout, dropped
     connection), waiting backoff * 2**attempt seconds or the server's Retry-After when it is
     at most max_retry_after. Never raises for one bad URL: see report.failures.
@@ -205,11 +244,15 @@ def fetch_image(
         return hit
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     opts = _Options(timeout, max_bytes, max_pixels, max(0, retries), backoff, max_retry_after)
+    watch = _Watch()
     with _client(1, timeout) as client:
         try:
-            path, _size = _fetch(client, url, Path(cache_dir), opts)
+            path, _size = _fetch(client, url, Path(cache_dir), opts, watch)
         except _Failure as exc:
             raise ImageLoadError(f"{url}: {exc.reason}") from None
+        except BaseException:  # Ctrl-C: cut the read
+            watch.cancel()
+            raise
     return path
 
 
@@ -222,18 +265,21 @@ def _run_pool(
     report: FetchReport,
     tick,
 ) -> None:
-    # Keep at most 2*workers futures alive: a 130,000-URL list never becomes 130,000 futures,
-    # and Ctrl-C stops after the downloads in flight.
+    # Keep at most 2*workers futures alive: a 130,000-URL list never becomes 130,000 futures.
+    # Ctrl-C cuts the downloads in flight (their sockets are shut down) and drops the queue,
+    # without waiting on a stuck server; what was downloaded stays in the cache.
     pending: dict[Future, str] = {}
     queue = iter(todo)
+    watch = _Watch()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artsim-fetch")
+    finished = False
     try:
         while True:
             while len(pending) < 2 * workers:
                 url = next(queue, None)
                 if url is None:
                     break
-                pending[pool.submit(_fetch, client, url, cache, opts)] = url
+                pending[pool.submit(_fetch, client, url, cache, opts, watch)] = url
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -250,16 +296,21 @@ def _run_pool(
                     report.fetched += 1
                     report.bytes_fetched += size
                 tick()
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:  # Ctrl-C or an error here: stop the workers rather than wait for them
+            watch.cancel()
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
-def _fetch(client: httpx.Client, url: str, cache: Path, opts: _Options) -> tuple[Path, int]:
+def _fetch(
+    client: httpx.Client, url: str, cache: Path, opts: _Options, watch: _Watch
+) -> tuple[Path, int]:
     """Fetch url into the cache with retries; (path, bytes) or _Failure."""
     attempt = 0
     while True:
         try:
-            return _attempt(client, url, cache, opts)
+            return _attempt(client, url, cache, opts, watch)
         except _Failure as exc:
             if not exc.retryable or attempt >= opts.retries:
                 if exc.retryable and opts.retries:
@@ -273,16 +324,44 @@ def _fetch(client: httpx.Client, url: str, cache: Path, opts: _Options) -> tuple
                         f"longer than the {opts.max_retry_after:.0f} s we wait"
                     ) from None
                 delay = max(delay, exc.retry_after)
-            time.sleep(delay)
+            if watch.cancelled.wait(delay):
+                raise _Failure("cancelled (interrupted)") from None
             attempt += 1
 
 
-def _attempt(client: httpx.Client, url: str, cache: Path, opts: _Options) -> tuple[Path, int]:
-    deadline = time.monotonic() + 6 * opts.timeout
+def _attempt(
+    client: httpx.Client, url: str, cache: Path, opts: _Options, watch: _Watch
+) -> tuple[Path, int]:
+    if watch.cancelled.is_set():
+        raise _Failure("cancelled (interrupted)")
+    limit = 6 * opts.timeout
+    deadline = time.monotonic() + limit
     key = cache_key(url)
     shard = cache / key[:2]
+    sockets: list[socket.socket] = []
+    expired = threading.Event()
+
+    def trace(event: str, info: dict) -> None:  # httpx's trace extension: note new sockets
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            if sock is not None:
+                sockets.append(sock)
+                watch.add(sock)
+
+    def expire() -> None:  # the deadline passed: wake the read blocked on this request's socket
+        expired.set()
+        for sock in sockets:
+            _shut(sock)
+
+    timer = threading.Timer(limit, expire)
+    timer.daemon = True
+    timer.start()
     try:
-        with client.stream("GET", url.strip()) as response:
+        with client.stream("GET", url.strip(), extensions={"trace": trace}) as response:
+            stream = response.extensions.get("network_stream")
+            if stream is not None and stream.get_extra_info("socket") not in sockets:
+                sockets.append(stream.get_extra_info("socket"))  # a reused keep-alive socket
+                watch.add(sockets[-1])
             status = response.status_code
             if not 200 <= status < 300:
                 retryable = status in (408, 429) or status >= 500
@@ -305,18 +384,22 @@ def _attempt(client: httpx.Client, url: str, cache: Path, opts: _Options) -> tup
             try:
                 size = 0
                 with os.fdopen(fd, "wb") as out:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    # no chunk_size: each piece as it arrives, so the checks run however the
+                    # server chunks (iter_bytes(64 KiB) waited for 64 KiB of a 1-byte trickle)
+                    for chunk in response.iter_bytes():
                         size += len(chunk)
                         if size > opts.max_bytes:
                             raise _Failure(
                                 f"too large: over max_bytes {opts.max_bytes:,}, download aborted"
                             )
-                        if time.monotonic() > deadline:
-                            raise _Failure(
-                                f"timed out: body not complete after {6 * opts.timeout:.0f} s",
-                                retryable=True,
-                            )
+                        if time.monotonic() > deadline or expired.is_set():
+                            raise _Failure(_too_slow(limit), retryable=True)
+                        if watch.cancelled.is_set():
+                            raise _Failure("cancelled (interrupted)")
                         out.write(chunk)
+                # the body is in: stop the watchdog before the connection goes back to the
+                # pool, where another request may take it
+                timer.cancel()
                 if size == 0:
                     raise _Failure("empty body")
                 suffix = _verify(tmp, ctype, opts.max_pixels)
@@ -328,20 +411,37 @@ def _attempt(client: httpx.Client, url: str, cache: Path, opts: _Options) -> tup
                     tmp.unlink()
     except _Failure:
         raise
-    except httpx.TimeoutException as exc:
-        raise _Failure(f"timed out ({type(exc).__name__})", retryable=True) from None
-    except httpx.RemoteProtocolError as exc:
-        raise _Failure(f"connection dropped, body incomplete ({exc})", retryable=True) from None
-    except httpx.UnsupportedProtocol as exc:
-        raise _Failure(f"refused: redirected to an unsupported URL ({exc})") from None
-    except httpx.TooManyRedirects as exc:
-        raise _Failure(f"too many redirects ({exc})") from None
-    except httpx.InvalidURL as exc:
-        raise _Failure(f"malformed URL ({exc})") from None
-    except httpx.TransportError as exc:
-        raise _Failure(f"network error ({type(exc).__name__}: {exc})", retryable=True) from None
-    except OSError as exc:
-        raise _Failure(f"cannot write to the cache {shard} ({exc.strerror or exc})") from None
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+        # a socket we shut down surfaces as a dropped connection or an OS error: say why
+        if watch.cancelled.is_set():
+            raise _Failure("cancelled (interrupted)") from None
+        if expired.is_set():
+            raise _Failure(_too_slow(limit), retryable=True) from None
+        raise _transport_failure(exc, shard) from None
+    finally:
+        timer.cancel()
+
+
+def _too_slow(limit: float) -> str:
+    return f"timed out: no complete answer within {limit:.0f} s (6x the timeout)"
+
+
+def _transport_failure(exc: Exception, shard: Path) -> _Failure:
+    if isinstance(exc, httpx.TimeoutException):
+        return _Failure(f"timed out ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return _Failure(f"connection dropped, body incomplete ({exc})", retryable=True)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return _Failure(f"refused: redirected to an unsupported URL ({exc})")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return _Failure(f"too many redirects ({exc})")
+    if isinstance(exc, httpx.InvalidURL):
+        return _Failure(f"malformed URL ({exc})")
+    if isinstance(exc, httpx.TransportError):
+        return _Failure(f"network error ({type(exc).__name__}: {exc})", retryable=True)
+    if isinstance(exc, OSError):
+        return _Failure(f"cannot write to the cache {shard} ({exc.strerror or exc})")
+    return _Failure(f"bad answer ({type(exc).__name__}: {exc})")
 
 
 def _verify(path: Path, ctype: str, max_pixels: int) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from artsim.errors import SourceError
 from artsim.records import SourceItem
 from artsim.sources import SourceProblem, SourceScan
+from artsim.sources.csvtext import AUTO, detect_encoding
 from artsim.sources.iiif import iiif_image_url, refusal
 from artsim.sources.nga import iter_table, parse_year
 
@@ -74,7 +75,7 @@ class Mapping:
     id_column: str
     name: str = "csv"
     delimiter: str = ","
-    encoding: str = "utf-8-sig"
+    encoding: str = "auto"
     year_from_date: bool = False
     columns: dict[str, str] = field(default_factory=dict)  # canonical scalar key -> column
     lists: dict[str, ListColumn] = field(default_factory=dict)
@@ -183,7 +184,7 @@ def load_mapping(path: str | Path) -> Mapping:
     filt = raw.get("filter", {})
     filter_column = text("filter", "column")
     values = filt.get("values", [])
-    if filter_column and (
+    if (filter_column or "values" in filt) and (
         not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values)
     ):
         raise SourceError(f"{path}: [filter] values must be a non-empty list of strings")
@@ -201,9 +202,10 @@ def load_mapping(path: str | Path) -> Mapping:
             raise SourceError(f"{path}: [extra] {key} must be a column name")
         extra[key] = column.strip()
 
-    encoding = text("collection", "encoding", "utf-8-sig") or "utf-8-sig"
+    encoding = text("collection", "encoding", AUTO) or AUTO
     try:
-        codecs.lookup(encoding)
+        if encoding.lower() != AUTO:
+            codecs.lookup(encoding)
     except LookupError:
         raise SourceError(f"{path}: [collection] encoding {encoding!r} is unknown") from None
     delimiter = collection.get("delimiter", ",")
@@ -234,8 +236,12 @@ def load_mapping(path: str | Path) -> Mapping:
     )
 
 
-def scan_mapped_csv(csv_path: str | Path, mapping_path: str | Path) -> SourceScan:
-    """Read a museum CSV through its mapping file into SourceItems with canonical metadata."""
+def scan_mapped_csv(
+    csv_path: str | Path, mapping_path: str | Path, *, encoding: str | None = None
+) -> SourceScan:
+    """Read a museum CSV through its mapping file into SourceItems with canonical metadata.
+
+    encoding: overrides the mapping's [collection] encoding (default "auto": detected)."""
     mapping = load_mapping(mapping_path)
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -246,13 +252,16 @@ def scan_mapped_csv(csv_path: str | Path, mapping_path: str | Path) -> SourceSca
     if mapping.local_dir is not None and not mapping.local_dir.is_dir():
         raise SourceError(f"{mapping.path}: [image] local_dir {mapping.local_dir} is not a folder")
     scan = SourceScan()
+    enc = detect_encoding(csv_path, encoding or mapping.encoding)
+    if enc.note:
+        scan.warnings.append(enc.note)
     seen: set[str] = set()
     rows = iter_table(
         csv_path,
         mapping.csv_columns(),
         problems=scan.problems,
         delimiter=mapping.delimiter,
-        encoding=mapping.encoding,
+        encoding=enc.name,
         fold_case=False,
     )
     for line, row in rows:
@@ -335,9 +344,12 @@ def _item(
     image = url
     if mapping.local_dir is not None:
         name = mapping.local_name.replace("{id}", item_id)
-        local = (mapping.local_dir / name).resolve()
+        try:
+            local: Path | None = (mapping.local_dir / name).resolve()
+        except (RuntimeError, OSError, ValueError):  # a symlink loop, a NUL in the id
+            local = None
         # an id like '../x' must not reach outside the folder
-        if local.is_relative_to(mapping.local_dir) and local.is_file():
+        if local is not None and local.is_relative_to(mapping.local_dir) and local.is_file():
             image = str(local)
     if not image:
         reason = refused or f"id {item_id!r} has no image"

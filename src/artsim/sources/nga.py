@@ -15,7 +15,6 @@ images_dir, with a warning saying which fields are missing.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections.abc import Container, Iterable, Iterator
@@ -26,6 +25,7 @@ from typing import Any
 from artsim.errors import SourceError
 from artsim.records import SourceItem
 from artsim.sources import SourceProblem, SourceScan
+from artsim.sources.csvtext import AUTO, detect_encoding, iter_rows, opened_quote
 from artsim.sources.iiif import iiif_image_url
 
 __all__ = ["NGA_OPENDATA_URL", "iter_table", "parse_year", "scan_nga"]
@@ -463,6 +463,7 @@ def iter_table(
     encoding: str = "utf-8-sig",
     fold_case: bool = True,
     only: tuple[str, Container[str]] | None = None,
+    warnings: list[str] | None = None,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Stream a CSV as (line number where the row starts, {column: value}) for the named columns.
 
@@ -471,6 +472,8 @@ def iter_table(
     module cannot parse, is added to problems with its line number and skipped.
     only=(column, values): skip, before any other work, rows whose column (stripped) is not
     in values; how side tables of 600,000 rows are read for a few thousand objects.
+    encoding="auto" detects it (see artsim.sources.csvtext; warnings gets the note when it is
+    not UTF-8); a named encoding is trusted, and bytes it cannot decode become U+FFFD.
     """
 
     def norm(name: str) -> str:
@@ -478,6 +481,11 @@ def iter_table(
 
     required = tuple(dict.fromkeys(norm(c) for c in required))
     optional = tuple(norm(c) for c in optional)
+    if encoding.lower() == AUTO:
+        enc = detect_encoding(path)
+        encoding = enc.name
+        if enc.note and warnings is not None:
+            warnings.append(enc.note)
     try:
         fh = path.open(newline="", encoding=encoding, errors="replace")
     except OSError as exc:
@@ -485,16 +493,15 @@ def iter_table(
             f"{path}: cannot open ({exc.strerror or exc}); expected columns: {', '.join(required)}"
         ) from exc
     with fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
+        rows = iter_rows(fh, delimiter=delimiter)
+        first = next(rows, None)
+        if first is None:
             raise SourceError(
                 f"{path}: empty file; expected a header with columns: {', '.join(required)}"
-            ) from None
-        except csv.Error as exc:
-            raise SourceError(f"{path}: unreadable header ({exc})") from exc
-        names = [norm(h) for h in header]
+            )
+        if first.problem:
+            raise SourceError(f"{path}: unreadable header ({first.problem})")
+        names = [norm(h) for h in first.fields]
         missing = [c for c in required if c not in names]
         if missing:
             raise SourceError(
@@ -504,32 +511,25 @@ def iter_table(
         index = [(c, names.index(c)) for c in (*required, *optional) if c in names]
         width = len(names)
         only_at, only_values = (names.index(norm(only[0])), only[1]) if only else (-1, ())
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
+        for row in rows:
+            fields = row.fields
+            if row.problem:
                 if problems is not None:
-                    problems.append(
-                        SourceProblem(f"{path}:{start}", f"unreadable CSV row ({exc}); skipped")
-                    )
+                    problems.append(SourceProblem(f"{path}:{row.line}", row.problem))
                 continue
-            if not row:
+            if not fields:
                 continue
-            if len(row) != width:
+            if len(fields) != width:
                 if problems is not None:
-                    problems.append(
-                        SourceProblem(
-                            f"{path}:{start}",
-                            f"row has {len(row)} fields, the header has {width}; row skipped",
-                        )
-                    )
+                    reason = f"row has {len(fields)} fields, the header has {width}"
+                    opened = opened_quote(row)
+                    if opened is not None:
+                        reason += f" (a quoted field opened on line {opened} spans several lines)"
+                    problems.append(SourceProblem(f"{path}:{row.line}", reason + "; row skipped"))
                 continue
-            if only_at >= 0 and row[only_at].strip() not in only_values:
+            if only_at >= 0 and fields[only_at].strip() not in only_values:
                 continue
-            yield start, {c: row[i] for c, i in index}
+            yield row.line, {c: fields[i] for c, i in index}
 
 
 def _local_images(folder: Path) -> dict[int, Path]:
