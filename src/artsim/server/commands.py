@@ -89,12 +89,19 @@ def sheet(
     """Draw a contact sheet: the query and its best matches with scores, boxes and skeletons."""
     from artsim.catalog import Catalog
     from artsim.search import resolve_query
+    from artsim.search.options import OptionError, SearchOptions
     from artsim.visualize.sheets import contact_sheet
 
+    try:
+        opts = SearchOptions.parse(aspect=aspect, k=k, where=where, mirror=mirror, strict=True)
+    except OptionError as exc:
+        typer.echo(f"artsim: error: {exc}", err=True)
+        raise typer.Exit(2) from None
     cat = Catalog.open(catalog)
     q = resolve_query(cat, query)
-    options = {"mirror": mirror} if aspect in ("pose", "fused") and mirror else {}
-    results = cat.search(q, k=k, aspect=aspect, where=where, **options)
+    results = cat.search(
+        q, k=opts.k, aspect=opts.aspect, where=list(opts.where), **opts.aspect_options()
+    )
     query_image = q.item_id if q.item_id is not None else q.source
     label = f"{query}: {len(results)} matches by {aspect}"
     contact_sheet(
