@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from artsim.catalog import AspectData, Catalog
-from artsim.errors import ArtsimError
+from artsim.errors import ArtsimError, ImageLoadError
 from artsim.records import SearchResult, SourceItem
 from artsim.server.app import create_app
 from tests.images_factory import gradient, write_awkward_set
@@ -771,3 +771,135 @@ def test_cli_commands_registered(real_catalog, tmp_path):
     r = runner.invoke(app, ["map", str(real_catalog), "-o", str(html)])
     assert r.exit_code == 0, r.output
     assert "data:image/jpeg;base64," in html.read_text()
+
+
+# ---------------------------------------------------------------------- issue 16 regressions
+def test_bad_number_in_a_filter_is_400_naming_it(client):
+    # item 7: `year>=12abc` was a 500 on GET and POST /api/search and on /api/items
+    message = "bad filter 'year>=12abc': '12abc' is not a number"
+    r = client.get("/api/search", params={"id": "img5.jpg", "where": "year>=12abc"})
+    assert r.status_code == 400 and r.json() == {"error": message}
+    r = client.post(
+        "/api/search", files={"file": ("x.jpg", jpeg_bytes(), "image/jpeg")},
+        data={"where": "year>=12abc"},
+    )  # fmt: skip
+    assert r.status_code == 400 and r.json() == {"error": message}
+    r = client.get("/api/items", params={"where": "year>=12abc"})
+    assert r.status_code == 400 and r.json() == {"error": message}
+
+
+def test_ellipsis_in_a_filter_is_text(client):
+    # item 12: `title=Wait...` was refused as a range
+    r = client.get("/api/items", params={"where": "title=Wait..."})
+    assert r.status_code == 200 and r.json()["total"] == 0
+    r = client.get("/api/search", params={"id": "img5.jpg", "where": "title!=Wait..."})
+    assert r.status_code == 200 and r.json()["count"] == 12
+
+
+def test_missing_image_error_shows_no_server_path(tmp_path):
+    # item 9: the error for a missing image file named its absolute path
+    fake = FakeCatalog(tmp_path / "f", n=3)
+    gone = tmp_path / "elsewhere" / "images" / "gone.jpg"
+    fake.fail_with = ImageLoadError(f"{gone}: cannot open (No such file or directory)")
+    with TestClient(create_app(fake.path, catalog=fake)) as c:
+        r = c.get("/api/search", params={"id": fake.ids[0], "aspect": "face", "box": "1,1,9,9"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "gone.jpg: cannot open (No such file or directory)"}
+
+
+def test_only_allowed_host_names_are_answered(tmp_path):
+    # item 9: any Host header was accepted (DNS rebinding)
+    fake = FakeCatalog(tmp_path / "f", n=3)
+    app = create_app(fake.path, catalog=fake, allowed_hosts=["localhost", "127.0.0.1"])
+    with TestClient(app, base_url="http://localhost:8000") as c:
+        assert c.get("/api/info").status_code == 200
+        assert c.get("/api/info", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+        evil = c.get("/api/info", headers={"Host": "evil.example:8000"})
+        assert evil.status_code == 400 and "x-content-type-options" in evil.headers
+
+
+def test_serve_allowed_hosts_default_to_localhost_on_loopback():
+    from artsim.server.commands import allowed_host_names
+
+    assert {"localhost", "127.0.0.1", "::1"} <= set(allowed_host_names("127.0.0.1", None))
+    assert "localhost" in allowed_host_names("::1", None)
+    assert allowed_host_names("0.0.0.0", None) is None  # only the operator knows the public name
+    assert allowed_host_names("0.0.0.0", ["art.example,www.art.example"]) == [
+        "art.example", "www.art.example"]  # fmt: skip
+    assert allowed_host_names("127.0.0.1", ["*"]) is None
+
+
+# ---------------------------------------------------------------------- upload executor
+def test_upload_after_a_worker_was_killed(client):
+    import signal
+
+    first = client.post("/api/search", files={"file": ("a.jpg", jpeg_bytes(seed=11))})
+    assert first.status_code == 200
+    workers = _upload_workers()
+    assert workers
+    for w in workers:
+        w.send_signal(signal.SIGKILL)
+        w.wait(10)
+    again = client.post("/api/search", files={"file": ("a.jpg", jpeg_bytes(seed=11))})
+    assert again.status_code == 200, again.text
+    assert again.json()["results"] == first.json()["results"]
+    assert {w.pid for w in _upload_workers()}.isdisjoint({w.pid for w in workers})
+
+
+def _executor(**kwargs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from artsim.server.uploads import UploadExecutor
+
+    return UploadExecutor(lambda: ThreadPoolExecutor(max_workers=1), 1, **kwargs)
+
+
+def _blocked(gate, value):
+    import threading
+
+    gate.wait(30)
+    return threading.get_ident(), 0.01, value
+
+
+def test_uploads_over_the_queue_limit_get_503_at_once():
+    import asyncio
+    import threading
+
+    from fastapi import HTTPException
+
+    ex = _executor(max_waiting=1)
+    gate = threading.Event()
+
+    async def scenario():
+        running = asyncio.ensure_future(ex.run(_blocked, gate, "a"))
+        queued = asyncio.ensure_future(ex.run(_blocked, gate, "b"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(HTTPException) as refused:
+            await ex.run(_blocked, gate, "c")
+        gate.set()
+        return refused.value, await running, await queued
+
+    try:
+        refused, a, b = asyncio.run(scenario())
+    finally:
+        gate.set()
+        ex.close()
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1
+    assert (a, b) == ("a", "b")
+
+
+def test_an_upload_that_takes_too_long_is_503():
+    import asyncio
+    import threading
+
+    from fastapi import HTTPException
+
+    ex = _executor(answer_within=0.2, cold_timeout=0.2)
+    gate = threading.Event()
+    try:
+        with pytest.raises(HTTPException) as err:
+            asyncio.run(ex.run(_blocked, gate, "slow"))
+    finally:
+        gate.set()
+        ex.close()
+    assert err.value.status_code == 503 and "Retry-After" in err.value.headers

@@ -41,6 +41,13 @@ class OptionError(ArtsimError):
         super().__init__(message if named else f"{option} {message}")
         self.option = option
 
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in an upload worker, re-raised in the server
+        return (_option_error, (self.option, str(self)))
+
+
+def _option_error(option: str, message: str) -> OptionError:
+    return OptionError(option, message, named=True)
+
 
 Box = tuple[float, float, float, float]
 
