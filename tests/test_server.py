@@ -58,7 +58,9 @@ def _upload_workers() -> list:
 
 @pytest.fixture(scope="module")
 def client(real_catalog) -> TestClient:
-    with TestClient(create_app(real_catalog)) as c:
+    # answer_within: the shared 2-core test machine can take seconds per upload; the time
+    # limit itself is tested on the executor (test_an_upload_that_takes_too_long_is_503)
+    with TestClient(create_app(real_catalog, upload_answer_within=120)) as c:
         yield c
     # uploads were analysed in a worker subprocess, which stops with the app
     assert not [p for p in _upload_workers() if p.is_running() and p.status() != "zombie"]
@@ -903,3 +905,24 @@ def test_an_upload_that_takes_too_long_is_503():
         gate.set()
         ex.close()
     assert err.value.status_code == 503 and "Retry-After" in err.value.headers
+
+
+def test_a_busy_server_refuses_uploads_before_reading_them(tmp_path):
+    from fastapi import HTTPException
+
+    fake = FakeCatalog(tmp_path / "f", n=3)
+    app = create_app(fake.path, catalog=fake, max_concurrent_uploads=1)
+    uploads = app.state.artsim.uploads
+    held = []
+    with pytest.raises(HTTPException):
+        while len(held) < 1000:
+            held.append(uploads.admit())
+    assert len(held) == 1 + uploads.max_waiting
+    with TestClient(app) as c:
+        r = c.post("/api/search", files={"file": ("x.txt", b"not an image")})
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+        for h in held:
+            h.release()
+        r = c.post("/api/search", files={"file": ("x.txt", b"not an image")})
+        assert r.status_code == 415
+        assert uploads.inflight == 0  # a refused upload gives its place back

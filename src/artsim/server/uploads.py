@@ -116,7 +116,6 @@ class UploadExecutor:
                 return
             old, self._pool = self._pool, None
             self._generation += 1
-            self._inflight = 0  # the broken pool's futures have all failed or will
         log.error("an upload worker died (out of memory?); starting a new pool")
         old.shutdown(wait=False, cancel_futures=True)
 
@@ -131,12 +130,19 @@ class UploadExecutor:
     def warm(self) -> bool:
         return len(self._warm_workers) >= self.processes
 
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
     def expected_wait(self, ahead: int) -> float:
         """Seconds until a new upload with `ahead` uploads before it is answered."""
         service = self._service_s if self._service_s is not None else 1.0
         return math.ceil((ahead + 1) / self.processes) * service
 
-    def _admit(self) -> None:
+    def admit(self) -> Reservation:
+        """A place for one upload, or 503 with Retry-After at once: past the queue limit, or
+        when the uploads ahead would not leave it time to be answered within answer_within.
+        Called before the request body is read, so that refusing costs next to nothing."""
         with self._lock:
             ahead = self._inflight
             full = ahead >= self.processes + self.max_waiting or (
@@ -146,7 +152,7 @@ class UploadExecutor:
             )
             if not full:
                 self._inflight += 1
-                return
+                return Reservation(self)
         retry = max(1, math.ceil(self.expected_wait(ahead) - self.answer_within))
         raise HTTPException(
             503,
@@ -154,56 +160,63 @@ class UploadExecutor:
             headers={"Retry-After": str(min(retry, 30))},
         )
 
-    def _finished(self, generation: int, fut: Future) -> None:
+    def _finished(self, reservation: Reservation, fut: Future) -> None:
+        reservation.release()  # runs before the awaiting route resumes (callback order)
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        worker, seconds, _ = fut.result()
         with self._lock:
-            if generation == self._generation:
-                self._inflight = max(0, self._inflight - 1)
-            if fut.cancelled() or fut.exception() is not None:
-                return
-            pid, seconds, _ = fut.result()
-            self._warm_workers.add(pid)
+            self._warm_workers.add(worker)
             prev = self._service_s
             self._service_s = seconds if prev is None else 0.8 * prev + 0.2 * seconds
 
     # ------------------------------------------------------------------ running
     async def run(self, fn: Callable[..., tuple[int, float, Any]], *args: Any) -> Any:
-        """fn(*args) on the executor; fn returns (worker pid, seconds it took, result).
-        503 when busy, when it takes too long, or when the worker died twice."""
-        self._admit()
+        """admit() then run_admitted()."""
+        return await self.run_admitted(self.admit(), fn, *args)
+
+    async def run_admitted(
+        self, reservation: Reservation, fn: Callable[..., tuple[int, float, Any]], *args: Any
+    ) -> Any:
+        """fn(*args) on the executor; fn returns (worker, seconds it took, result). 503 when it
+        is not answered in time, or when the worker died twice. The reservation is released
+        when the job ends (a job past its time still holds its place while it runs)."""
         started = time.monotonic()
-        for attempt in (1, 2):
-            pool, generation = self._current()
-            if attempt == 2:
-                with self._lock:
-                    self._inflight += 1
-            try:
-                fut = pool.submit(fn, *args)
-            except (BrokenProcessPool, RuntimeError):  # broken or shut down between two calls
-                with self._lock:
-                    self._inflight = max(0, self._inflight - 1)
-                self._replace(generation)
-                continue
-            fut.add_done_callback(functools.partial(self._finished, generation))
-            budget = self.answer_within if self.warm else self.cold_timeout
-            try:
-                _, _, result = await asyncio.wait_for(
-                    asyncio.wrap_future(fut), max(0.1, budget - (time.monotonic() - started))
-                )
-                return result
-            except BrokenProcessPool:
-                self._replace(generation)
-                if attempt == 1:
-                    log.warning("retrying an upload on a new worker pool")
+        try:
+            for attempt in (1, 2):
+                pool, generation = self._current()
+                reservation.acquire()
+                try:
+                    fut = pool.submit(fn, *args)
+                except (BrokenProcessPool, RuntimeError):  # broken or shut down since
+                    reservation.release()
+                    self._replace(generation)
                     continue
-                raise HTTPException(
-                    503, "the image analysis worker failed; try again",
-                    headers={"Retry-After": "2"},
-                ) from None  # fmt: skip
-            except TimeoutError:
-                raise HTTPException(
-                    503, "the server is too busy to analyse this image now; try again",
-                    headers={"Retry-After": str(max(1, math.ceil(self.expected_wait(self._inflight))))},
-                ) from None  # fmt: skip
+                fut.add_done_callback(functools.partial(self._finished, reservation))
+                budget = self.answer_within if self.warm else self.cold_timeout
+                try:
+                    _, _, result = await asyncio.wait_for(
+                        asyncio.wrap_future(fut), max(0.1, budget - (time.monotonic() - started))
+                    )
+                    return result
+                except BrokenProcessPool:
+                    self._replace(generation)
+                    if attempt == 1:
+                        log.warning("retrying an upload on a new worker pool")
+                        continue
+                    raise HTTPException(
+                        503, "the image analysis worker failed; try again",
+                        headers={"Retry-After": "2"},
+                    ) from None  # fmt: skip
+                except TimeoutError:
+                    wait = self.expected_wait(self._inflight)
+                    raise HTTPException(
+                        503, "the server is too busy to analyse this image now; try again",
+                        headers={"Retry-After": str(max(1, min(30, math.ceil(wait))))},
+                    ) from None  # fmt: skip
+        finally:
+            if not reservation.submitted:
+                reservation.release()
         raise HTTPException(
             503, "the image analysis workers could not start", headers={"Retry-After": "5"}
         )
@@ -219,6 +232,28 @@ class UploadExecutor:
                 pid, _, _ = f.result(timeout=self.cold_timeout)
                 with self._lock:
                     self._warm_workers.add(pid)
+
+
+class Reservation:
+    """One admitted upload's place in the executor's count, released exactly once per hold."""
+
+    def __init__(self, executor: UploadExecutor) -> None:
+        self._executor = executor
+        self._held = True  # admit() counted it
+        self.submitted = False
+
+    def acquire(self) -> None:
+        with self._executor._lock:
+            if not self._held:
+                self._held = True
+                self._executor._inflight += 1
+        self.submitted = True
+
+    def release(self) -> None:
+        with self._executor._lock:
+            if self._held:
+                self._held = False
+                self._executor._inflight -= 1
 
 
 # ---------------------------------------------------------------------- in the worker process

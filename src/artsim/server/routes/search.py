@@ -12,10 +12,12 @@ import io
 import logging
 import time
 import warnings
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.requests import ClientDisconnect
 
 from artsim.errors import ArtsimError
 from artsim.search.options import SearchOptions
@@ -143,56 +145,79 @@ def search_by_id(request: Request, state: StateDep) -> JSONResponse:
     return answer(state, opts, {"id": item_id}, results, started)
 
 
-@router.post("/api/search")
-async def search_by_upload(
-    request: Request,
-    state: StateDep,
-    file: Annotated[UploadFile, File(description="An image: JPEG, PNG, TIFF, WebP, BMP or GIF.")],
-    aspect: Annotated[str | None, Form()] = None,
-    k: Annotated[str | None, Form()] = None,
-    where: Annotated[list[str] | None, Form()] = None,
-    weights: Annotated[str | None, Form()] = None,
-    mirror: Annotated[str | None, Form()] = None,
-    face: Annotated[str | None, Form()] = None,
-    figure: Annotated[str | None, Form()] = None,
-    box: Annotated[str | None, Form()] = None,
-    identity: Annotated[str | None, Form()] = None,
-    min_score: Annotated[str | None, Form()] = None,
-    url: Annotated[str | None, Form(include_in_schema=False)] = None,
-) -> JSONResponse:
-    """Paintings most like an uploaded image. Parameters as form fields or in the query string
-    (a form field wins). 503 with Retry-After when the server is too busy to answer in time."""
+def _upload_doc() -> dict[str, Any]:
+    """OpenAPI request body of POST /api/search (the form is read by hand, after admission)."""
+    props: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary",
+                 "description": "An image: JPEG, PNG, TIFF, WebP, BMP or GIF."},
+    }  # fmt: skip
+    for name, kind, text in OPTION_DOCS:
+        props[name] = {"type": kind, "description": text}
+        if kind == "array":
+            props[name]["items"] = {"type": "string"}
+    schema = {"type": "object", "properties": props, "required": ["file"]}
+    return {"requestBody": {"required": True,
+                            "content": {"multipart/form-data": {"schema": schema}}}}  # fmt: skip
+
+
+@router.post("/api/search", openapi_extra=_upload_doc())
+async def search_by_upload(request: Request, state: StateDep) -> JSONResponse:
+    """Paintings most like an uploaded image (multipart field `file`). Parameters as form fields
+    or in the query string (a form field wins). When the server is too busy to answer within a
+    few seconds it says so at once: 503 with Retry-After, before reading the image."""
     qp = request.query_params
-    if url is not None or "url" in qp:
+    if "url" in qp:
         raise HTTPException(400, "this server does not fetch URLs: upload the image itself")
-    form = {"aspect": aspect, "k": k, "weights": weights, "mirror": mirror, "face": face,
-            "figure": figure, "box": box, "identity": identity, "min_score": min_score}  # fmt: skip
-    raw: dict[str, Any] = {name: qp[name] for name in form if name in qp}
-    raw.update({name: v for name, v in form.items() if v is not None})
-    raw["where"] = list(where or []) + qp.getlist("where")
-    opts = parse_options(raw)
-    limit = state.limits["max_upload_bytes"]
-    if file.size is not None and file.size > limit:
-        raise HTTPException(413, f"upload is {file.size:,} bytes; the limit is {limit:,}")
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload is over the limit of {limit:,} bytes")
-    if not data:
-        raise HTTPException(400, "the uploaded file is empty")
-    width, height, fmt = check_image(data, state.limits["max_pixels"])
-    c = state.cat()
-    check_aspects(c, opts)
-    digest = hashlib.sha256(data).hexdigest()
-    # the upload is known by its content only: file name and client content-type are ignored
-    label = f"upload:{digest[:16]}"
-    started = time.perf_counter()
+    reservation = state.uploads.admit()  # 503 now, not after the body has been read
     try:
-        results = await state.uploads.run(search_upload, state.upload_target, data, label, opts)
+        async with request.form(max_files=1, max_fields=64) as form:
+            if form.get("url") is not None:
+                raise HTTPException(400, "this server does not fetch URLs: upload the image itself")
+            raw: dict[str, Any] = {}
+            for name, _, _ in OPTION_DOCS:
+                value = form.get(name, qp.get(name))
+                if name != "where" and isinstance(value, str):
+                    raw[name] = value
+            raw["where"] = [w for w in form.getlist("where") if isinstance(w, str)]
+            raw["where"] += qp.getlist("where")
+            opts = parse_options(raw)
+            upload = form.get("file")
+            if not isinstance(upload, StarletteUpload):
+                raise HTTPException(422, "invalid request: file: Field required")
+            data = await _read_upload(upload, state.limits["max_upload_bytes"])
+        width, height, fmt = check_image(data, state.limits["max_pixels"])
+        c = state.cat()
+        check_aspects(c, opts)
+        digest = hashlib.sha256(data).hexdigest()
+        # the upload is known by its content only: file name and client content-type are ignored
+        label = f"upload:{digest[:16]}"
+        started = time.perf_counter()
+    except ClientDisconnect:  # gone, or cut off by the body limit (which has answered 413)
+        reservation.release()
+        raise HTTPException(400, "the upload was interrupted") from None
+    except BaseException:
+        reservation.release()
+        raise
+    try:
+        results = await state.uploads.run_admitted(
+            reservation, search_upload, state.upload_target, data, label, opts
+        )
     except (ArtsimError, ImportError) as exc:
         raise engine_error(state, opts, exc) from None
     describe = {"upload": {"sha256": digest, "bytes": len(data), "width": width,
                            "height": height, "format": fmt}}  # fmt: skip
     return answer(state, opts, describe, results, started)
+
+
+async def _read_upload(upload: StarletteUpload, limit: int) -> bytes:
+    if upload.size is not None and upload.size > limit:
+        raise HTTPException(413, f"upload is {upload.size:,} bytes; the limit is {limit:,}")
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"upload is over the limit of {limit:,} bytes")
+    if not data:
+        raise HTTPException(400, "the uploaded file is empty")
+    return data
 
 
 def check_image(data: bytes, max_pixels: int) -> tuple[int, int, str]:
