@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("artsim.server")
 
 ANSWER_WITHIN_S = 5.0  # an accepted upload is answered (result or 503) within this
-COLD_TIMEOUT_S = 180.0  # until every worker has answered once: models are loading
+COLD_TIMEOUT_S = 180.0  # until a worker has answered once: models are loading
 WAITING_PER_PROCESS = 16  # never more queued than this, whatever the estimate (memory)
 
 
@@ -67,9 +67,8 @@ class UploadExecutor:
         self._pool: Executor | None = None
         self._generation = 0
         self._inflight = 0  # submitted and not finished: queued, running, or timed out but running
-        self._service_s: float | None = (
-            None  # moving average of one analysis, measured in the worker
-        )
+        # moving average of the seconds one analysis takes, measured in the worker
+        self._service_s: float | None = None
         self._warm_workers: set[int] = set()
 
     # ------------------------------------------------------------------ construction
@@ -128,11 +127,24 @@ class UploadExecutor:
     # ------------------------------------------------------------------ admission
     @property
     def warm(self) -> bool:
-        return len(self._warm_workers) >= self.processes
+        """A job has finished on this pool: its models are loaded and its speed is known.
+        (Until then the time limit is cold_timeout, and only max_waiting limits the queue.)"""
+        return bool(self._warm_workers)
 
     @property
     def inflight(self) -> int:
         return self._inflight
+
+    def stats(self) -> dict[str, Any]:
+        """For /api/info: workers, uploads in flight, measured seconds per analysis."""
+        service = self._service_s
+        return {
+            "workers": self.processes,
+            "in_flight": self._inflight,
+            "max_waiting": self.max_waiting,
+            "seconds_per_upload": round(service, 3) if service is not None else None,
+            "answer_within_s": self.answer_within,
+        }
 
     def expected_wait(self, ahead: int) -> float:
         """Seconds until a new upload with `ahead` uploads before it is answered."""
@@ -173,15 +185,21 @@ class UploadExecutor:
     # ------------------------------------------------------------------ running
     async def run(self, fn: Callable[..., tuple[int, float, Any]], *args: Any) -> Any:
         """admit() then run_admitted()."""
-        return await self.run_admitted(self.admit(), fn, *args)
+        started = time.monotonic()
+        return await self.run_admitted(self.admit(), fn, *args, started=started)
 
     async def run_admitted(
-        self, reservation: Reservation, fn: Callable[..., tuple[int, float, Any]], *args: Any
+        self,
+        reservation: Reservation,
+        fn: Callable[..., tuple[int, float, Any]],
+        *args: Any,
+        started: float | None = None,
     ) -> Any:
         """fn(*args) on the executor; fn returns (worker, seconds it took, result). 503 when it
-        is not answered in time, or when the worker died twice. The reservation is released
-        when the job ends (a job past its time still holds its place while it runs)."""
-        started = time.monotonic()
+        is not answered in time (counted from `started`, time.monotonic() when the request
+        came in), or when the worker died twice. The reservation is released when the job
+        ends (a job past its time still holds its place while it runs)."""
+        started = time.monotonic() if started is None else started
         try:
             for attempt in (1, 2):
                 pool, generation = self._current()
@@ -193,7 +211,8 @@ class UploadExecutor:
                     self._replace(generation)
                     continue
                 fut.add_done_callback(functools.partial(self._finished, reservation))
-                budget = self.answer_within if self.warm else self.cold_timeout
+                # 90 %: what is left of the time goes to the reply and the network
+                budget = 0.9 * self.answer_within if self.warm else self.cold_timeout
                 try:
                     _, _, result = await asyncio.wait_for(
                         asyncio.wrap_future(fut), max(0.1, budget - (time.monotonic() - started))

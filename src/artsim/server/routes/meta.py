@@ -36,6 +36,7 @@ def info(state: StateDep) -> dict[str, Any]:
         "search_aspects": searchable,
         "model": getattr(c, "model_name", None),
         "limits": state.limits,
+        "uploads": state.uploads.stats(),
     }
 
 

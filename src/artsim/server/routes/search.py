@@ -168,6 +168,7 @@ async def search_by_upload(request: Request, state: StateDep) -> JSONResponse:
     qp = request.query_params
     if "url" in qp:
         raise HTTPException(400, "this server does not fetch URLs: upload the image itself")
+    arrived = time.monotonic()
     reservation = state.uploads.admit()  # 503 now, not after the body has been read
     try:
         async with request.form(max_files=1, max_fields=64) as form:
@@ -200,7 +201,7 @@ async def search_by_upload(request: Request, state: StateDep) -> JSONResponse:
         raise
     try:
         results = await state.uploads.run_admitted(
-            reservation, search_upload, state.upload_target, data, label, opts
+            reservation, search_upload, state.upload_target, data, label, opts, started=arrived
         )
     except (ArtsimError, ImportError) as exc:
         raise engine_error(state, opts, exc) from None
