@@ -178,9 +178,9 @@ def _fraction(name: str, value: Any) -> float:
     try:
         x = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        raise OptionError(name, f"{value!r}: expected a number from 0 to 1") from None
+        raise OptionError(name, f"{value!r}: must be a number between 0 and 1") from None
     if not 0.0 <= x <= 1.0:  # NaN fails too
-        raise OptionError(name, f"{value!r}: expected a number from 0 to 1")
+        raise OptionError(name, f"{value!r}: must be a number between 0 and 1")
     return x
 
 
