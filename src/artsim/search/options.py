@@ -11,9 +11,10 @@ server answers it as HTTP 400, `Catalog.search` raises it: the same words everyw
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from artsim.errors import ArtsimError
@@ -67,7 +68,6 @@ class SearchOptions:
     mirror: bool = False
     min_score: float = 0.0
     identity: bool = True
-    _given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
     def parse(
@@ -98,33 +98,29 @@ class SearchOptions:
                 f"unknown aspect {aspect_name!r}; choose from {', '.join(SEARCH_ASPECTS)}",
                 named=True,
             )
-        values = {
-            "k": _integer("k", k, 1, max_k),
-            "face": None if _empty(face) else _integer("face", face, 0, None),
-            "figure": None if _empty(figure) else _integer("figure", figure, 0, None),
-            "box": _box(box),
-            "mirror": _boolean("mirror", mirror),
-            "identity": _boolean("identity", identity),
-            "min_score": _fraction("min_score", min_score),
-            "weights": _weights(weights),
-            "where": _where(where),
-        }
-        defaults = {"face": None, "figure": None, "box": None, "mirror": False,
-                    "identity": True, "min_score": 0.0, "weights": None}  # fmt: skip
-        given = frozenset(n for n, d in defaults.items() if values[n] != d)
+        checked = cls(
+            aspect=aspect_name,
+            k=_integer("k", k, 1, max_k),
+            where=_where(where),
+            weights=_weights(weights),
+            face=None if _empty(face) else _integer("face", face, 0, None),
+            box=_box(box),
+            figure=None if _empty(figure) else _integer("figure", figure, 0, None),
+            mirror=_boolean("mirror", mirror),
+            min_score=_fraction("min_score", min_score),
+            identity=_boolean("identity", identity),
+        )
+        defaults = cls()
+        unread = {n: getattr(defaults, n) for n in APPLIES if aspect_name not in APPLIES[n]}
         if strict:
-            for name in sorted(given):
-                if aspect_name not in APPLIES[name]:
-                    where_ok = " or ".join(APPLIES[name])
-                    raise OptionError(
-                        name,
-                        f"applies only with aspect {where_ok} (this search is aspect {aspect_name})",
-                    )
-        # options the aspect does not read fall back to their defaults
-        for name, default in defaults.items():
-            if aspect_name not in APPLIES[name]:
-                values[name] = default
-        return cls(aspect=aspect_name, _given=given, **values)
+            for name in sorted(n for n in unread if getattr(checked, n) != unread[n]):
+                where_ok = " or ".join(APPLIES[name])
+                raise OptionError(
+                    name,
+                    f"applies only with aspect {where_ok} (this search is aspect {aspect_name})",
+                )
+        # options the aspect does not read keep their defaults
+        return dataclasses.replace(checked, **unread)
 
     @property
     def weights_dict(self) -> dict[str, float] | None:

@@ -333,7 +333,7 @@ def search_upload(
 
     started = time.perf_counter()
     in_process = isinstance(catalog, str)
-    cat = worker_catalog(catalog) if in_process else catalog
+    cat = worker_catalog(catalog) if isinstance(catalog, str) else catalog
     results = cat.search(
         Query(source=data, label=label),
         k=opts.k,
