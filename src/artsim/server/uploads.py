@@ -146,6 +146,12 @@ class UploadExecutor:
             "answer_within_s": self.answer_within,
         }
 
+    def retry_after(self) -> str:
+        """Seconds until a worker is likely free again: a client that waits this long finds a
+        place (a longer wait would leave the workers idle while refused clients sleep)."""
+        service = self._service_s if self._service_s is not None else 1.0
+        return str(max(1, min(30, math.ceil(service / self.processes))))
+
     def expected_wait(self, ahead: int) -> float:
         """Seconds until a new upload with `ahead` uploads before it is answered."""
         service = self._service_s if self._service_s is not None else 1.0
@@ -165,11 +171,10 @@ class UploadExecutor:
             if not full:
                 self._inflight += 1
                 return Reservation(self)
-        retry = max(1, math.ceil(self.expected_wait(ahead) - self.answer_within))
         raise HTTPException(
             503,
             "too many uploads in progress; try again in a moment",
-            headers={"Retry-After": str(min(retry, 30))},
+            headers={"Retry-After": self.retry_after()},
         )
 
     def _finished(self, reservation: Reservation, fut: Future) -> None:
@@ -228,10 +233,9 @@ class UploadExecutor:
                         headers={"Retry-After": "2"},
                     ) from None  # fmt: skip
                 except TimeoutError:
-                    wait = self.expected_wait(self._inflight)
                     raise HTTPException(
                         503, "the server is too busy to analyse this image now; try again",
-                        headers={"Retry-After": str(max(1, min(30, math.ceil(wait))))},
+                        headers={"Retry-After": self.retry_after()},
                     ) from None  # fmt: skip
         finally:
             if not reservation.submitted:
