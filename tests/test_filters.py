@@ -47,3 +47,28 @@ def test_bad_filters_are_user_errors(bad):
 
 def test_mask_dtype():
     assert filter_mask(META, parse_where(["year>0"])).dtype == np.bool_
+
+
+def test_numbers_are_read_whole():
+    # issue 16 item 7: '12abc' was accepted as 12 by the check, then float('12abc') failed
+    for bad in ("year>=12abc", "year<1.5.2", "year=12abc..1650", "year=1600..16x0"):
+        with pytest.raises(ArtsimError, match=r"bad filter .*is not a number"):
+            parse_where([bad])
+    assert filter_mask(META, parse_where(["year>=1650.0"])).tolist() == [True, True, False, False]
+
+
+def test_ellipsis_is_text_not_a_range():
+    # issue 16 item 12: 'title=Wait...' was read as the range 'Wait'..'.'
+    meta = [{"title": "Wait... what?"}, {"title": "Waiting"}, {"title": "1600..1650"}]
+    assert filter_mask(meta, parse_where(["title=Wait..."])).tolist() == [True, False, False]
+    assert filter_mask(meta, parse_where(["title!=wait..."])).tolist() == [False, True, True]
+    with pytest.raises(ArtsimError, match="at least one end"):
+        parse_where(["year=.."])
+
+
+def test_semicolons_split_only_before_a_condition():
+    assert [str(c) for c in parse_where("artist==Puccio di Simone; Allegretto Nuzi")] == [
+        "artist==Puccio di Simone; Allegretto Nuzi"
+    ]
+    assert [str(c) for c in parse_where(["artist=alice;year=1600..1650", "style=x ;"])] == [
+        "artist=alice", "year=1600..1650", "style=x"]  # fmt: skip

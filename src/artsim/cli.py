@@ -216,14 +216,14 @@ def _format_meta(meta: dict) -> str:
     return " | ".join(parts)
 
 
-def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
-    from artsim.errors import ArtsimError
-    from artsim.search.faces import parse_box
+def _search_options(**given):
+    """The options checked by the Python API's SearchOptions: the same words as over HTTP."""
+    from artsim.search.options import OptionError, SearchOptions
 
     try:
-        return parse_box(text)
-    except ArtsimError as exc:
-        raise _err(f"--box {exc}") from None
+        return SearchOptions.parse(**given, strict=True)
+    except OptionError as exc:
+        raise _err(str(exc)) from None
 
 
 def _check_aspect_options(aspect: str, given: dict[str, bool]) -> None:
@@ -256,19 +256,6 @@ def _check_picture_path(option: str, path: Path) -> None:
         raise _err(f"{option} {path}: give the file a picture extension such as .png or .jpg")
     if path.is_dir():
         raise _err(f"{option} {path} is a folder; give a file name such as {path / 'poses.png'}")
-
-
-def _parse_weights(text: str | None) -> dict[str, float] | None:
-    if not text:
-        return None
-    out = {}
-    for part in text.split(","):
-        name, _, value = part.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise _err(f"--weights {text!r}: expected e.g. global=1,face=2,pose=0.5") from None
-    return out
 
 
 @app.command()
@@ -338,16 +325,14 @@ def search(
             "--min-score": min_score > 0,
         },
     )
+    opts = _search_options(
+        aspect=aspect, k=k, where=where, weights=weights, face=face, box=box, figure=figure,
+        mirror=mirror, min_score=min_score, identity=identity,
+    )  # fmt: skip
     cat = Catalog.open(catalog)
-    options: dict = {}
-    if aspect == "face":
-        options = {"face": face, "box": _parse_box(box), "identity": identity}
-    elif aspect == "pose":
-        options = {"figure": figure, "mirror": mirror, "min_score": min_score}
-    elif aspect == "fused":
-        options = {"weights": _parse_weights(weights), "mirror": mirror, "face": face,
-                   "box": _parse_box(box), "figure": figure}  # fmt: skip
-    results = cat.search(query, k=k, aspect=aspect, where=where, **options)
+    results = cat.search(
+        query, k=opts.k, aspect=opts.aspect, where=list(opts.where), **opts.aspect_options()
+    )
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
         return

@@ -98,10 +98,16 @@ def search_catalog(
     where: Sequence[str] | str | None = None,
     **options: Any,
 ) -> list[SearchResult]:
-    if aspect not in SEARCH_ASPECTS:
-        raise ArtsimError(f"unknown aspect {aspect!r}; choose from {', '.join(SEARCH_ASPECTS)}")
-    if k < 1:
-        raise ArtsimError("k must be at least 1")
+    from artsim.search.options import SearchOptions, split_options
+
+    known, extra = split_options(options)  # extras such as whiten go to the aspect's search as is
+    opts = SearchOptions.parse(aspect=aspect, k=k, where=where, max_k=None, strict=True, **known)
+    aspect, k, where, options = (
+        opts.aspect,
+        opts.k,
+        list(opts.where),
+        {**opts.aspect_options(), **extra},
+    )
     if aspect != "fused":
         catalog.aspect(aspect)  # a clear error when the catalog lacks this aspect
     q = query if isinstance(query, Query) else resolve_query(catalog, query)

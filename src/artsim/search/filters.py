@@ -7,6 +7,9 @@ Syntax, one condition per --where (all must hold):
   artist!=rembrandt       substring must not occur
   year=1600..1650         the painting's [year, year_end] overlaps the range (either end may be open)
   year>=1600, year<1700   numeric comparisons
+A value is a range only with exactly one ".." and no "..." (so `title=Wait...` is text), and
+numbers are read whole (`year>=12abc` is an error, not 12). Several conditions may share one
+string separated by ";" (a ";" not followed by FIELD<op> stays in the value: "artist==A; B").
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import numpy as np
 from artsim.errors import ArtsimError
 
 _COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|>=|<=|=|>|<)\s*(.*?)\s*$")
+# a ';' starts a new condition only when FIELD<op> follows: "artist==A; B" keeps NGA's joined names
+_SPLIT = re.compile(r";\s*(?=[A-Za-z_][\w.]*\s*(?:==|!=|>=|<=|=|>|<))")
+_NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.\d+)?\s*$")
 RANGE_FIELDS_END = {"year": "year_end"}
+COMPARISONS = (">", "<", ">=", "<=")
+
+
+class FilterError(ArtsimError):
+    """A --where / where= condition that cannot be read; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,32 +44,55 @@ class Condition:
     def __str__(self) -> str:
         return f"{self.field}{self.op}{self.value}"
 
+    @property
+    def is_range(self) -> bool:
+        return is_range(self.value) and self.op not in COMPARISONS
 
-def parse_where(clauses: Sequence[str] | str | None) -> list[Condition]:
+
+def is_range(value: str) -> bool:
+    """LOW..HIGH: exactly one '..' and no ellipsis ('Wait...' is text, not a range)."""
+    return value.count("..") == 1 and "..." not in value
+
+
+def split_where(clauses: Sequence[str] | str | None) -> list[str]:
+    """Conditions one per item: each string may hold several separated by ';'."""
     if not clauses:
         return []
     if isinstance(clauses, str):
-        clauses = [c for c in clauses.split(";") if c.strip()]
+        clauses = [clauses]
+    parts = (part.strip(" \t;") for clause in clauses for part in _SPLIT.split(str(clause)))
+    return [p for p in parts if p]
+
+
+def parse_where(clauses: Sequence[str] | str | None) -> list[Condition]:
+    """Conditions from --where / where= strings; FilterError (an ArtsimError) naming the bad one."""
     out = []
-    for clause in clauses:
+    for clause in split_where(clauses):
         m = _COND.match(clause)
         if not m or not m.group(3):
-            raise ArtsimError(
+            raise FilterError(
                 f"bad filter {clause!r}: expected FIELD=VALUE, FIELD>=N or FIELD=LOW..HIGH "
                 "(e.g. artist=rembrandt, year=1600..1650)"
             )
         cond = Condition(m.group(1).lower(), m.group(2), m.group(3))
-        if cond.op in (">", "<", ">=", "<=") or ".." in cond.value:
+        if cond.op in COMPARISONS or cond.is_range:
             _check_numeric(cond)
         out.append(cond)
     return out
 
 
 def _check_numeric(cond: Condition) -> None:
-    parts = cond.value.split("..") if ".." in cond.value else [cond.value]
+    parts = cond.value.split("..") if cond.is_range else [cond.value]
+    if cond.is_range and not any(p.strip() for p in parts):
+        raise FilterError(f"bad filter {str(cond)!r}: give at least one end of the range")
     for p in parts:
-        if p.strip() and _to_float(p) is None:
-            raise ArtsimError(f"bad filter {cond}: {p!r} is not a number")
+        if (p.strip() or not cond.is_range) and _number(p) is None:
+            raise FilterError(f"bad filter {str(cond)!r}: {p.strip()!r} is not a number")
+
+
+def _number(text: str) -> float | None:
+    """A whole number as typed in a filter ('1650', '-20', '12.5'); None for '12abc'."""
+    return float(text) if _NUMBER.match(text) else None
 
 
 def _to_float(value: Any) -> float | None:
@@ -80,10 +114,12 @@ def _values(meta: dict[str, Any], field: str) -> list[str]:
 
 
 def _match(meta: dict[str, Any], cond: Condition) -> bool:
-    if ".." in cond.value:
+    if cond.is_range:
         lo_s, hi_s = cond.value.split("..", 1)
-        lo = _to_float(lo_s) if lo_s.strip() else -np.inf
-        hi = _to_float(hi_s) if hi_s.strip() else np.inf
+        lo = _number(lo_s) if lo_s.strip() else -np.inf
+        hi = _number(hi_s) if hi_s.strip() else np.inf
+        if lo is None or hi is None:
+            return False
         start = _to_float(meta.get(cond.field))
         if start is None:
             return False
@@ -95,7 +131,9 @@ def _match(meta: dict[str, Any], cond: Condition) -> bool:
         x = _to_float(meta.get(cond.field))
         if x is None:
             return False
-        y = float(cond.value)
+        y = _number(cond.value)
+        if y is None:
+            return False
         return {">": x > y, "<": x < y, ">=": x >= y, "<=": x <= y}[cond.op]
     needle = cond.value.lower()
     values = [v.lower() for v in _values(meta, cond.field)]

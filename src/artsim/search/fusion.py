@@ -161,14 +161,9 @@ def search_fused(
 ) -> list[SearchResult]:
     w = dict(DEFAULT_WEIGHTS)
     if weights:
-        unknown = set(weights) - set(DEFAULT_WEIGHTS)
-        if unknown:
-            raise ArtsimError(
-                f"unknown aspect(s) in weights: {', '.join(sorted(unknown))} (use global, face, pose)"
-            )
-        if any(v < 0 for v in weights.values()):
-            raise ArtsimError("weights must be >= 0")
-        w.update(weights)
+        from artsim.search.options import SearchOptions
+
+        w.update(SearchOptions.parse(aspect="fused", weights=weights).weights_dict or {})
     fused, parts = fused_scores(catalog, query, w, face=face, box=box, figure=figure, mirror=mirror)
     allowed = np.ones(len(catalog), dtype=bool) if mask is None else mask.copy()
     if exclude is not None and exclude in catalog:

@@ -45,6 +45,15 @@ def serve(
     max_pixels: Annotated[
         int, typer.Option(min=1, help="Refuse uploads that decode to more pixels than this.")
     ] = 40_000_000,
+    allowed_hosts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-hosts",
+            help="Host names the server answers (repeatable or comma-separated); requests naming "
+            "another host get 400, against DNS rebinding. Default: localhost, 127.0.0.1 and ::1 "
+            "when bound to a loopback address, else any. '*' allows any.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the web page and HTTP API for a catalog (http://127.0.0.1:8000 by default)."""
@@ -52,21 +61,35 @@ def serve(
 
     from artsim.server.app import create_app
 
+    hosts = allowed_host_names(host, allowed_hosts)
     application = create_app(
         catalog,
         max_upload_bytes=int(max_upload_mb * 1_000_000),
         max_pixels=max_pixels,
         cors_origins=cors_origin or None,
+        allowed_hosts=hosts,
         warm=True,
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(
-            f"warning: binding {host}: the server is reachable from other machines", err=True
+            f"warning: binding {host}: the server is reachable from other machines"
+            + ("" if hosts else "; name its public host with --allowed-hosts"),
+            err=True,
         )
     typer.echo(
         f"artsim: serving {catalog} on http://{host}:{port}/  (API reference: /docs)", err=True
     )
     uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
+def allowed_host_names(bind: str, given: list[str] | None) -> list[str] | None:
+    """--allowed-hosts as a list for create_app (None: any host)."""
+    from artsim.server.middleware import default_allowed_hosts
+
+    names = [n.strip() for item in given or [] for n in item.split(",") if n.strip()]
+    if not names:
+        return default_allowed_hosts(bind)
+    return None if "*" in names else names
 
 
 def sheet(
@@ -89,12 +112,19 @@ def sheet(
     """Draw a contact sheet: the query and its best matches with scores, boxes and skeletons."""
     from artsim.catalog import Catalog
     from artsim.search import resolve_query
+    from artsim.search.options import OptionError, SearchOptions
     from artsim.visualize.sheets import contact_sheet
 
+    try:
+        opts = SearchOptions.parse(aspect=aspect, k=k, where=where, mirror=mirror, strict=True)
+    except OptionError as exc:
+        typer.echo(f"artsim: error: {exc}", err=True)
+        raise typer.Exit(2) from None
     cat = Catalog.open(catalog)
     q = resolve_query(cat, query)
-    options = {"mirror": mirror} if aspect in ("pose", "fused") and mirror else {}
-    results = cat.search(q, k=k, aspect=aspect, where=where, **options)
+    results = cat.search(
+        q, k=opts.k, aspect=opts.aspect, where=list(opts.where), **opts.aspect_options()
+    )
     query_image = q.item_id if q.item_id is not None else q.source
     label = f"{query}: {len(results)} matches by {aspect}"
     contact_sheet(

@@ -56,17 +56,24 @@
     s.classList.toggle("error", !!isError);
   }
 
-  async function api(url, options) {
-    const res = await fetch(url, options);
-    let body = null;
-    try { body = await res.json(); } catch (e) { body = null; }
-    if (!res.ok) {
+  // retries: how many times a 503 (server busy with uploads) is tried again after its Retry-After
+  async function api(url, options, retries) {
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(url, options);
+      let body = null;
+      try { body = await res.json(); } catch (e) { body = null; }
+      if (res.ok) return body;
+      const wait = Number(res.headers.get("Retry-After"));
+      if (res.status === 503 && attempt < (retries || 0) && wait > 0 && wait <= 10) {
+        setStatus("the server is busy; trying again in " + wait + " s…");
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        continue;
+      }
       const msg = body && body.error ? body.error : res.status + " " + res.statusText;
       const err = new Error(msg);
       err.status = res.status;
       throw err;
     }
-    return body;
   }
 
   function currentAspect() {
@@ -271,7 +278,7 @@
         const form = new FormData();
         form.append("file", q.file);
         for (const [k, v] of p) form.append(k, v);
-        data = await api("/api/search", { method: "POST", body: form });
+        data = await api("/api/search", { method: "POST", body: form }, 2);
       }
     } catch (e) {
       if (seq === state.searchSeq) {

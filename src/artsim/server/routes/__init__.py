@@ -1,0 +1,1 @@
+"""The HTTP routes, one router per concern: meta (page, health, info), search, items, map."""
