@@ -150,6 +150,21 @@ def index(
         ),
     ] = None,
     detector_workers: DetectorWorkersOption = None,
+    max_index_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Then build the search index within this much RAM (e.g. 2GB): exact, HNSW, "
+            "IVF-SQ8 or OPQ+IVF-PQ, whichever fits (docs/scale.md)."
+        ),
+    ] = None,
+    max_query_ms: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Then build the search index so one query takes at most this long (p50, ms) "
+            "at recall@10 >= 0.95 against exact search.",
+        ),
+    ] = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
@@ -170,6 +185,22 @@ def index(
         limit=limit,
         detector_workers=detector_workers,
     )
+    if max_index_memory is not None or max_query_ms is not None:
+        _build_budgeted_index(catalog, max_index_memory, max_query_ms)
+
+
+def _build_budgeted_index(catalog_dir: Path, max_index_memory, max_query_ms) -> None:
+    from artsim.catalog import Catalog
+    from artsim.search.ann import build_catalog_index
+
+    # an ArtsimError (budgets that cannot be met) is printed by main() as one message
+    report = build_catalog_index(
+        Catalog.open(catalog_dir),
+        max_index_memory=max_index_memory,
+        max_query_ms=max_query_ms,
+        log=lambda msg: typer.echo(msg, err=True),
+    )
+    typer.echo(f"search index: {report.chosen.describe()}")
 
 
 def _format_meta(meta: dict) -> str:
@@ -327,6 +358,25 @@ def search(
         extra = f" box={[round(v) for v in r.box]}" if r.box else ""
         extra += "  (mirrored)" if r.mirrored else ""
         typer.echo(f"{rank:3d}. {r.score:.4f}  {r.id}  {_format_meta(r.metadata)}{extra}")
+
+
+@app.command()
+def merge(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Two or more catalogs built with the same model.")
+    ],
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="New catalog folder to write.")],
+) -> None:
+    """Merge catalogs built on different machines (same model and weights) into a new one."""
+    from artsim.catalog.merge import merge_catalogs
+
+    summary = merge_catalogs(sources, catalog)
+    for src, n in summary.per_source.items():
+        typer.echo(f"{src}: {n} paintings")
+    typer.echo(
+        f"catalog {catalog}: {summary.items} paintings; "
+        + ", ".join(f"{a} {n} rows" for a, n in summary.aspects.items())
+    )
 
 
 @app.command()
