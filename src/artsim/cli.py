@@ -109,6 +109,23 @@ def _run_index(
     _print_summary(summary, catalog)
 
 
+def _run_index_ray(catalog_dir: Path, items_or_source, *, model, model_path, **options):
+    try:
+        from artsim.catalog.distributed import add_with_ray
+    except ImportError:
+        raise _err("--engine ray needs Ray: pip install 'artsim[ray]'") from None
+    from artsim.catalog import Catalog, IndexInterrupted
+
+    options.pop("detector_workers", None)  # the actors are the workers
+    catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
+    try:
+        summary = add_with_ray(catalog, items_or_source, progress=True, **options)
+    except IndexInterrupted as exc:
+        _print_summary(exc.summary, catalog)
+        raise _err(str(exc), 130) from None
+    _print_summary(summary, catalog)
+
+
 @app.command()
 def index(
     source: Annotated[
@@ -150,6 +167,23 @@ def index(
         ),
     ] = None,
     detector_workers: DetectorWorkersOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) or ray (decoding and models in Ray Data actors; "
+            "docs/scale.md). Needs `pip install artsim[ray]`."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: the cluster (host:port or ray://...). Default: a local one."
+        ),
+    ] = None,
+    num_gpus: Annotated[
+        float,
+        typer.Option(min=0, help="With --engine ray: GPUs for the job, shared by the actors."),
+    ] = 0,
     max_index_memory: Annotated[
         str | None,
         typer.Option(
@@ -174,7 +208,13 @@ def index(
         from artsim.sources.mapping import scan_mapped_csv
 
         src = scan_mapped_csv(source, mapping)
-    _run_index(
+    if engine not in ("local", "ray"):
+        raise _err(f"--engine {engine!r}: choose local or ray")
+    if engine == "local" and (ray_address or num_gpus):
+        raise _err("--ray-address and --num-gpus apply only with --engine ray")
+    run = _run_index if engine == "local" else _run_index_ray
+    extra = {} if engine == "local" else {"ray_address": ray_address, "num_gpus": num_gpus}
+    run(
         catalog,
         src,
         model=model,
@@ -184,6 +224,7 @@ def index(
         max_pixels=max_pixels,
         limit=limit,
         detector_workers=detector_workers,
+        **extra,
     )
     if max_index_memory is not None or max_query_ms is not None:
         _build_budgeted_index(catalog, max_index_memory, max_query_ms)
