@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,10 +25,11 @@ def test_unreachable_address_fails_fast():
 
 
 class CrashOnce(EmbedActor):
-    """Kills its worker process on its first batch (once per test, via a marker file)."""
+    """Kills its worker process on its first batch (once per test: a marker file next to
+    the catalog; workers do not see environment changes made after ray.init)."""
 
     def __call__(self, batch):
-        marker = Path(os.environ["ARTSIM_TEST_CRASH_MARKER"])
+        marker = self.catalog.path.parent / "crashed"
         if not marker.exists():
             marker.write_text("crashed")
             os._exit(1)
@@ -59,10 +59,9 @@ def _vectors(cat: Catalog) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_ray_catalog_equals_in_process_one(cluster, source, tmp_path, monkeypatch):
+def test_ray_catalog_equals_in_process_one(cluster, source, tmp_path):
     local = Catalog.create(tmp_path / "local")
     local.add(source, batch_size=4)
-    monkeypatch.setenv("ARTSIM_TEST_CRASH_MARKER", str(tmp_path / "crashed"))
     dist = Catalog.create(tmp_path / "ray")
     # resume: a first run of 3 items, then the whole source with a worker killed mid-batch
     first = add_with_ray(dist, source, limit=3, batch_size=2, num_workers=2)
