@@ -173,6 +173,9 @@ def main() -> None:
         help="skip writing vectors/global Parquet parts (5.6 GB of zstd at 1M; the index is "
         "built from the memmap either way)",
     )
+    ap.add_argument(
+        "--train", type=int, default=100_000, help="IVF training sample (sets nlist ~ train/39)"
+    )
     ap.add_argument("--reuse", action="store_true", help="reuse a catalog written before")
     args = ap.parse_args()
     faiss.omp_set_num_threads(1)
@@ -201,6 +204,7 @@ def main() -> None:
         max_index_memory=args.max_index_memory,
         max_query_ms=args.max_query_ms,
         keep_vectors=False,
+        train_max=args.train,
         log=print,
     )
     build_s = time.perf_counter() - t

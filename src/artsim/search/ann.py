@@ -42,10 +42,10 @@ HNSW_BUILD_MAX = 300_000
 EF_STEPS = (16, 32, 64, 128, 256, 512, 1024)
 NPROBE_STEPS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 TRAIN_MAX = 100_000  # IVF/PQ training sample (faiss wants ~30-256 per centroid)
-ADD_CHUNK = 50_000
+ADD_CHUNK = 50_000  # rows added per call, so a memory-mapped source is read in slices
 KMEANS_NITER = 10
 OPQ_NITER = 10  # faiss's 50 rounds take many minutes at 1,400 dims for little recall
-OPQ_TRAIN_MAX = 20_000  # rows added per call, so a memory-mapped source is read in slices
+OPQ_TRAIN_MAX = 20_000
 
 
 class BudgetError(ArtsimError):
@@ -109,11 +109,11 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def nlist_for(n: int) -> int:
-    """About 4·sqrt(n) lists, a power of two, with >= 39 training points per list."""
+def nlist_for(n: int, train_max: int = TRAIN_MAX) -> int:
+    """About 4·sqrt(n) lists (a power of two), with >= 39 training points per list."""
     if n < 1000:
         return max(1, n // 39)
-    return int(min(2 ** round(math.log2(4 * math.sqrt(n))), min(n, TRAIN_MAX) // 39))
+    return int(min(2 ** round(math.log2(4 * math.sqrt(n))), min(n, train_max) // 39))
 
 
 def pq_m_for(d: int) -> int:
@@ -121,10 +121,12 @@ def pq_m_for(d: int) -> int:
     return max(8, min(128, (d // 16) // 8 * 8))
 
 
-def candidates(n: int, d: int, kinds: Sequence[str] | None = None) -> list[Candidate]:
+def candidates(
+    n: int, d: int, kinds: Sequence[str] | None = None, train_max: int = TRAIN_MAX
+) -> list[Candidate]:
     """Every index this module can build for n vectors of d dims, best recall first."""
     graph = n * (HNSW_M * 2 * 4 + 16)  # level-0 neighbour lists (int32) plus upper levels
-    nlist = nlist_for(n)
+    nlist = nlist_for(n, train_max)
     m = pq_m_for(d)
     opq_d = m * 4  # OPQ rotation reduces to 4 dims per sub-quantiser
     ivf = n * 16 + nlist * d * 4  # ids, direct map (decode by id), centroids
@@ -202,6 +204,7 @@ def build_within_budget(
     n_queries: int = 200,
     kinds: Sequence[str] | None = None,
     keep_vectors: bool = True,
+    train_max: int = TRAIN_MAX,
     seed: int = 0,
     log: Any = None,
 ) -> tuple[VectorIndex, AnnReport]:
@@ -216,7 +219,7 @@ def build_within_budget(
     say = log or (lambda msg: None)
     q_rows, queries, truth = held_out(vectors, n_queries, seed=seed)
     trials: list[Trial] = []
-    for cand in candidates(n, d, kinds):
+    for cand in candidates(n, d, kinds, train_max):
         if budget is not None and cand.memory > budget:
             trials.append(
                 Trial(cand, memory=cand.memory, skipped=f"needs {format_bytes(cand.memory)}")
@@ -224,7 +227,7 @@ def build_within_budget(
             continue
         say(f"building {cand.factory} ({format_bytes(cand.memory)} estimated)")
         t0 = time.perf_counter()
-        index = _build(cand, vectors, seed)
+        index = _build(cand, vectors, seed, train_max)
         trial = Trial(cand, build_s=time.perf_counter() - t0, memory=index_bytes(index))
         vi = VectorIndex(
             vectors=None, kind=cand.kind, index=index, params={"factory": cand.factory}
@@ -246,14 +249,14 @@ def build_within_budget(
     raise BudgetError(_explain(trials, n, d, budget, max_query_ms, min_recall))
 
 
-def _build(cand: Candidate, vectors: np.ndarray, seed: int) -> faiss.Index:
+def _build(cand: Candidate, vectors: np.ndarray, seed: int, train_max: int) -> faiss.Index:
     n, d = vectors.shape
     index = faiss.index_factory(d, cand.factory, faiss.METRIC_INNER_PRODUCT)
     if cand.kind == "hnsw":
         faiss.downcast_index(index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     if not index.is_trained:
         rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=min(n, TRAIN_MAX), replace=False))
+        sample = np.sort(rng.choice(n, size=min(n, train_max), replace=False))
         train = np.ascontiguousarray(vectors[sample], dtype=np.float32)
         ivf = faiss.try_extract_index_ivf(index)
         if ivf is not None:  # k-means on the inner product of unit vectors: spherical
