@@ -213,10 +213,10 @@ def main() -> None:
     del vi
 
     # reopen as a user would: the catalog, then the saved index
-    rss0 = current_rss_mb()
     t = time.perf_counter()
     cat = Catalog.open(out)
     open_s = time.perf_counter() - t
+    rss0 = current_rss_mb()
     t = time.perf_counter()
     vi = load_index(None, index_path)
     load_s = time.perf_counter() - t

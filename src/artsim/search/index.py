@@ -85,7 +85,10 @@ class VectorIndex:
                 return np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64)
             if rows.size <= SUBSET_EXACT_MAX:
                 return _exact_subset(self.rows(rows), rows, queries, k)
-            sel = faiss.IDSelectorBatch(rows.astype(np.int64))
+            # a bitmap, not IDSelectorBatch: building Batch's hash set of 78k rows took
+            # 41 ms at 1M rows, the bitmap 0.1 ms (bench_million); `bits` must outlive search
+            bits = np.packbits(np.asarray(mask, dtype=bool), bitorder="little")
+            sel = faiss.IDSelectorBitmap(int(mask.size), faiss.swig_ptr(bits))
             params = self._params(k, sel, rows.size / self.size)
             scores, idx = self.index.search(queries, min(k, rows.size), params=params)
             return _pad(scores, idx, k)
