@@ -241,7 +241,7 @@ def _run(
         },
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
         num_gpus=num_gpus / workers if num_gpus else None,
         max_restarts=ACTOR_RESTARTS,
