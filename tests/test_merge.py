@@ -1,0 +1,83 @@
+"""Merging catalogs: same results as one catalog built in one go; clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from artsim.catalog import MANIFEST, Catalog, store
+from artsim.catalog.merge import merge_catalogs
+from artsim.errors import CatalogError
+from tests.images_factory import gradient
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Six images indexed in one catalog, and split over two catalogs (as on two machines)."""
+    root = tmp_path_factory.mktemp("merge")
+    halves = [root / "a", root / "b"]
+    for h in halves:
+        h.mkdir()
+    for i in range(6):
+        im = gradient(120 + 10 * i, 90, seed=i)
+        im.save(halves[i % 2] / f"img{i}.jpg", quality=92)
+    whole = Catalog.create(root / "whole")
+    for h in halves:
+        whole.add(h)
+    parts = []
+    for h in halves:
+        cat = Catalog.create(root / f"cat-{h.name}")
+        cat.add(h)
+        parts.append(cat.path)
+    return root, whole, parts
+
+
+def test_merged_catalog_searches_like_one_built_in_one_go(built):
+    root, whole, parts = built
+    summary = merge_catalogs(parts, root / "merged")
+    merged = Catalog.open(root / "merged")
+    assert summary.items == 6 and sorted(merged.ids) == sorted(whole.ids)
+    for item_id in whole.ids:
+        a = whole.search(item_id, k=5)
+        b = merged.search(item_id, k=5)
+        assert [r.id for r in a] == [r.id for r in b]
+        assert np.allclose([r.score for r in a], [r.score for r in b], atol=1e-6)
+    assert merged.item("img3.jpg")["metadata"] == whole.item("img3.jpg")["metadata"]
+    assert merged.manifest["aspects"]["global"]["count"] == 6
+    assert (root / "merged" / "failures.csv").is_file()
+    assert not (root / ".merged.merging").exists()
+
+
+def test_id_clash_is_an_error_and_writes_nothing(built):
+    root, _whole, parts = built
+    with pytest.raises(
+        CatalogError, match=r"id 'img0\.jpg' is in both .*cat-a and .*whole \(and 2 more\)"
+    ):
+        merge_catalogs([parts[0], root / "whole"], root / "clash")
+    assert not (root / "clash").exists() and not (root / ".clash.merging").exists()
+
+
+def test_model_mismatch_is_an_error(built, tmp_path):
+    _root, _whole, parts = built
+    other = tmp_path / "other"
+    other.mkdir()
+    # a copy of catalog b whose manifest says its weights hash differently
+    for f in parts[1].rglob("*"):
+        if f.is_file():
+            target = other / f.relative_to(parts[1])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.read_bytes())
+    man = store.read_json(other / MANIFEST)
+    man["model"]["weights_sha256"] = "0" * 64
+    store.atomic_write_json(other / MANIFEST, man)
+    with pytest.raises(CatalogError, match="weights_sha256 differs"):
+        merge_catalogs([parts[0], other], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_destination_is_refused(built):
+    root, _whole, parts = built
+    with pytest.raises(CatalogError, match="already exists"):
+        merge_catalogs(parts, parts[0])
+    with pytest.raises(CatalogError, match="no artsim catalog"):
+        merge_catalogs([parts[0], root / "nope"], root / "out2")
