@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from artsim.errors import ImageLoadError
-from artsim.images import open_image
+from artsim.images import allow_pixels, open_image
 from tests.images_factory import gradient, write_awkward_set
 
 
@@ -120,12 +120,53 @@ def test_max_pixels_governs_over_pillows_own_cap(tmp_path, monkeypatch, fmt):
     path = tmp_path / f"big.{fmt.lower()}"
     gradient(80, 60).save(path, fmt)  # 4,800 pixels
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses over 2,000
+    if fmt == "TIFF":  # Pillow checks a TIFF's tiles on load: only its own cap can allow them
+        with pytest.raises(ImageLoadError, match=r"Pillow's own limit of 2,000 pixels"):
+            open_image(path, max_pixels=10_000)
+        allow_pixels(10_000)  # what `artsim index --max-pixels 10000` does at start-up
+        assert Image.MAX_IMAGE_PIXELS == 10_000
     loaded = open_image(path, max_pixels=10_000)
     assert loaded.original_size == (80, 60) and loaded.image.mode == "RGB"
-    assert Image.MAX_IMAGE_PIXELS == 1000  # the raised cap was for that call only
+    expected_cap = 10_000 if fmt == "TIFF" else 1000
+    assert expected_cap == Image.MAX_IMAGE_PIXELS
     with pytest.raises(ImageLoadError, match=r"over the limit of 3,000.*raise --max-pixels"):
         open_image(path, max_pixels=3000)
-    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_decoding_past_pillows_cap_leaves_the_cap_alone_for_other_threads(tmp_path, monkeypatch):
+    # review of issue 16: the cap was raised process-wide (under a lock) during such a decode,
+    # so any other thread's Image.open ran without Pillow's bomb check meanwhile
+    import threading
+
+    import artsim.images as images
+
+    path = tmp_path / "big.png"
+    gradient(80, 60).save(path)  # 4,800 pixels, over Pillow's 2,000 below
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    inside, release = threading.Event(), threading.Event()
+    to_rgb = images._to_rgb
+
+    def slow_to_rgb(im):  # hold the big decode open while this thread looks at the cap
+        inside.set()
+        release.wait(10)
+        return to_rgb(im)
+
+    monkeypatch.setattr(images, "_to_rgb", slow_to_rgb)
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(loaded=open_image(path, max_pixels=10_000))
+    )
+    worker.start()
+    try:
+        assert inside.wait(10)
+        assert Image.MAX_IMAGE_PIXELS == 1000  # unchanged while the big image decodes
+        with pytest.raises(Image.DecompressionBombError):  # so Pillow still guards the rest
+            Image.open(path)
+    finally:
+        release.set()
+        worker.join(10)
+    assert result["loaded"].original_size == (80, 60)
 
 
 def test_large_png_is_reduced_in_its_own_mode_like_a_thumbnail(tmp_path):
