@@ -209,6 +209,22 @@ def test_quote_left_open_in_a_later_field_names_its_own_line(tmp_path):
     assert "quote opened on line 3 is never closed, so lines 3-4" in scan.problems[0].reason
 
 
+def test_quote_left_open_in_the_header_is_an_error_not_an_empty_scan(tmp_path):
+    # review of issue 16: the header swallowed every row, and the scan reported nothing at all
+    (tmp_path / "m.csv").write_text('id,image,"title\np1,one.jpg,x\np2,two.jpg,y\n')
+    with pytest.raises(
+        SourceError, match=r"m\.csv:1: unreadable header \(a quote opened on line 1"
+    ):
+        scan_csv(tmp_path / "m.csv")
+
+
+def test_quote_left_open_on_the_last_line_reads_as_a_sentence(tmp_path):
+    (tmp_path / "m.csv").write_text('id,image,title\np1,one.jpg,x\np2,two.jpg,"y\n')
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [it.id for it in scan.items] == ["p1"]
+    assert "never closed, so the end of line 3 was read as one field" in scan.problems[0].reason
+
+
 def test_multiline_fields_and_stray_quotes_stay_accepted(tmp_path):
     (tmp_path / "m.csv").write_text(
         'id,image,title\np1,one.jpg,"a\nlong, quoted\ntitle"\np2,two.jpg,5\'6" tall\n'

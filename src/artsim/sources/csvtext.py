@@ -164,9 +164,9 @@ def iter_rows(fh: io.TextIOBase, *, delimiter: str = ",") -> Iterator[Row]:
     if multiline and _left_open(_text_from(fh, held.line), delimiter):
         opened = held.line + sum(f.count("\n") for f in held.fields[:-1])
         end = reader.line_num
-        span = f"lines {opened}-{end}" if end > opened else f"line {opened}"
+        span = f"lines {opened}-{end} were" if end > opened else f"the end of line {opened} was"
         held.problem = (
-            f"a quote opened on line {opened} is never closed, so {span} were read as one "
+            f"a quote opened on line {opened} is never closed, so {span} read as one "
             "field; close the quote (or double it inside a field) and re-run"
         )
     yield held
