@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +191,40 @@ def test_orientation_is_applied_after_the_reduction(tmp_path):
     loaded = open_image(tmp_path / "rot.png", max_side=64)
     assert loaded.original_size == (400, 1200)
     assert loaded.image.height == 128 and loaded.image.width in (42, 43)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_named_like_an_image_is_refused_not_waited_on(tmp_path):
+    # review of issue 16: open() of a FIFO blocks until a writer comes, so one `mkfifo x.jpg`
+    # in a folder hung `artsim index` for good
+    import threading
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | object] = []
+
+    def load() -> None:
+        try:
+            outcome.append(open_image(fifo))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # blocked in open(): let it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("open_image waited on a named pipe")
+    assert isinstance(outcome[0], ImageLoadError)
+    assert "pipe.jpg: cannot open (not a regular file (a pipe, socket or device))" in str(
+        outcome[0]
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_device_is_refused_with_a_reason(tmp_path):
+    with pytest.raises(ImageLoadError, match=r"/dev/zero: cannot open \(not a regular file"):
+        open_image("/dev/zero")
+    with pytest.raises(ImageLoadError, match=r"cannot open \(not a regular file \(a folder\)\)"):
+        open_image(tmp_path)

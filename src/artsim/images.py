@@ -8,7 +8,10 @@ memory once, not once per conversion), and refuses decompression bombs before de
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +165,23 @@ def _open_past_pillow_cap(fp: io.BufferedIOBase) -> Image.Image:
     raise UnidentifiedImageError("over Pillow's pixel cap, and not a format artsim decodes")
 
 
+def _open_regular_file(path: str | Path) -> io.BufferedReader:
+    """open(path, "rb"), refusing anything but a regular file: a FIFO named like an image
+    would block the open (and the run) forever, and /dev/zero or /dev/urandom never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never waits on a FIFO
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a pipe, socket or device"
+            raise OSError(errno.EINVAL, f"not a regular file ({kind})")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _open(
     source: str | Path | bytes,
     name: str,
@@ -171,7 +191,7 @@ def _open(
     past_pillow_cap: bool = False,
 ) -> LoadedImage:
     try:
-        fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+        fp = io.BytesIO(source) if isinstance(source, bytes) else _open_regular_file(source)
     except OSError as exc:
         raise ImageLoadError(f"{name}: cannot open ({exc.strerror or exc})") from exc
     except ValueError as exc:  # a NUL character in the path
