@@ -344,6 +344,21 @@ def test_failed_first_run_api_discard(tmp_path, folder):
     assert not cat.discard_if_unused() and len(Catalog.open(tmp_path / "cat")) == 6
 
 
+def test_failed_first_run_keeps_the_folder_another_writer_is_using(tmp_path, folder):
+    # review of issue 16: a run that made the folder, then failed because a second run into it
+    # held the lock, removed the folder under that second run (before its first part)
+    from filelock import FileLock
+
+    cat = Catalog.create(tmp_path / "cat")
+    other = FileLock(tmp_path / "cat" / ".lock", timeout=0)  # the second writer
+    with other:
+        with pytest.raises(CatalogError, match="another artsim process is writing"):
+            cat.add(folder)
+        assert not cat.discard_if_unused()
+        assert (tmp_path / "cat" / "manifest.json").is_file()
+    assert cat.discard_if_unused() and not (tmp_path / "cat").exists()  # unused once it is gone
+
+
 def test_full_disk_when_creating_removes_the_new_folder(tmp_path, monkeypatch):
     def full(path, obj):
         raise CatalogError(f"{path.parent}: no space left on the device")

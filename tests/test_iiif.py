@@ -501,3 +501,56 @@ def test_ctrl_c_while_indexing_urls_stops_and_keeps_the_catalog(
     assert took < 10, f"took {took:.1f} s to stop"
     cat = Catalog.open(tmp_path / "cat")
     assert sorted(cat.ids) == ["local1", "local5"]
+
+
+class KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as real servers: /ok answers at once, anything else sends
+    its status line and then trickles header bytes, one every 0.1 s for 30 s."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.startswith("/ok"):
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 64), (200, 10, 10)).save(buf, "JPEG")
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(buf.getvalue())))
+            self.end_headers()
+            self.wfile.write(buf.getvalue())
+            return
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        try:
+            for _ in range(300):
+                self.wfile.write(b"X")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client gave up, as it should
+            pass
+        self.close_connection = True
+
+
+def test_deadline_holds_on_a_connection_the_previous_download_used(tmp_path: Path, monkeypatch):
+    # review of issue 16: the watchdog learnt a reused keep-alive socket only once the answer's
+    # headers were in, so headers trickled on the second request of a connection ran for 30 s
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveHandler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        started = time.monotonic()
+        report = fetch_images(
+            [f"{base}/ok.jpg", f"{base}/slow.jpg"], tmp_path, timeout=0.5, retries=0, workers=1,
+            **FAST,
+        )  # fmt: skip
+        assert time.monotonic() - started < 15
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert report.fetched == 1
+    assert "no complete answer within 3 s" in report.failures[f"{base}/slow.jpg"]

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from artsim.errors import ImageLoadError
-from artsim.images import open_image
+from artsim.images import allow_pixels, open_image
 from tests.images_factory import gradient, write_awkward_set
 
 
@@ -120,12 +122,53 @@ def test_max_pixels_governs_over_pillows_own_cap(tmp_path, monkeypatch, fmt):
     path = tmp_path / f"big.{fmt.lower()}"
     gradient(80, 60).save(path, fmt)  # 4,800 pixels
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses over 2,000
+    if fmt == "TIFF":  # Pillow checks a TIFF's tiles on load: only its own cap can allow them
+        with pytest.raises(ImageLoadError, match=r"Pillow's own limit of 2,000 pixels"):
+            open_image(path, max_pixels=10_000)
+        allow_pixels(10_000)  # what `artsim index --max-pixels 10000` does at start-up
+        assert Image.MAX_IMAGE_PIXELS == 10_000
     loaded = open_image(path, max_pixels=10_000)
     assert loaded.original_size == (80, 60) and loaded.image.mode == "RGB"
-    assert Image.MAX_IMAGE_PIXELS == 1000  # the raised cap was for that call only
+    expected_cap = 10_000 if fmt == "TIFF" else 1000
+    assert expected_cap == Image.MAX_IMAGE_PIXELS
     with pytest.raises(ImageLoadError, match=r"over the limit of 3,000.*raise --max-pixels"):
         open_image(path, max_pixels=3000)
-    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_decoding_past_pillows_cap_leaves_the_cap_alone_for_other_threads(tmp_path, monkeypatch):
+    # review of issue 16: the cap was raised process-wide (under a lock) during such a decode,
+    # so any other thread's Image.open ran without Pillow's bomb check meanwhile
+    import threading
+
+    import artsim.images as images
+
+    path = tmp_path / "big.png"
+    gradient(80, 60).save(path)  # 4,800 pixels, over Pillow's 2,000 below
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    inside, release = threading.Event(), threading.Event()
+    to_rgb = images._to_rgb
+
+    def slow_to_rgb(im):  # hold the big decode open while this thread looks at the cap
+        inside.set()
+        release.wait(10)
+        return to_rgb(im)
+
+    monkeypatch.setattr(images, "_to_rgb", slow_to_rgb)
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(loaded=open_image(path, max_pixels=10_000))
+    )
+    worker.start()
+    try:
+        assert inside.wait(10)
+        assert Image.MAX_IMAGE_PIXELS == 1000  # unchanged while the big image decodes
+        with pytest.raises(Image.DecompressionBombError):  # so Pillow still guards the rest
+            Image.open(path)
+    finally:
+        release.set()
+        worker.join(10)
+    assert result["loaded"].original_size == (80, 60)
 
 
 def test_large_png_is_reduced_in_its_own_mode_like_a_thumbnail(tmp_path):
@@ -148,3 +191,40 @@ def test_orientation_is_applied_after_the_reduction(tmp_path):
     loaded = open_image(tmp_path / "rot.png", max_side=64)
     assert loaded.original_size == (400, 1200)
     assert loaded.image.height == 128 and loaded.image.width in (42, 43)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_named_like_an_image_is_refused_not_waited_on(tmp_path):
+    # review of issue 16: open() of a FIFO blocks until a writer comes, so one `mkfifo x.jpg`
+    # in a folder hung `artsim index` for good
+    import threading
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | object] = []
+
+    def load() -> None:
+        try:
+            outcome.append(open_image(fifo))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # blocked in open(): let it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("open_image waited on a named pipe")
+    assert isinstance(outcome[0], ImageLoadError)
+    assert "pipe.jpg: cannot open (not a regular file (a pipe, socket or device))" in str(
+        outcome[0]
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_device_is_refused_with_a_reason(tmp_path):
+    with pytest.raises(ImageLoadError, match=r"/dev/zero: cannot open \(not a regular file"):
+        open_image("/dev/zero")
+    with pytest.raises(ImageLoadError, match=r"cannot open \(not a regular file \(a folder\)\)"):
+        open_image(tmp_path)

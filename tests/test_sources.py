@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -207,6 +208,38 @@ def test_quote_left_open_in_a_later_field_names_its_own_line(tmp_path):
     assert scan.items == []
     assert [p.where.rsplit(":", 1)[1] for p in scan.problems] == ["2"]
     assert "quote opened on line 3 is never closed, so lines 3-4" in scan.problems[0].reason
+
+
+def test_quote_left_open_in_the_header_is_an_error_not_an_empty_scan(tmp_path):
+    # review of issue 16: the header swallowed every row, and the scan reported nothing at all
+    (tmp_path / "m.csv").write_text('id,image,"title\np1,one.jpg,x\np2,two.jpg,y\n')
+    with pytest.raises(
+        SourceError, match=r"m\.csv:1: unreadable header \(a quote opened on line 1"
+    ):
+        scan_csv(tmp_path / "m.csv")
+
+
+def test_quote_left_open_on_the_last_line_reads_as_a_sentence(tmp_path):
+    (tmp_path / "m.csv").write_text('id,image,title\np1,one.jpg,x\np2,two.jpg,"y\n')
+    scan = scan_csv(tmp_path / "m.csv")
+    assert [it.id for it in scan.items] == ["p1"]
+    assert "never closed, so the end of line 3 was read as one field" in scan.problems[0].reason
+
+
+def test_quote_left_open_in_a_long_file_names_the_lines_it_cost(tmp_path):
+    # review of issue 16: past csv's field size limit the open quote became "unreadable CSV row
+    # (field larger than field limit); skipped", silent about the ~1,900 rows it swallowed
+    rows = ["id,image,title", 'p1,one.jpg,"open quote']
+    rows += [f"p{i},img{i}.jpg,title {i} " + "x" * 60 for i in range(2, 3000)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    scan = scan_csv(tmp_path / "m.csv")
+    assert len(scan.problems) == 1
+    where, reason = scan.problems[0].where, scan.problems[0].reason
+    assert where.endswith("m.csv:2")
+    lost = re.search(r"so lines 2-(\d+) were skipped: a quote left open\?", reason)
+    assert lost, reason
+    # every row is either read or inside the reported span
+    assert len(scan.items) + int(lost.group(1)) - 1 >= 2999
 
 
 def test_multiline_fields_and_stray_quotes_stay_accepted(tmp_path):

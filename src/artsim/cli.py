@@ -109,7 +109,9 @@ def _run_index(
     detector_workers: int | None = None,
 ):
     from artsim.catalog import Catalog, IndexInterrupted
+    from artsim.images import allow_pixels
 
+    allow_pixels(max_pixels)  # before any thread decodes: Pillow's cap is process-wide
     catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
     try:
         summary = catalog.add(

@@ -8,8 +8,11 @@ memory once, not once per conversion), and refuses decompression bombs before de
 
 from __future__ import annotations
 
+import errno
 import io
-import threading
+import os
+import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +53,8 @@ _ORIENT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-# Held while an image over Pillow's own pixel cap is decoded with that cap raised to ours;
-# it also keeps such images (the largest in memory) from being decoded two at a time.
-_RAISED_CAP = threading.Lock()
+# The formats open_image decodes, as Pillow's plugin registry names them
+_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP")
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -116,33 +118,80 @@ def open_image(
     image is then downsized to at most twice this on its long side, keeping the aspect ratio.
     max_pixels: images with more pixels are refused before decoding. It governs on its own:
     when Pillow's process-wide cap (it refuses over twice Image.MAX_IMAGE_PIXELS) fires first,
-    the image is decoded again with that cap raised to max_pixels for the call, under a lock.
+    the image is opened again by its format's own opener, which does not consult that cap.
+    Image.MAX_IMAGE_PIXELS is never changed: other threads may be decoding with it.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
         return _open(source, name, max_side, max_pixels)
     except Image.DecompressionBombError:
         pass
-    # Pillow's own cap fired first: decode again with it raised to ours, so our check decides
-    with _RAISED_CAP:
-        cap = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max(cap or 0, max_pixels)  # only ever raised
+    # Pillow's own cap fired first: open it past that cap, so our max_pixels check decides
+    try:
+        return _open(source, name, max_side, max_pixels, past_pillow_cap=True)
+    except Image.DecompressionBombError as exc:  # a TIFF's tiles are checked on load
+        raise ImageLoadError(
+            f"{name}: over Pillow's own limit of {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels "
+            "(a TIFF, or an extremely wide image); `artsim index --max-pixels` raises it"
+        ) from exc
+
+
+def allow_pixels(max_pixels: int) -> None:
+    """Raise Pillow's process-wide pixel cap so that images up to max_pixels decode (never
+    lowered). Only TIFF needs it: Pillow checks a TIFF's tiles against that cap when it loads
+    them, whatever opened the file. Call it once at start-up, before threads decode (the CLI's
+    `index --max-pixels` does): changing it mid-run would lift Pillow's check for every thread."""
+    cap = Image.MAX_IMAGE_PIXELS
+    if cap is not None and max_pixels > 2 * cap:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _open_past_pillow_cap(fp: io.BufferedIOBase) -> Image.Image:
+    """Image.open without its process-wide decompression-bomb check (the caller checks the
+    size against its own max_pixels next). Pillow has no per-call cap, and raising the global
+    one, even briefly under a lock, would lift it for every other thread decoding meanwhile;
+    so this picks the format's opener from Pillow's registry the way Image.open does."""
+    Image.init()
+    prefix = fp.read(16)
+    for fmt in _FORMATS:
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        if factory is None or (accept is not None and not accept(prefix)):
+            continue
+        fp.seek(0)
         try:
-            return _open(source, name, max_side, max_pixels)
-        except Image.DecompressionBombError as exc:  # e.g. a TIFF tile over the limit
-            raise ImageLoadError(
-                f"{name}: over the limit of {max_pixels:,} pixels (possible decompression "
-                f"bomb: {exc}); raise --max-pixels to allow it"
-            ) from exc
-        finally:
-            Image.MAX_IMAGE_PIXELS = cap
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("over Pillow's pixel cap, and not a format artsim decodes")
+
+
+def _open_regular_file(path: str | Path) -> io.BufferedReader:
+    """open(path, "rb"), refusing anything but a regular file: a FIFO named like an image
+    would block the open (and the run) forever, and /dev/zero or /dev/urandom never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never waits on a FIFO
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a pipe, socket or device"
+            raise OSError(errno.EINVAL, f"not a regular file ({kind})")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _open(
-    source: str | Path | bytes, name: str, max_side: int | None, max_pixels: int
+    source: str | Path | bytes,
+    name: str,
+    max_side: int | None,
+    max_pixels: int,
+    *,
+    past_pillow_cap: bool = False,
 ) -> LoadedImage:
     try:
-        fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+        fp = io.BytesIO(source) if isinstance(source, bytes) else _open_regular_file(source)
     except OSError as exc:
         raise ImageLoadError(f"{name}: cannot open ({exc.strerror or exc})") from exc
     except ValueError as exc:  # a NUL character in the path
@@ -150,7 +199,7 @@ def _open(
     try:
         with fp:
             try:
-                im = Image.open(fp)
+                im = _open_past_pillow_cap(fp) if past_pillow_cap else Image.open(fp)
             except UnidentifiedImageError as exc:
                 size = fp.seek(0, io.SEEK_END)
                 reason = "empty file" if size == 0 else "not an image Pillow can read"

@@ -337,10 +337,18 @@ class Catalog:
 
     def discard_if_unused(self) -> bool:
         """Remove the folder `create` made for this catalog if no painting was written to it
-        (a first run that failed). A folder that existed before is never removed."""
-        if not self._made_folders or store.list_parts(self.path / "items"):
+        (a first run that failed). A folder that existed before is never removed, nor one
+        another process is writing: a second `artsim index` into the same new folder may hold
+        the lock (its first part not written yet) when this run fails for want of it."""
+        if not self._made_folders:
             return False
-        _remove_made_folders(self._made_folders)
+        try:
+            with store.writer_lock(self.path):
+                if store.list_parts(self.path / "items"):
+                    return False
+                _remove_made_folders(self._made_folders)
+        except CatalogError:  # another writer holds the lock: the folder is in use
+            return False
         self._made_folders = []
         return True
 

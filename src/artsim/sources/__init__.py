@@ -145,6 +145,8 @@ def scan_csv(
     with path.open(newline="", encoding=enc.name, errors=enc.errors) as fh:
         rows = iter_rows(fh)
         first = next(rows, None)
+        if first is not None and first.problem:  # a quote left open in the header ate the file
+            raise SourceError(f"{path}:{first.line}: unreadable header ({first.problem})")
         header = [h.strip() for h in first.fields] if first is not None else []
         if image_column not in header:
             raise SourceError(

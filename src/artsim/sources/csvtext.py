@@ -154,7 +154,16 @@ def iter_rows(fh: io.TextIOBase, *, delimiter: str = ",") -> Iterator[Row]:
             break
         except csv.Error as exc:
             fields = None
-            problem = f"unreadable CSV row ({exc}); skipped"
+            end = reader.line_num
+            span = f"lines {start}-{end} were" if end > start else f"line {start} was"
+            if "field larger than field limit" in str(exc):  # what an open quote runs into
+                problem = (
+                    f"a field of the row on line {start} runs past {csv.field_size_limit():,} "
+                    f"characters, so {span} skipped: a quote left open? close it (or double "
+                    "it inside a field) and re-run"
+                )
+            else:
+                problem = f"unreadable CSV row ({exc}); {span} skipped"
         if held is not None:
             yield held
         held = Row(start, fields) if fields is not None else Row(start, [], problem)
@@ -164,9 +173,9 @@ def iter_rows(fh: io.TextIOBase, *, delimiter: str = ",") -> Iterator[Row]:
     if multiline and _left_open(_text_from(fh, held.line), delimiter):
         opened = held.line + sum(f.count("\n") for f in held.fields[:-1])
         end = reader.line_num
-        span = f"lines {opened}-{end}" if end > opened else f"line {opened}"
+        span = f"lines {opened}-{end} were" if end > opened else f"the end of line {opened} was"
         held.problem = (
-            f"a quote opened on line {opened} is never closed, so {span} were read as one "
+            f"a quote opened on line {opened} is never closed, so {span} read as one "
             "field; close the quote (or double it inside a field) and re-run"
         )
     yield held

@@ -358,10 +358,6 @@ def _attempt(
     timer.start()
     try:
         with client.stream("GET", url.strip(), extensions={"trace": trace}) as response:
-            stream = response.extensions.get("network_stream")
-            if stream is not None and stream.get_extra_info("socket") not in sockets:
-                sockets.append(stream.get_extra_info("socket"))  # a reused keep-alive socket
-                watch.add(sockets[-1])
             status = response.status_code
             if not 200 <= status < 300:
                 retryable = status in (408, 429) or status >= 500
@@ -494,7 +490,10 @@ def _client(workers: int, timeout: float) -> httpx.Client:
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         follow_redirects=True,
-        limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
+        # no keep-alive: a reused connection announces no socket before its answer's headers
+        # (httpx traces only new ones), so a server trickling those headers could hold a
+        # request past its deadline; a new connection per request is always watched
+        limits=httpx.Limits(max_connections=workers, max_keepalive_connections=0),
         headers={"User-Agent": USER_AGENT},
     )
 
