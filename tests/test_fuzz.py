@@ -386,12 +386,6 @@ def test_fuzz_toml_mapping(tmp_path, rnd):
     check_mapping(rnd, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="search/filters.py belongs to the server helper's rewrite: a value with a leading "
-    "number and junk after it ('year>=12abc', 'year<1e51e5', 'year>0x10') passes parse_where, "
-    "then float() raises ValueError in filter_mask (issue 16 item 7)",
-)
 @FUZZ
 @given(RANDOMS)
 def test_fuzz_where_expressions(rnd):
@@ -409,11 +403,6 @@ def fuzz_client(fuzz_catalog):
         yield client
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="artsim/server is being rewritten by the server helper: a bad number in a filter "
-    "('where=year>=12abc') answers 500 (issue 16 item 7)",
-)
 @settings(FUZZ, max_examples=100)
 @given(RANDOMS)
 def test_fuzz_http_parameters(fuzz_client, fuzz_catalog, rnd):
@@ -442,11 +431,6 @@ def test_nul_characters_found_by_the_fuzzer_are_clear_errors(tmp_path):
         open_image(str(tmp_path / "one\x00.jpg"))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="search/filters.py is the server helper's (issue 16 item 7): these pass parse_where "
-    "and raise ValueError in filter_mask",
-)
 @pytest.mark.parametrize("clause", ["year>=12abc", "year<1e51e5", "year>0x10"])
 def test_where_cases_found_by_the_fuzzer(clause):
     try:
