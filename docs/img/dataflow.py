@@ -10,8 +10,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyBboxPatch
 
 STAGE = {"fc": "#eef3fb", "ec": "#3b6bb5"}
 SHARED = {"fc": "#fff4d6", "ec": "#c08a00"}  # the analysis stage, shared by both flows
