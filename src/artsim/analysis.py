@@ -17,6 +17,7 @@ give them in the original image's pixels, which is what the catalog stores.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -227,14 +228,22 @@ def analyse_batch(
         raise ArtsimError(
             f"unknown analysis {', '.join(sorted(unknown))}; choose from {', '.join(ANALYSES)}"
         )
-    pool = pool or _InProcess()
     out = [Analysis(image=li) for li in images]
 
     todo = [i for i, want in enumerate(aspects) if "global" in want]
+    pending = None
     if todo:
-        vecs = encoder.embed_images([images[i].image for i in todo], batch_size=max(1, len(todo)))
-        for i, v in zip(todo, vecs, strict=True):
-            out[i].vector = v
+        batch = [images[i].image for i in todo]
+        detecting = any(want & {"face", "pose"} for want in map(set, aspects))
+        if pool is None and detecting:
+            # a query: the encoder runs on the other core while this thread detects faces and
+            # figures (torch and the detectors release the GIL; same calls, same vectors)
+            executor = ThreadPoolExecutor(max_workers=1)
+            pending = executor.submit(encoder.embed_images, batch, max(1, len(todo)))
+            executor.shutdown(wait=False)
+        else:
+            _set_vectors(out, todo, encoder.embed_images(batch, batch_size=max(1, len(todo))))
+    pool = pool or _InProcess()
 
     todo = [i for i, want in enumerate(aspects) if "face" in want]
     if todo:
@@ -271,7 +280,16 @@ def analyse_batch(
         )
         for i, fig in zip(todo, figures, strict=True):
             out[i].figures = fig
+    if pending is not None:
+        _set_vectors(
+            out, [i for i, want in enumerate(aspects) if "global" in want], pending.result()
+        )
     return out
+
+
+def _set_vectors(out: list[Analysis], todo: list[int], vecs: np.ndarray) -> None:
+    for i, v in zip(todo, vecs, strict=True):
+        out[i].vector = v
 
 
 def _find_faces_star(args: tuple[Image.Image, str, bool, Sequence[Face] | None]) -> FoundFaces:
