@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from artsim import facades as _facades
+
 __version__ = "0.1.0"
 __all__ = ["ArtsimError", "Catalog", "Face", "Pose", "SearchResult", "SourceItem"]
 
@@ -27,3 +29,13 @@ def __getattr__(name: str) -> Any:
 
         return getattr(records, name)
     raise AttributeError(name)
+
+
+def _search(catalog: Any, query: Any, **options: Any) -> Any:
+    from artsim.search import search
+
+    return search(catalog, query, **options)
+
+
+# the package root wires the search stage into Catalog.search (artsim/facades.py says why)
+_facades.search = _search

@@ -529,30 +529,27 @@ def faces(
 ) -> None:
     """List the faces found in an image, with boxes and scores (numbered as --face N expects)."""
     from artsim.catalog import Catalog
-    from artsim.catalog.faces import FACE_MAX_SIDE, scale_face
-    from artsim.detectors.faces import detect_faces
-    from artsim.encoders.faces import align_faces
     from artsim.search import resolve_query
 
     if save_crops is not None and save_crops.exists() and not save_crops.is_dir():
         raise _err(f"--save-crops {save_crops} is a file; give a folder for the face-N.jpg crops")
     cat = Catalog.open(catalog)
     q = resolve_query(cat, query)
-    loaded = q.load(cat, max_side=FACE_MAX_SIDE)
-    found = detect_faces(loaded.image)
+    analysis = q.analyse(cat, {"face"}, look=False)  # what a face search and the index see
+    assert analysis.faces is not None
     rows = [
         {
             "face": i,
-            "box": [round(v, 1) for v in scale_face(f, loaded.scale).box],
+            "box": [round(v, 1) for v in f.box],
             "score": round(f.score, 3),
             "detector": f.detector,
         }
-        for i, f in enumerate(found)
+        for i, f in enumerate(analysis.original_faces())
     ]
-    if save_crops is not None and found:
+    if save_crops is not None and rows:
         save_crops.mkdir(parents=True, exist_ok=True)
-        for i, aligned in enumerate(align_faces(loaded.image, found)):
-            aligned.chip.save(save_crops / f"face-{i}.jpg", quality=92)
+        for i, chip in enumerate(analysis.faces.chips):
+            chip.save(save_crops / f"face-{i}.jpg", quality=92)
             rows[i]["crop"] = str(save_crops / f"face-{i}.jpg")
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -584,24 +581,23 @@ def pose(
 ) -> None:
     """List the figures (poses) found in an image, and optionally draw their skeletons."""
     from artsim.catalog import Catalog
-    from artsim.catalog.poses import POSE_MAX_SIDE, scale_pose
-    from artsim.detectors.poses import detect_poses
     from artsim.search import resolve_query
 
     if draw is not None:
         _check_picture_path("--draw", draw)
     cat = Catalog.open(catalog)
     q = resolve_query(cat, query)
-    loaded = q.load(cat, max_side=POSE_MAX_SIDE)
-    found = detect_poses(loaded.image)
+    analysis = q.analyse(cat, {"pose"})  # what a pose search and the index see
+    assert analysis.figures is not None
+    found = analysis.figures.poses
     if draw is not None:
         from artsim.visualize.overlays import draw_poses
 
         draw.parent.mkdir(parents=True, exist_ok=True)
-        draw_poses(loaded.image, found, labels=[str(i) for i in range(len(found))]).save(draw)
+        image = analysis.image.image
+        draw_poses(image, found, labels=[str(i) for i in range(len(found))]).save(draw)
     rows = []
-    for i, p in enumerate(found):
-        orig = scale_pose(p, loaded.scale)
+    for i, (p, orig) in enumerate(zip(found, analysis.original_poses(), strict=True)):
         rows.append(
             {
                 "figure": i,

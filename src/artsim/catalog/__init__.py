@@ -30,14 +30,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from artsim import facades
+from artsim.analysis import analyse_batch
 from artsim.catalog import store
 from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
+from artsim.catalog.index import VectorIndex, build_index, load_index, save_index
 from artsim.catalog.metadata import LazyMetadata
 from artsim.catalog.parallel import DetectorPool
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
-from artsim.records import SourceItem
-from artsim.search.index import VectorIndex, build_index, load_index, save_index
+from artsim.records import SearchResult, SourceItem
 from artsim.sources import SourceScan
 
 MANIFEST = "manifest.json"
@@ -317,17 +319,6 @@ class Catalog:
             data.indexes[name] = vi or build_index(vectors)
         return data, data.indexes[name]
 
-    def whitened_index(self):
-        """PCA whitening fitted on this catalog's global vectors, and an index over the
-        whitened vectors (computed once per process)."""
-        if self._whitened is None:
-            from artsim.search.whitening import fit_whitening
-
-            vectors = self.aspect("global").vectors["global"]
-            wh = fit_whitening(vectors)
-            self._whitened = (wh, build_index(wh.apply(vectors)))
-        return self._whitened
-
     # ------------------------------------------------------------------ indexing
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -352,12 +343,8 @@ class Catalog:
         self._made_folders = []
         return True
 
-    def indexers(
-        self, aspects: Sequence[str], pool: DetectorPool | None = None
-    ) -> list[AspectIndexer]:
+    def indexers(self, aspects: Sequence[str]) -> list[AspectIndexer]:
         out: list[AspectIndexer] = []
-        face_indexer = None
-        # faces before poses: the pose aspect reuses the face aspect's detection
         order = {name: i for i, name in enumerate(ASPECTS)}
         for a in sorted(aspects, key=lambda name: order.get(name, len(order))):
             if a == "global":
@@ -365,12 +352,11 @@ class Catalog:
             elif a == "face":
                 from artsim.catalog.faces import FaceIndexer
 
-                face_indexer = FaceIndexer(self, pool=pool)
-                out.append(face_indexer)
+                out.append(FaceIndexer(self))
             elif a == "pose":
                 from artsim.catalog.poses import PoseIndexer
 
-                out.append(PoseIndexer(self, pool=pool, face_indexer=face_indexer))
+                out.append(PoseIndexer(self))
             else:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
         return out
@@ -411,7 +397,7 @@ class Catalog:
         with self._locked(), DetectorPool(detector_workers) as pool:
             for p in scan.problems:
                 self._log_failure(p.where, None, p.reason)
-            indexers = self.indexers(aspects, pool)
+            indexers = self.indexers(aspects)
             for ix in indexers:
                 self._register_aspect(ix)
             done = {ix.aspect: self._done_ids(ix) for ix in indexers}
@@ -434,10 +420,25 @@ class Catalog:
                         else:
                             ok.append((item, result))
                     if ok:
+                        # one analysis per painting for all the aspects it still lacks
+                        wanted = [
+                            {ix.aspect for ix in indexers if it.id not in done[ix.aspect]}
+                            for it, _ in ok
+                        ]
+                        analyses = analyse_batch(
+                            [li for _, li in ok],
+                            wanted,
+                            encoder=self.encoder,
+                            pool=pool,
+                        )
                         for ix in indexers:
-                            todo = [(it, li) for it, li in ok if it.id not in done[ix.aspect]]
-                            if todo:
-                                rows = ix.process(todo)
+                            rows = [
+                                row
+                                for (it, _), an, want in zip(ok, analyses, wanted, strict=True)
+                                if ix.aspect in want
+                                for row in ix.rows(it, an)
+                            ]
+                            if rows:
                                 self._write_rows(ix, rows)
                                 summary.aspects[ix.aspect] = summary.aspects.get(
                                     ix.aspect, 0
@@ -579,14 +580,14 @@ class Catalog:
         aspect: str = "global",
         where: Sequence[str] | str | None = None,
         **options: Any,
-    ):
+    ) -> list[SearchResult]:
         """Paintings most like `query` (catalog id, image path, URL, bytes or PIL image).
 
         Returns a list of artsim.records.SearchResult, best first, the query item excluded.
+        A facade over `artsim.search.search`, bound late (artsim/facades.py): search depends
+        on the catalog, never the reverse.
         """
-        from artsim.search import search_catalog
-
-        return search_catalog(self, query, k=k, aspect=aspect, where=where, **options)
+        return facades.search(self, query, k=k, aspect=aspect, where=where, **options)
 
     def info(self) -> dict[str, Any]:
         """What is on disk now (not the manifest's counts, which a killed run left behind):

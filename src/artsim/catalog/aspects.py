@@ -1,5 +1,6 @@
-"""Aspects: what a catalog embeds per painting. Each aspect turns decoded images into rows
-(one per painting for `global`, one per face or figure for `face` and `pose`), with vectors.
+"""Aspects: what a catalog stores per painting. Each aspect turns a painting's analysis
+(`artsim.analysis`, run once per batch for all the aspects) into rows (one per painting for
+`global`, one per face or figure for `face` and `pose`), with vectors.
 
 An aspect indexer records "processed, nothing found" as a row with row_id None, so that a
 painting with no face is remembered as done and not re-examined on resume.
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from artsim.images import LoadedImage
+from artsim.analysis import Analysis
 from artsim.records import SourceItem
 
 ASPECTS = ("global", "face", "pose")
@@ -34,7 +35,9 @@ class AspectIndexer(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
-    def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]: ...
+    def rows(self, item: SourceItem, analysis: Analysis) -> list[AspectRow]:
+        """The rows of one analysed painting (a row with row_id None when nothing was found)."""
+        ...
 
 
 class GlobalIndexer:
@@ -51,11 +54,6 @@ class GlobalIndexer:
     def describe(self) -> dict[str, Any]:
         return {"model": self.model_key, "dims": self.vector_dims}
 
-    def process(self, batch: list[tuple[SourceItem, LoadedImage]]) -> list[AspectRow]:
-        vecs = self.encoder.embed_images(
-            [li.image for _, li in batch], batch_size=max(1, len(batch))
-        )
-        return [
-            AspectRow(item.id, item.id, {}, {"global": v})
-            for (item, _), v in zip(batch, vecs, strict=True)
-        ]
+    def rows(self, item: SourceItem, analysis: Analysis) -> list[AspectRow]:
+        assert analysis.vector is not None, "analysed without 'global'"
+        return [AspectRow(item.id, item.id, {}, {"global": analysis.vector})]

@@ -27,6 +27,7 @@ from typing import Any
 
 import ray
 
+from artsim.analysis import analyse_batch
 from artsim.catalog import (
     MANIFEST,
     Catalog,
@@ -53,7 +54,6 @@ class EmbedActor:
     {"error": reason})."""
 
     def __init__(self, catalog_path: str, aspects: Sequence[str], max_pixels: int) -> None:
-        # not Catalog.open: that removes temp files, which may be the driver's part in flight
         path = Path(catalog_path)
         self.catalog = Catalog(path, store.read_json(path / MANIFEST))
         self.indexers = self.catalog.indexers(list(aspects))
@@ -79,11 +79,14 @@ class EmbedActor:
             else:
                 ok.append((it, loaded))
                 payload[it.id] = {"size": loaded.original_size, "rows": {}}
+        # the same analysis stage as Catalog.add: one analysis per painting, then rows
+        wanted = [todo[it.id] for it, _ in ok]
+        analyses = analyse_batch([li for _, li in ok], wanted, encoder=self.catalog.encoder)
         for ix in self.indexers:
-            sub = [(it, li) for it, li in ok if ix.aspect in todo[it.id]]
-            if sub:
-                for row in ix.process(sub):
-                    payload[row.item_id]["rows"].setdefault(ix.aspect, []).append(row)
+            for (it, _), an, want in zip(ok, analyses, wanted, strict=True):
+                if ix.aspect in want:
+                    for row in ix.rows(it, an):
+                        payload[row.item_id]["rows"].setdefault(ix.aspect, []).append(row)
         return {
             "id": [it.id for it in items],
             "payload": [pickle.dumps(payload[it.id]) for it in items],
@@ -261,13 +264,14 @@ def _run(
             for aspect, aspect_rows in res["rows"].items():
                 rows[aspect].extend(aspect_rows)
         if ok:
-            catalog._write_items(ok)  # items first: their rows are what marks them done
             for aspect, aspect_rows in rows.items():
                 if aspect_rows:
                     catalog._write_rows(by_ix[aspect], aspect_rows)
                     summary.aspects[aspect] = summary.aspects.get(aspect, 0) + sum(
                         r.row_id is not None for r in aspect_rows
                     )
+            # last, as in Catalog.add: a painting is in the catalog only with all its rows
+            catalog._write_items(ok)
             summary.added += len(ok)
         bar(len(batch["id"]))
 

@@ -27,6 +27,7 @@ from artsim.evaluation.groundtruth import (
     load_same_sitter,
     restrict_search,
 )
+from artsim.search import search as search_catalog
 
 if TYPE_CHECKING:
     from artsim.catalog import Catalog
@@ -84,7 +85,7 @@ def make_search(
 ) -> Callable[[str], list[tuple[str, float]]]:
     def search(path: str) -> list[tuple[str, float]]:
         try:
-            hits = catalog.search(path_to_id[path], k=k, aspect=aspect, **options)
+            hits = search_catalog(catalog, path_to_id[path], k=k, aspect=aspect, **options)
         except ArtsimError:
             return []  # e.g. no face in the query: a miss, counted as such
         return [(id_to_path[h.id], h.score) for h in hits if h.id in id_to_path]
@@ -104,7 +105,7 @@ def make_image_search(
 
     def search(path: str) -> list[tuple[str, float]]:
         try:
-            hits = catalog.search(images[path], k=k + 1, aspect=aspect, **options)
+            hits = search_catalog(catalog, images[path], k=k + 1, aspect=aspect, **options)
         except ArtsimError:
             return []
         return [

@@ -6,21 +6,20 @@ to k), and the query painting itself is excluded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from artsim.analysis import Analysis, analyse
+from artsim.catalog import Catalog
 from artsim.errors import ArtsimError
-from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
+from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SearchResult
 from artsim.search.filters import filter_mask, parse_where
-
-if TYPE_CHECKING:
-    from artsim.catalog import Catalog
 
 SEARCH_ASPECTS = ("global", "face", "pose", "fused")
 
@@ -32,22 +31,51 @@ class Query:
     item_id: str | None = None
     source: str | bytes | Image.Image | None = None
     label: str = ""
+    # the query image's analysis, made once (`analyse`) and shared by every aspect
+    analysis: Analysis | None = field(default=None, repr=False)
 
-    def load(
-        self, catalog: Catalog, max_side: int | None, max_pixels: int = DEFAULT_MAX_PIXELS
-    ) -> LoadedImage:
-        """Decode the query image (the stored file for a catalog item)."""
+    def analyse(
+        self,
+        catalog: Catalog,
+        aspects: Collection[str],
+        *,
+        look: bool = False,
+        face_box: tuple[float, float, float, float] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> Analysis:
+        """The query image analysed for `aspects` (the stored file for a catalog item): decoded
+        once and each analysis run once, by the code that indexing runs. A search asks for
+        everything it needs in one call; a later call that asks for no more reuses it."""
+        a = self.analysis
+        if a is not None and _covers(a, aspects, look, face_box):
+            return a
         src = self.source
         if self.item_id is not None:
             src = catalog.image_of(self.item_id)
-        if isinstance(src, Image.Image):
-            from artsim.images import _to_rgb
-
-            rgb = _to_rgb(src)
-            return LoadedImage(rgb, rgb.size)
         if src is None:
             raise ArtsimError("query has no image")
-        return open_image(src, max_side=max_side, max_pixels=max_pixels)
+        self.analysis = analyse(
+            src,
+            aspects,
+            encoder=catalog.encoder,
+            look=look,
+            face_box=face_box,
+            max_pixels=max_pixels,
+        )
+        return self.analysis
+
+
+def _covers(a: Analysis, aspects: Collection[str], look: bool, face_box) -> bool:
+    have = {
+        "global": a.vector is not None,
+        "face": a.faces is not None and (a.look is not None or not look),
+        "pose": a.figures is not None,
+    }
+    # faces analysed for a hand-marked box are not the detected faces, and the reverse
+    marked = a.faces is not None and any(f.detector == "user" for f in a.faces.faces)
+    if "face" in aspects and marked != (face_box is not None):
+        return False
+    return all(have.get(x, False) for x in aspects)
 
 
 def resolve_query(catalog: Catalog, query: Any) -> Query:
@@ -89,7 +117,7 @@ def item_mask(catalog: Catalog, where: Sequence[str] | str | None) -> np.ndarray
     return filter_mask(catalog._metadata, parse_where(where))
 
 
-def search_catalog(
+def search(
     catalog: Catalog,
     query: Any,
     *,
@@ -98,6 +126,8 @@ def search_catalog(
     where: Sequence[str] | str | None = None,
     **options: Any,
 ) -> list[SearchResult]:
+    """Paintings most like `query` (catalog id, image path, URL, bytes, PIL image or Query),
+    best first, the query item excluded. `Catalog.search` calls this."""
     from artsim.search.options import SearchOptions, split_options
 
     known, extra = split_options(options)  # extras such as whiten go to the aspect's search as is
@@ -128,6 +158,9 @@ def search_catalog(
     from artsim.search.fusion import search_fused
 
     return search_fused(catalog, q, k=k, mask=mask, exclude=exclude, **options)
+
+
+search_catalog = search  # its former name
 
 
 def row_mask(

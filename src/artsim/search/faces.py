@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from artsim.analysis import Analysis
 from artsim.errors import ArtsimError
-from artsim.records import Face, SearchResult
+from artsim.records import SearchResult
 from artsim.search import Query, to_result
 from artsim.search.regions import best_rows_per_item, box_iou, pick_largest
 
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
     from artsim.catalog import Catalog
 
 
-def query_faces(catalog: Catalog, query: Query) -> list[dict]:
-    """The query's faces as dicts with box (original pixels), score, and both vectors."""
+def query_faces(catalog: Catalog, query: Query, *, look: bool = True) -> list[dict]:
+    """The query's faces as dicts with box (original pixels), score, and their vectors
+    (identity; look unless look=False)."""
     data = catalog.aspect("face")
     if query.item_id is not None and query.item_id in data.done:
         rows = data.rows_of_item(query.item_id)
@@ -31,19 +33,20 @@ def query_faces(catalog: Catalog, query: Query) -> list[dict]:
             }
             for r in rows
         ]
-    from artsim.catalog.faces import FACE_MAX_SIDE, analyse_faces, scale_face
+    return _face_dicts(query.analyse(catalog, {"face"}, look=look))
 
-    loaded = query.load(catalog, max_side=FACE_MAX_SIDE)
-    faces, identity, look, _ = analyse_faces(loaded.image, catalog.encoder)
+
+def _face_dicts(a: Analysis) -> list[dict]:
+    assert a.faces is not None
     return [
         {
-            "box": list(scale_face(f, loaded.scale).box),
+            "box": list(f.box),
             "score": f.score,
             "detector": f.detector,
-            "identity": identity[i],
-            "look": look[i],
+            "identity": a.faces.identity[i],
+            **({"look": a.look[i]} if a.look is not None else {}),
         }
-        for i, f in enumerate(faces)
+        for i, f in enumerate(a.original_faces())
     ]
 
 
@@ -63,42 +66,28 @@ def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     return (x, y, w, h)
 
 
-def face_from_box(catalog: Catalog, query: Query, box: tuple[float, float, float, float]) -> dict:
+def face_from_box(
+    catalog: Catalog, query: Query, box: tuple[float, float, float, float], *, look: bool = True
+) -> dict:
     """Embed a face the user marked by hand (box in original-image pixels)."""
-    from artsim.catalog.faces import FACE_MAX_SIDE
-    from artsim.encoders.faces import face_crops, identity_embeddings
-
-    loaded = query.load(catalog, max_side=FACE_MAX_SIDE)
-    s = 1.0 / loaded.scale
-    x, y, w, h = box
-    W, H = loaded.image.size
-    x0, y0 = max(0.0, x * s), max(0.0, y * s)
-    x1, y1 = min(float(W), (x + w) * s), min(float(H), (y + h) * s)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        raise ArtsimError(
-            f"--box {','.join(f'{v:g}' for v in box)} lies (almost) entirely outside the query "
-            f"image ({loaded.original_size[0]}x{loaded.original_size[1]})"
-        )
-    face = Face(box=(x0, y0, x1 - x0, y1 - y0), score=1.0, detector="user")
-    return {
-        "box": list(box),
-        "score": 1.0,
-        "detector": "user",
-        "identity": identity_embeddings(loaded.image, [face])[0],
-        "look": catalog.encoder.embed_images(face_crops(loaded.image, [face]))[0],
-    }
+    found = _face_dicts(query.analyse(catalog, {"face"}, look=look, face_box=box))
+    return {**found[0], "box": list(box)}
 
 
-def choose_face(catalog: Catalog, query: Query, face: int | None, box) -> dict:
+def choose_face(
+    catalog: Catalog, query: Query, face: int | None, box, *, look: bool = True
+) -> dict:
+    """The query face to search with. look=False: the look vector is not needed (not computed
+    for a query image)."""
     if box is not None:
-        found = query_faces(catalog, query) if query.item_id is not None else []
+        found = query_faces(catalog, query, look=look) if query.item_id is not None else []
         matches = [f for f in found if box_iou(f["box"], box) >= 0.5]
         return (
             max(matches, key=lambda f: box_iou(f["box"], box))
             if matches
-            else face_from_box(catalog, query, box)
+            else face_from_box(catalog, query, box, look=look)
         )
-    faces = query_faces(catalog, query)
+    faces = query_faces(catalog, query, look=look)
     if not faces:
         raise ArtsimError(
             f"no face found in {query.label}; mark one with --box x,y,w,h, or search by --aspect global"
@@ -124,7 +113,7 @@ def search_faces(
     identity: bool = True,
 ) -> list[SearchResult]:
     name = "identity" if identity else "look"
-    chosen = choose_face(catalog, query, face, box)
+    chosen = choose_face(catalog, query, face, box, look=not identity)
     data, index = catalog.vector_index("face", name)
     hits = best_rows_per_item(catalog, data, index, chosen[name], k, mask, exclude)
     return [

@@ -80,7 +80,7 @@ def face_scores(catalog: Catalog, query: Query, face: int | None, box) -> Aspect
     if box is None and _not_analysed(catalog, query, "face"):
         return None
     try:
-        chosen = choose_face(catalog, query, face, box)
+        chosen = choose_face(catalog, query, face, box, look=False)
     except ArtsimError:
         return None  # the query has no face: fuse the other aspects
     data = catalog.aspect("face")
@@ -126,6 +126,12 @@ def fused_scores(
     mirror=False,
 ) -> tuple[np.ndarray, dict[str, AspectScores]]:
     have = set(catalog.aspect_names())
+    if query.item_id is None:
+        # a query image: decode it and run every analysis the fusion uses once, up front
+        need = {a for a in ("global", "face", "pose") if weights.get(a, 0) > 0}
+        need &= have | {"global"}
+        if need:
+            query.analyse(catalog, need, look=False, face_box=box if "face" in need else None)
     parts: dict[str, AspectScores] = {}
     if weights.get("global", 0) > 0:
         parts["global"] = global_scores(catalog, query)

@@ -20,9 +20,9 @@ def query_vector(catalog: Catalog, query: Query) -> np.ndarray:
         rows = data.rows_of_item(query.item_id)
         if rows:
             return data.vectors["global"][rows[0]]
-    enc = catalog.encoder
-    loaded = query.load(catalog, max_side=enc.preprocess.resize)
-    return enc.embed_images([loaded.image])[0]
+    vector = query.analyse(catalog, {"global"}).vector
+    assert vector is not None
+    return vector
 
 
 def search_global(
@@ -38,7 +38,9 @@ def search_global(
     data, index = catalog.vector_index("global")
     qv = query_vector(catalog, query)
     if whiten:
-        wh, white_index = catalog.whitened_index()
+        from artsim.search.whitening import whitened_index
+
+        wh, white_index = whitened_index(catalog)
         data, index, qv = data, white_index, wh.apply(qv)[0]
     if query_expansion > 0:
         # average query expansion: the query plus its top results, searched again

@@ -29,11 +29,7 @@ def query_poses(catalog: Catalog, query: Query) -> list[Pose]:
             )
             for r in data.rows_of_item(query.item_id)
         ]
-    from artsim.catalog.poses import POSE_MAX_SIDE, scale_pose
-    from artsim.detectors.poses import detect_poses
-
-    loaded = query.load(catalog, max_side=POSE_MAX_SIDE)
-    return [scale_pose(p, loaded.scale) for p in detect_poses(loaded.image)]
+    return query.analyse(catalog, {"pose"}).original_poses()
 
 
 def choose_pose(catalog: Catalog, query: Query, figure: int | None) -> Pose:

@@ -8,8 +8,14 @@ ranking. A power below 1 (shrinkage) keeps noisy low-variance components from ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from artsim.catalog.index import VectorIndex, build_index
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +46,13 @@ def fit_whitening(
     r = min(dim or d, n - 1, d)
     scale = (np.maximum(evals[:r], eps)) ** (-power / 2.0)
     return Whitening(mean.astype(np.float32), (evecs[:, :r] * scale).astype(np.float32))
+
+
+def whitened_index(catalog: Catalog) -> tuple[Whitening, VectorIndex]:
+    """PCA whitening fitted on a catalog's global vectors, and an index over the whitened
+    vectors; computed once per opened catalog (the catalog drops it when it reloads)."""
+    if catalog._whitened is None:
+        vectors = catalog.aspect("global").vectors["global"]
+        wh = fit_whitening(vectors)
+        catalog._whitened = (wh, build_index(wh.apply(vectors)))
+    return catalog._whitened

@@ -1,0 +1,169 @@
+"""The analysis stage: one decode and one face detection per query, and indexing and queries
+sharing `analyse`, so a stored row equals the query's vector for the same image."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artsim.analysis import (
+    FACE_MAX_SIDE,
+    analyse,
+    analyse_batch,
+    decode_side,
+    marked_face,
+)
+from artsim.errors import ArtsimError
+from artsim.images import LoadedImage
+from tests.images_factory import gradient
+
+# NGA sample paintings with clearly visible faces and figures (as in test_catalog_regions)
+PORTRAITS = ["1128.jpg", "12208.jpg", "1115.jpg"]
+
+
+class _Encoder:
+    """A stand-in whole-image encoder: a vector from each image's mean colour and size."""
+
+    dim = 4
+
+    class preprocess:
+        resize = 64
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def embed_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
+        self.batches.append(len(images))
+        return np.array(
+            [[*np.asarray(im, dtype=np.float32).mean((0, 1)), im.width] for im in images],
+            dtype=np.float32,
+        )
+
+
+def test_decode_side_is_the_largest_an_analysis_needs() -> None:
+    enc = _Encoder()
+    assert decode_side({"global"}, enc) == 64
+    assert decode_side({"global", "face"}, enc) == FACE_MAX_SIDE
+    assert decode_side(set()) is None
+
+
+def test_batch_runs_each_analysis_only_where_asked_and_embeds_in_one_batch() -> None:
+    enc = _Encoder()
+    images = [LoadedImage(gradient(40 + 10 * i, 30, seed=i), (40 + 10 * i, 30)) for i in range(3)]
+    out = analyse_batch(images, [{"global"}, set(), {"global"}], encoder=enc)
+    assert enc.batches == [2]  # the two images that need it, together
+    assert out[0].vector is not None and out[1].vector is None and out[2].vector is not None
+    assert out[2].vector[3] == 60  # each image got its own vector back
+    assert all(a.faces is None and a.figures is None for a in out)
+    with pytest.raises(ArtsimError, match="unknown analysis colour"):
+        analyse_batch(images[:1], [{"colour"}], encoder=enc)
+
+
+def test_a_marked_box_outside_the_image_is_a_clear_error() -> None:
+    loaded = LoadedImage(gradient(100, 50, seed=1), (200, 100))  # decoded at half size
+    face = marked_face(loaded, (20.0, 10.0, 40.0, 40.0))
+    assert face.box == (10.0, 5.0, 20.0, 20.0) and face.detector == "user"
+    with pytest.raises(ArtsimError, match="outside the query image"):
+        marked_face(loaded, (500.0, 500.0, 10.0, 10.0))
+
+
+# ---------------------------------------------------------------------- on real paintings
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, data_dir):
+    import artsim.search  # noqa: F401  (Catalog.search)
+    from artsim.catalog import Catalog
+
+    tmp = tmp_path_factory.mktemp("analysis")
+    src = tmp / "src"
+    src.mkdir()
+    for n in PORTRAITS:
+        (src / n).symlink_to(data_dir / "nga" / "images" / n)
+    gradient(300, 200, seed=3).save(src / "no-figure.jpg")
+    # one painting per batch: the query embeds one image alone too, so bf16 inference sees
+    # the same batches and the vectors can be compared exactly
+    Catalog.create(tmp / "cat").add(src, aspects=["face", "pose"], batch_size=1, detector_workers=1)
+    return Catalog.open(tmp / "cat"), src
+
+
+QUERIES = [
+    ("global", {}),
+    ("face", {}),
+    ("face", {"identity": False}),
+    ("pose", {}),
+    ("fused", {}),
+    ("fused", {"weights": {"global": 1.0, "face": 1.0, "pose": 1.0}}),
+    ("fused", {"weights": {"global": 1.0, "face": 0.0, "pose": 1.0}}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("aspect", "options"), QUERIES)
+def test_a_query_decodes_its_image_once_and_detects_faces_once(
+    catalog, monkeypatch, aspect, options
+) -> None:
+    import artsim.detectors.faces as F
+
+    cat, src = catalog
+    path = src / PORTRAITS[0]
+    cat.search(str(path), aspect=aspect, k=2, **options)  # models loaded before counting
+    opened: list[object] = []
+    detections: list[str] = []
+    real_open, real_run = Image.open, F._run_detector
+    monkeypatch.setattr(
+        Image, "open", lambda fp, *a, **kw: opened.append(fp) or real_open(fp, *a, **kw)
+    )
+    monkeypatch.setattr(
+        F, "_run_detector", lambda image, name: detections.append(name) or real_run(image, name)
+    )
+    for query in (str(path), path.read_bytes()):
+        opened.clear()
+        detections.clear()
+        hits = cat.search(query, aspect=aspect, k=2, **options)
+        assert hits
+        assert len(opened) == 1, opened
+        # face, pose and every fused mix here look for faces (poses propose figures below them)
+        assert len(detections) == (0 if aspect == "global" else 1), detections
+
+
+@pytest.mark.slow
+def test_stored_rows_equal_the_query_analysis_of_the_same_file(catalog) -> None:
+    from artsim.search import resolve_query
+
+    cat, src = catalog
+    faces, poses, glob_ = cat.aspect("face"), cat.aspect("pose"), cat.aspect("global")
+    checked = 0
+    for name in PORTRAITS:
+        # the file as a query (not the catalog id, which would reuse the stored rows)
+        q = resolve_query(cat, str(src / name))
+        assert q.item_id is None
+        a = q.analyse(cat, {"global", "face", "pose"}, look=True)
+        np.testing.assert_array_equal(
+            a.vector, glob_.vectors["global"][glob_.rows_of_item(name)[0]]
+        )
+        rows = faces.rows_of_item(name)
+        assert a.faces is not None and len(rows) == len(a.faces.faces)
+        np.testing.assert_array_equal(a.faces.identity, faces.vectors["identity"][rows])
+        np.testing.assert_array_equal(a.look, faces.vectors["look"][rows])
+        boxes = [[round(v, 1) for v in f.box] for f in a.original_faces()]
+        assert boxes == [faces.info[r]["box"] for r in rows]
+        rows = poses.rows_of_item(name)
+        assert a.figures is not None and len(rows) == len(a.figures.poses)
+        np.testing.assert_array_equal(a.figures.descriptors, poses.vectors["pose"][rows])
+        checked += len(rows) + len(faces.rows_of_item(name))
+    assert checked > 0  # the portraits have faces and figures to compare
+
+
+@pytest.mark.slow
+def test_analyse_takes_files_bytes_and_pil_images_alike(catalog) -> None:
+    cat, src = catalog
+    path = src / PORTRAITS[1]
+    by_path = analyse(str(path), {"face"}, encoder=cat.encoder, look=False)
+    by_bytes = analyse(path.read_bytes(), {"face"}, encoder=cat.encoder, look=False)
+    assert by_path.look is None and by_path.faces is not None and by_path.faces.faces
+    assert by_path.faces.faces == by_bytes.faces.faces
+    pil = Image.open(io.BytesIO(path.read_bytes()))
+    whole = analyse(pil, {"face"}, encoder=cat.encoder, look=False)  # taken as it is
+    assert whole.image.image.size == pil.size and whole.image.scale == 1.0
