@@ -78,6 +78,23 @@ DetectorWorkersOption = Annotated[
 ]
 
 
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where the whole-image network runs: auto, torch, onnx (ONNX Runtime) or openvino. "
+        "auto: ONNX Runtime on CPUs, PyTorch on CUDA and on CPUs with AMX. Vectors from every "
+        "backend mix in one catalog. Default: $ARTSIM_BACKEND or auto.",
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="auto, cpu or cuda. auto: cuda when PyTorch sees a CUDA GPU. "
+        "Default: $ARTSIM_DEVICE or auto.",
+    ),
+]
+
+
 def _run_index(
     catalog_dir: Path,
     items_or_source,
@@ -89,10 +106,14 @@ def _run_index(
     max_pixels,
     limit,
     detector_workers: int | None = None,
+    backend: str | None = None,
+    device: str | None = None,
 ):
     from artsim.catalog import Catalog, IndexInterrupted
 
-    catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
+    catalog = Catalog.create(
+        catalog_dir, model=model, model_path=model_path, backend=backend, device=device
+    )
     try:
         summary = catalog.add(
             items_or_source,
@@ -150,6 +171,8 @@ def index(
         ),
     ] = None,
     detector_workers: DetectorWorkersOption = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
@@ -169,6 +192,8 @@ def index(
         max_pixels=max_pixels,
         limit=limit,
         detector_workers=detector_workers,
+        backend=backend,
+        device=device,
     )
 
 
@@ -290,6 +315,8 @@ def search(
     weights: Annotated[
         str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")
     ] = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Find the paintings most like QUERY."""
     from artsim.catalog import Catalog
@@ -306,7 +333,7 @@ def search(
             "--min-score": min_score > 0,
         },
     )
-    cat = Catalog.open(catalog)
+    cat = Catalog.open(catalog, backend=backend, device=device)
     options: dict = {}
     if aspect == "face":
         options = {"face": face, "box": _parse_box(box), "identity": identity}
@@ -357,6 +384,9 @@ def info(
     typer.echo(
         f"preprocess {view} {p['crop']} px, {p['interpolation']}, mean {p['mean']}, std {p['std']}"
     )
+    if m.get("backend"):
+        precision = "fp16" if m.get("device") == "cuda" else "bf16" if m.get("bf16") else "fp32"
+        typer.echo(f"backend   {m['backend']} on {m.get('device', 'cpu')} ({precision}; last run)")
     for name, a in data["aspects"].items():
         typer.echo(f"aspect    {name}: {a['count']} rows ({a['model']})")
     typer.echo(f"failures  {data['failures']} (see failures.csv)")
@@ -571,6 +601,8 @@ def nga_index(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=512)] = 32,
     detector_workers: DetectorWorkersOption = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Index the NGA collection from its Open Data CSVs: titles, artists, dates and terms come along."""
     from artsim.sources.nga import scan_nga
@@ -597,6 +629,8 @@ def nga_index(
         max_pixels=max_pixels,
         limit=None,
         detector_workers=detector_workers,
+        backend=backend,
+        device=device,
     )
 
 

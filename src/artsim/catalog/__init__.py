@@ -19,6 +19,7 @@ import csv
 import fcntl
 import io
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -95,11 +96,21 @@ class Catalog:
     """An on-disk catalog of paintings. Create with `Catalog.create`, reopen with `Catalog.open`."""
 
     def __init__(
-        self, path: Path, manifest: dict[str, Any], *, model_path: str | None = None
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        *,
+        model_path: str | None = None,
+        backend: str | None = None,
+        device: str | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
         self.model_path = model_path or manifest["model"].get("model_path")
+        # where the encoder runs: this process's choice (or $ARTSIM_BACKEND / $ARTSIM_DEVICE);
+        # the manifest records what ran, as information, never as a constraint
+        self.backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
+        self.device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
         self._encoder = None
         self._whitened = None
         self._aspects: dict[str, AspectData] = {}
@@ -115,14 +126,21 @@ class Catalog:
         model_path: str | None = None,
         bf16: bool | None = None,
         pooling: str | None = None,
+        backend: str | None = None,
+        device: str | None = None,
     ) -> Catalog:
-        """Create an empty catalog (or open an existing one built with the same model)."""
+        """Create an empty catalog (or open an existing one built with the same model).
+
+        backend: auto | torch | onnx | openvino; device: auto | cpu | cuda (see
+        artsim.encoders.backends)."""
         from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
 
         path = Path(path)
         model = model or DEFAULT_MODEL
         if (path / MANIFEST).is_file():
-            return cls.open(path, model=model, model_path=model_path)
+            return cls.open(
+                path, model=model, model_path=model_path, backend=backend, device=device
+            )
         if path.exists() and not path.is_dir():
             raise CatalogError(f"{path}: exists and is not a folder")
         if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
@@ -130,7 +148,16 @@ class Catalog:
                 f"{path}: folder is not empty and holds no artsim catalog (no {MANIFEST})"
             )
         get_spec(model)
-        encoder = load_encoder(model, model_path=model_path, bf16=bf16, pooling=pooling)
+        cat_backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
+        cat_device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
+        encoder = load_encoder(
+            model,
+            model_path=model_path,
+            bf16=bf16,
+            pooling=pooling,
+            backend=cat_backend,
+            device=cat_device,
+        )
         desc = encoder.describe()
         manifest = {
             "format_version": store.FORMAT_VERSION,
@@ -142,6 +169,8 @@ class Catalog:
                 "preprocess": desc["preprocess"],
                 "dim": encoder.dim,
                 "bf16": encoder.bf16,
+                "backend": encoder.backend,
+                "device": encoder.device,
                 "pooling": encoder.extra.get("pooling", pooling),
                 "model_path": str(Path(model_path).resolve()) if model_path else None,
             },
@@ -152,13 +181,19 @@ class Catalog:
         }
         path.mkdir(parents=True, exist_ok=True)
         store.atomic_write_json(path / MANIFEST, manifest)
-        cat = cls(path, manifest, model_path=model_path)
+        cat = cls(path, manifest, model_path=model_path, backend=backend, device=device)
         cat._encoder = encoder
         return cat
 
     @classmethod
     def open(
-        cls, path: str | Path, *, model: str | None = None, model_path: str | None = None
+        cls,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        model_path: str | None = None,
+        backend: str | None = None,
+        device: str | None = None,
     ) -> Catalog:
         """Open an existing catalog. Naming a model other than the catalog's is an error."""
         path = Path(path)
@@ -183,7 +218,7 @@ class Catalog:
                 f"comparable; use --model {built_with} or index into a new catalog folder."
             )
         store.clean_temp_files(path)
-        return cls(path, manifest, model_path=model_path)
+        return cls(path, manifest, model_path=model_path, backend=backend, device=device)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -227,11 +262,14 @@ class Catalog:
             from artsim.encoders import load_encoder
 
             m = self.manifest["model"]
+            # the manifest's bf16 and backend say what ran before; vectors from every backend
+            # (and bf16) mix, so this process picks what is fastest here
             enc = load_encoder(
                 m["name"],
                 model_path=self.model_path,
-                bf16=m.get("bf16"),
                 pooling=m.get("pooling"),
+                backend=self.backend,
+                device=self.device,
             )
             if (
                 m.get("weights_sha256") not in (None, "unknown")
@@ -424,6 +462,9 @@ class Catalog:
                 summary.interrupted = True
             finally:
                 bar(None)
+                if self._encoder is not None:  # which runtime made this run's vectors
+                    self.manifest["model"]["backend"] = self._encoder.backend
+                    self.manifest["model"]["device"] = self._encoder.device
                 self._finish_run()
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from artsim.encoders.base import Encoder, Preprocess, cpu_supports_bf16, default_threads
+from artsim.encoders.base import Encoder, Preprocess, cpu_supports_amx, default_threads
 from artsim.errors import ArtsimError
 
 DEFAULT_MODEL = "efficientnet-lite2"
@@ -118,11 +118,28 @@ def load_encoder(
     bf16: bool | None = None,
     pooling: str | None = None,
     flip_average: bool = False,
+    backend: str | None = "auto",
+    device: str | None = "auto",
 ) -> Encoder:
-    """Load (once per process) the named encoder. bf16=None means: use it where the CPU has it."""
+    """Load (once per process) the named encoder.
+
+    backend: auto | torch | onnx | openvino (artsim.encoders.backends); device: auto | cpu |
+    cuda. bf16=None means: PyTorch in bf16 where the CPU has AMX (there it beats the other
+    runtimes); explicit bf16=True forces PyTorch bf16 on the CPU, False forbids it."""
+    from artsim.encoders.backends import attach_backend, resolve_backend, resolve_device
+
     spec = get_spec(name)
     torch.set_num_threads(default_threads())
-    use_bf16 = cpu_supports_bf16() if bf16 is None else bf16
+    where = resolve_device(device)
+    if where == "cuda":
+        use_bf16 = False  # the GPU path uses fp16 autocast on an fp32 model
+    elif bf16 is None:
+        use_bf16 = cpu_supports_amx() and backend in (None, "auto", "torch")
+    else:
+        use_bf16 = bf16
+    chosen = resolve_backend(backend, model=name, device=where, bf16=use_bf16)
+    if chosen != "torch":
+        use_bf16 = False  # the runtimes are checked against PyTorch fp32
     if spec.library == "efficientnet-lite-pytorch":
         from artsim.encoders.efficientnet import load_efficientnet_lite2
 
@@ -132,6 +149,11 @@ def load_encoder(
 
         enc = load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=use_bf16)
     enc.flip_average = flip_average
+    if where == "cuda":
+        enc.model = enc.model.to(where)
+        enc.device = where
+    else:
+        enc.backend = attach_backend(enc, chosen, default_threads())
     return enc
 
 
