@@ -186,3 +186,53 @@ def test_interrupted_export_write_leaves_nothing_to_trust(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         B.cached_export(enc, "rt", cache=tmp_path)
     assert not [p for p in Path(tmp_path).rglob("*") if p.is_file()]
+
+
+def _top10(vecs: np.ndarray) -> list[set[int]]:
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -np.inf)
+    return [set(np.argsort(-row)[:10].tolist()) for row in sims]
+
+
+@pytest.mark.slow
+def test_backends_mix_on_real_paintings(data_dir):
+    """Vectors from every backend are interchangeable: cosine >= 0.999 per painting, top-10
+    neighbours >= 95% the same, on real sample paintings."""
+    from artsim.encoders import load_encoder
+    from artsim.images import load_rgb
+
+    files = sorted((data_dir / "wikiart" / "images").rglob("*.jpg"))[::40][:60]
+    files += sorted((data_dir / "nga" / "images").glob("*.jpg"))[:20]
+    images = [load_rgb(f, max_side=260) for f in files]
+    ref = load_encoder("efficientnet-lite2", backend="torch", bf16=False)
+    assert ref.backend == "torch"
+    ref_vecs = ref.embed_images(images)
+    ref_top = _top10(ref_vecs)
+    backends = ["onnx"] + (["openvino"] if B._installed("openvino") else [])
+    for name in backends:
+        enc = load_encoder("efficientnet-lite2", backend=name)
+        assert enc.backend == name and not enc.bf16
+        vecs = enc.embed_images(images)
+        assert (vecs * ref_vecs).sum(axis=1).min() >= 0.999, name
+        overlap = np.mean([len(a & b) / 10 for a, b in zip(_top10(vecs), ref_top, strict=True)])
+        assert overlap >= 0.95, (name, overlap)
+
+
+@pytest.mark.slow
+def test_catalog_mixes_backends_and_records_them(data_dir, tmp_path):
+    from artsim.catalog import Catalog
+    from artsim.images import load_rgb
+    from artsim.records import SourceItem
+
+    files = sorted((data_dir / "wikiart" / "images").rglob("*.jpg"))[:24]
+    items = [SourceItem(id=f.stem, image=str(f)) for f in files]
+    cat = Catalog.create(tmp_path / "cat", backend="torch")
+    cat.add(items[:12])
+    assert cat.manifest["model"]["backend"] == "torch"
+    cat = Catalog.open(tmp_path / "cat", backend="onnx")
+    cat.add(items)
+    assert cat.info()["model"]["backend"] == "onnx" and len(cat) == 24
+    # a painting indexed by PyTorch is found first when queried through ONNX Runtime
+    for f in files[:3]:
+        best = cat.search(load_rgb(f), k=1)[0]
+        assert best.id == f.stem and best.score > 0.999
