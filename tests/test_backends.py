@@ -236,3 +236,19 @@ def test_catalog_mixes_backends_and_records_them(data_dir, tmp_path):
     for f in files[:3]:
         best = cat.search(load_rgb(f), k=1)[0]
         assert best.id == f.stem and best.score > 0.999
+
+
+def test_face_network_runs_on_onnxruntime_like_torch(monkeypatch, tmp_path):
+    from artsim.detectors.faces import dlib_model_path
+    from artsim.encoders import dlib_resnet
+
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+    path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
+    model = dlib_resnet.load_model.__wrapped__(path)
+    assert model.artsim_runner is not None and model.artsim_runner.backend == "onnx"
+    chips = B.fixed_inputs(dlib_resnet.INPUT_SIZE, n=3).transpose(0, 2, 3, 1)
+    got = dlib_resnet.descriptors(model, chips)
+    ref = dlib_resnet._torch_descriptors(model, chips)
+    assert got.shape == (3, 128) and B._cosines(ref, got).min() >= 0.9999
+    monkeypatch.setenv("ARTSIM_BACKEND", "torch")
+    assert dlib_resnet.load_model.__wrapped__(path).artsim_runner is None

@@ -111,14 +111,26 @@ def cache_dir() -> Path:
 
 def export_key(encoder: Encoder, runtime: str) -> dict[str, Any]:
     """Everything the exported file depends on; its hash names the file."""
+    return module_key(
+        encoder.name,
+        encoder.weights_hash,
+        encoder.preprocess.crop,
+        runtime,
+        extra={k: v for k, v in sorted(encoder.extra.items()) if k != "source"},
+    )
+
+
+def module_key(
+    name: str, weights_hash: str, size: int, runtime: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import torch
 
     return {
         "format": EXPORT_FORMAT,
-        "model": encoder.name,
-        "weights_sha256": encoder.weights_hash,
-        "extra": {k: v for k, v in sorted(encoder.extra.items()) if k != "source"},
-        "input": encoder.preprocess.crop,
+        "model": name,
+        "weights_sha256": weights_hash,
+        "extra": extra or {},
+        "input": size,
         "exporter": f"torch-{torch.__version__}-torchscript-opset{OPSET}",
         "runtime": runtime,
     }
@@ -163,7 +175,13 @@ class _Forward:
 
 
 def export_onnx_bytes(encoder: Encoder) -> bytes:
-    """The encoder's network as ONNX (fp32, dynamic batch), without the `onnx` package.
+    """The encoder's network as ONNX (fp32, dynamic batch); see `export_module_bytes`."""
+    return export_module_bytes(_Forward.module(encoder), encoder.preprocess.crop)
+
+
+def export_module_bytes(module: torch.nn.Module, size: int) -> bytes:
+    """A module taking (n, 3, size, size) float32 as ONNX (fp32, dynamic batch), without the
+    `onnx` package.
 
     torch's TorchScript exporter imports `onnx` only to splice onnxscript custom functions
     into the file; this network has none, so that step is skipped (the `onnx` package would
@@ -175,8 +193,6 @@ def export_onnx_bytes(encoder: Encoder) -> bytes:
     import torch
     from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
 
-    module = _Forward.module(encoder)
-    size = encoder.preprocess.crop
     example = torch.zeros(2, 3, size, size)
     buf = io.BytesIO()
     with (
@@ -202,10 +218,18 @@ def export_onnx_bytes(encoder: Encoder) -> bytes:
 def cached_export(encoder: Encoder, runtime: str, *, cache: Path | None = None) -> Path:
     """Path of a verified ONNX export for this encoder, exporting (atomically) when the cached
     file is missing, stale or does not match its recorded hash."""
-    key = export_key(encoder, runtime)
+    return cached_module_export(
+        export_key(encoder, runtime), lambda: export_onnx_bytes(encoder), cache=cache
+    )
+
+
+def cached_module_export(
+    key: dict[str, Any], export: Callable[[], bytes], *, cache: Path | None = None
+) -> Path:
+    """`cached_export` for any network: `key` names and guards the file, `export` makes it."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     folder = (cache or cache_dir()) / "exports"
-    path = folder / f"{encoder.name}-{digest}.onnx"
+    path = folder / f"{key['model']}-{digest}.onnx"
     meta_path = path.with_suffix(".json")
     if path.is_file() or meta_path.is_file():
         problem = _cache_problem(path, meta_path, key)
@@ -214,7 +238,7 @@ def cached_export(encoder: Encoder, runtime: str, *, cache: Path | None = None) 
         warnings.warn(
             f"artsim: export cache {path} {problem}; rebuilding it", RuntimeWarning, stacklevel=2
         )
-    data = export_onnx_bytes(encoder)
+    data = export()
     _atomic_write(path, data)
     meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     _atomic_write(meta_path, json.dumps(meta, indent=2).encode())
