@@ -15,6 +15,7 @@ valid catalog and a re-run resumes where it stopped.
 
 from __future__ import annotations
 
+import collections
 import csv
 import fcntl
 import io
@@ -399,12 +400,13 @@ class Catalog:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         progress: bool | Callable[[int, int], None] = False,
         limit: int | None = None,
-        workers: int = 2,
+        workers: int | None = None,
         detector_workers: int | None = 1,
     ) -> IndexSummary:
         """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped.
 
-        workers: threads decoding images. detector_workers: processes running the face and pose
+        workers: threads decoding images (None: 2 on the CPU, where the model is the slow part;
+        one per CPU core when the encoder runs on a GPU, which needs feeding). detector_workers: processes running the face and pose
         detectors; 1 (the default) runs them in this process, None means one per CPU (at most
         4, ~1 GB of memory each; what `artsim index` does). Worker processes are spawned, so a
         script that asks for them needs the usual `if __name__ == "__main__":` guard."""
@@ -437,7 +439,7 @@ class Catalog:
             bar = _progress(progress, len(pending))
             try:
                 for batch_items, loaded in _decoded_batches(
-                    pending, batch_size, max_side, max_pixels, workers
+                    pending, batch_size, max_side, max_pixels, self._decode_workers(workers)
                 ):
                     ok: list[tuple[SourceItem, LoadedImage]] = []
                     for item, result in zip(batch_items, loaded, strict=True):
@@ -470,6 +472,12 @@ class Catalog:
         if summary.interrupted:
             raise IndexInterrupted(summary)
         return summary
+
+    def _decode_workers(self, workers: int | None) -> int:
+        if workers is not None:
+            return max(1, workers)
+        on_gpu = self._encoder is not None and self._encoder.device != "cpu"
+        return max(2, len(os.sched_getaffinity(0))) if on_gpu else 2
 
     def _register_aspect(self, ix: AspectIndexer) -> None:
         aspects = self.manifest.setdefault("aspects", {})
@@ -692,20 +700,25 @@ def _load_one(item: SourceItem, max_side: int, max_pixels: int) -> LoadedImage |
 def _decoded_batches(
     items: list[SourceItem], batch_size: int, max_side: int, max_pixels: int, workers: int
 ) -> Iterator[tuple[list[SourceItem], list[LoadedImage | ImageLoadError]]]:
-    """Decode batch i+1 in threads (Pillow releases the GIL) while the model runs on batch i."""
+    """Decode the next batches in threads (Pillow releases the GIL, and so do ONNX Runtime and
+    PyTorch) while the model runs on this one, so neither the decoder nor the model waits.
+    One batch ahead is enough where the model is the slow part; with many workers (a GPU to
+    feed) a second batch keeps every thread busy. At most `ahead` batches of decoded images
+    are held, which bounds memory."""
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     if not batches:
         return
+    ahead = 2 if workers > 4 else 1
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
         def submit(batch: list[SourceItem]):
             return [pool.submit(_load_one, it, max_side, max_pixels) for it in batch]
 
-        pending = submit(batches[0])
+        queued = collections.deque(submit(b) for b in batches[:ahead])
         for i, batch in enumerate(batches):
-            futures = pending
-            if i + 1 < len(batches):
-                pending = submit(batches[i + 1])
+            futures = queued.popleft()
+            if i + ahead < len(batches):
+                queued.append(submit(batches[i + ahead]))
             yield batch, [f.result() for f in futures]
 
 
