@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PASSIVE_OMP = False  # set by --passive-omp
 
 
 def link_folder(files: list[Path], dest: Path) -> Path:
@@ -90,6 +91,8 @@ def worker_naive(folder: str, limit: int) -> dict:
 
 def run_worker(args: list[str], src: Path | None = None) -> dict:
     env = dict(os.environ)
+    if PASSIVE_OMP:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     if src is not None:  # an older artsim: its src/ first on the path
         env["PYTHONPATH"] = os.pathsep.join([str(src / "src"), str(REPO)])
     res = subprocess.run(
@@ -123,8 +126,17 @@ def main() -> None:
         "--faces-n", type=int, default=0, help="PeopleArt images for a global+face run (0: skip)"
     )
     ap.add_argument("--sets", default="wikiart,nga", help="which of wikiart,nga to run")
+    ap.add_argument(
+        "--passive-omp",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE in every worker: on a CPU shared with many busy processes "
+        "PyTorch's spinning OpenMP threads slow the torch pipelines (naive, older artsim) by up "
+        "to 10x, which would flatter ONNX Runtime (it never spins here)",
+    )
     ap.add_argument("--worker", nargs="*")
     args = ap.parse_args()
+    global PASSIVE_OMP
+    PASSIVE_OMP = args.passive_omp
     if args.worker is not None:
         kind, folder, extra = args.worker
         res = worker_artsim(folder, extra) if kind == "artsim" else worker_naive(folder, int(extra))
@@ -197,6 +209,7 @@ def main() -> None:
             )
             print(json.dumps(rows[-1]), flush=True)
     print(f"\nmachine: {cpu_description()}; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"OMP_WAIT_POLICY=PASSIVE in the workers: {args.passive_omp}")
     print(
         "| set | pipeline | backend | images | median img/s | runs | peak RSS MB |\n"
         "|---|---|---|---:|---:|---|---:|"
