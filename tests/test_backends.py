@@ -252,3 +252,19 @@ def test_face_network_runs_on_onnxruntime_like_torch(monkeypatch, tmp_path):
     assert got.shape == (3, 128) and B._cosines(ref, got).min() >= 0.9999
     monkeypatch.setenv("ARTSIM_BACKEND", "torch")
     assert dlib_resnet.load_model.__wrapped__(path).artsim_runner is None
+
+
+def test_gpu_path_matches_cpu_path(monkeypatch):
+    """The CUDA code path (pinned copy, normalising on the device, autocast) run on the CPU:
+    where there is no GPU, pinning is skipped and autocast('cuda') disables itself."""
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
+    enc = tiny_encoder()
+    batch = torch.from_numpy(B.fixed_inputs(32, n=3))
+    ref = enc.embed_batch(batch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available, disabling autocast"
+        got = enc._embed_cuda(batch)
+        enc.flip_average = True
+        flipped = enc._embed_cuda(batch)
+    assert got.dtype == np.float32 and np.allclose(got, ref, atol=1e-5)
+    assert np.allclose(flipped, enc.embed_batch(batch), atol=1e-5)
