@@ -226,7 +226,7 @@ def test_catalog_mixes_backends_and_records_them(data_dir, tmp_path):
 
     files = sorted((data_dir / "wikiart" / "images").rglob("*.jpg"))[:24]
     items = [SourceItem(id=f.stem, image=str(f)) for f in files]
-    cat = Catalog.create(tmp_path / "cat", backend="torch")
+    cat = Catalog.create(tmp_path / "cat", backend="torch", bf16=False)
     cat.add(items[:12])
     assert cat.manifest["model"]["backend"] == "torch"
     cat = Catalog.open(tmp_path / "cat", backend="onnx")

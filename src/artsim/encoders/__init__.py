@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from artsim.encoders.base import Encoder, Preprocess, cpu_supports_amx, default_threads
+from artsim.encoders.base import Encoder, Preprocess, cpu_supports_bf16, default_threads
 from artsim.errors import ArtsimError
 
 DEFAULT_MODEL = "efficientnet-lite2"
@@ -124,8 +124,9 @@ def load_encoder(
     """Load (once per process) the named encoder.
 
     backend: auto | torch | onnx | openvino (artsim.encoders.backends); device: auto | cpu |
-    cuda. bf16=None means: PyTorch in bf16 where the CPU has AMX (there it beats the other
-    runtimes); explicit bf16=True forces PyTorch bf16 on the CPU, False forbids it."""
+    cuda. bf16=None means: PyTorch in bf16 where the CPU has native bf16 (AMX or AVX512-BF16;
+    there it beat ONNX Runtime fp32), with backend auto or torch; explicit bf16=True forces
+    PyTorch bf16 on the CPU, False forbids it."""
     from artsim.encoders.backends import attach_backend, resolve_backend, resolve_device
 
     spec = get_spec(name)
@@ -134,7 +135,9 @@ def load_encoder(
     if where == "cuda":
         use_bf16 = False  # the GPU path uses fp16 autocast on an fp32 model
     elif bf16 is None:
-        use_bf16 = cpu_supports_amx() and backend in (None, "auto", "torch")
+        # native bf16 (AMX, or AVX512-BF16 as on AMD Zen 4): PyTorch bf16 measured faster end
+        # to end than ONNX Runtime fp32 there (docs/benchmarks.md); elsewhere ONNX Runtime
+        use_bf16 = cpu_supports_bf16() and backend in (None, "auto", "torch")
     else:
         use_bf16 = bf16
     chosen = resolve_backend(backend, model=name, device=where, bf16=use_bf16)

@@ -8,9 +8,11 @@ older version) is rebuilt, never used. Before first use in a process, the runtim
 checked against PyTorch's on fixed inputs (cosine >= 0.9999 per image); a runtime that is
 missing, fails to export or fails the check falls back to PyTorch with one warning.
 
-Why ONNX Runtime by default: on CPUs without AMX it runs EfficientNet-Lite2 about twice as fast
-as PyTorch (fp32 or bf16), with outputs equal to PyTorch fp32 up to float rounding, so vectors
-from any backend mix in one catalog (docs/benchmarks.md, docs/models.md).
+Why ONNX Runtime by default on CPUs without native bf16 (most AVX2 machines): there PyTorch
+runs fp32, and ONNX Runtime does about half the CPU work per image, with outputs equal to
+PyTorch fp32 up to float rounding, so vectors from any backend mix in one catalog. Where the
+CPU has AMX or AVX512-BF16, PyTorch bf16 measured faster end to end and stays the default
+(docs/benchmarks.md, docs/models.md).
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def resolve_device(device: str | None) -> str:
 
 
 def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool) -> str:
-    """The backend 'auto' stands for. CUDA and native-bf16 CPUs (AMX) keep PyTorch, which is
-    fastest there; elsewhere ONNX Runtime for the models known to export."""
+    """The backend 'auto' stands for. CUDA and native-bf16 CPUs (AMX, AVX512-BF16) keep PyTorch,
+    which is fastest there; elsewhere ONNX Runtime for the models known to export."""
     backend = (backend or "auto").lower()
     if backend not in BACKENDS:
         raise ArtsimError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")

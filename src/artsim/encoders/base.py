@@ -76,18 +76,6 @@ def cpu_supports_bf16() -> bool:
     return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
 
 
-@functools.cache
-def cpu_supports_amx() -> bool:
-    """True where the CPU has AMX tiles (Intel Sapphire Rapids and later): there PyTorch bf16
-    beats ONNX Runtime fp32. AVX512-BF16 alone (AMD Zen 4) does not: measured in
-    docs/benchmarks.md."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags
-
-
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
