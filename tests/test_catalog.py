@@ -367,3 +367,39 @@ def test_full_disk_when_creating_removes_the_new_folder(tmp_path, monkeypatch):
     with pytest.raises(CatalogError, match="no space left"):
         Catalog.create(tmp_path / "a" / "cat")
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+def test_decoded_batches_keep_order_and_report_bad_files(tmp_path, workers):
+    from artsim.catalog import _decoded_batches
+    from artsim.errors import ImageLoadError
+    from artsim.images import LoadedImage
+    from artsim.records import SourceItem
+
+    items = []
+    for i in range(7):
+        path = tmp_path / f"{i}.jpg"
+        gradient(80 + i, 60, seed=i).save(path)
+        items.append(SourceItem(id=str(i), image=str(path)))
+    (tmp_path / "3.jpg").write_bytes(b"not a jpeg")
+    got = list(_decoded_batches(items, 3, 64, 10**8, workers))
+    assert [[it.id for it in batch] for batch, _ in got] == [
+        ["0", "1", "2"],
+        ["3", "4", "5"],
+        ["6"],
+    ]
+    flat = [r for _, loaded in got for r in loaded]
+    assert isinstance(flat[3], ImageLoadError)
+    assert [r.original_size[0] for i, r in enumerate(flat) if i != 3] == [80, 81, 82, 84, 85, 86]
+    assert all(isinstance(r, LoadedImage) for i, r in enumerate(flat) if i != 3)
+
+
+def test_decode_workers_feed_a_gpu(tmp_path, monkeypatch):
+    import types
+
+    cat = Catalog.__new__(Catalog)
+    cat._encoder = None
+    assert cat._decode_workers(None) == 2 and cat._decode_workers(5) == 5
+    cat._encoder = types.SimpleNamespace(device="cuda")
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(16)))
+    assert cat._decode_workers(None) == 16

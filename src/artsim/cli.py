@@ -96,6 +96,23 @@ DetectorWorkersOption = Annotated[
 ]
 
 
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where the whole-image network runs: auto, torch, onnx (ONNX Runtime) or openvino. "
+        "auto: ONNX Runtime on CPUs, PyTorch on CUDA and on CPUs with AMX. Vectors from every "
+        "backend mix in one catalog. Default: $ARTSIM_BACKEND or auto.",
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="auto, cpu or cuda. auto: cuda when PyTorch sees a CUDA GPU. "
+        "Default: $ARTSIM_DEVICE or auto.",
+    ),
+]
+
+
 def _run_index(
     catalog_dir: Path,
     items_or_source,
@@ -107,12 +124,16 @@ def _run_index(
     max_pixels,
     limit,
     detector_workers: int | None = None,
+    backend: str | None = None,
+    device: str | None = None,
 ):
     from artsim.catalog import Catalog, IndexInterrupted
     from artsim.images import allow_pixels
 
     allow_pixels(max_pixels)  # before any thread decodes: Pillow's cap is process-wide
-    catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
+    catalog = Catalog.create(
+        catalog_dir, model=model, model_path=model_path, backend=backend, device=device
+    )
     try:
         summary = catalog.add(
             items_or_source,
@@ -139,9 +160,14 @@ def _run_index_ray(catalog_dir: Path, items_or_source, *, model, model_path, **o
     except ImportError:
         raise _err("--engine ray needs Ray: pip install 'artsim[ray]'") from None
     from artsim.catalog import Catalog, IndexInterrupted
+    from artsim.images import allow_pixels
 
     options.pop("detector_workers", None)  # the actors are the workers
-    catalog = Catalog.create(catalog_dir, model=model, model_path=model_path)
+    backend, device = options.pop("backend", None), options.pop("device", None)
+    allow_pixels(options.get("max_pixels", 0))  # before any thread decodes
+    catalog = Catalog.create(
+        catalog_dir, model=model, model_path=model_path, backend=backend, device=device
+    )
     try:
         summary = add_with_ray(catalog, items_or_source, progress=True, **options)
     except IndexInterrupted as exc:
@@ -229,6 +255,8 @@ def index(
             "at recall@10 >= 0.95 against exact search.",
         ),
     ] = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Index a folder or CSV manifest into a catalog. Re-running resumes and adds only new images."""
     if not source.exists():
@@ -259,6 +287,8 @@ def index(
         limit=limit,
         detector_workers=detector_workers,
         **extra,
+        backend=backend,
+        device=device,
     )
     if max_index_memory is not None or max_query_ms is not None:
         _build_budgeted_index(catalog, max_index_memory, max_query_ms)
@@ -383,6 +413,8 @@ def search(
     weights: Annotated[
         str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")
     ] = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Find the paintings most like QUERY."""
     from artsim.catalog import Catalog
@@ -403,7 +435,7 @@ def search(
         aspect=aspect, k=k, where=where, weights=weights, face=face, box=box, figure=figure,
         mirror=mirror, min_score=min_score, identity=identity,
     )  # fmt: skip
-    cat = Catalog.open(catalog)
+    cat = Catalog.open(catalog, backend=backend, device=device)
     results = cat.search(
         query, k=opts.k, aspect=opts.aspect, where=list(opts.where), **opts.aspect_options()
     )
@@ -467,6 +499,9 @@ def info(
     typer.echo(
         f"preprocess {view} {p['crop']} px, {p['interpolation']}, mean {p['mean']}, std {p['std']}"
     )
+    if m.get("backend"):
+        precision = "fp16" if m.get("device") == "cuda" else "bf16" if m.get("bf16") else "fp32"
+        typer.echo(f"backend   {m['backend']} on {m.get('device', 'cpu')} ({precision}; last run)")
     for name, a in data["aspects"].items():
         pending = f"; {a['pending']} pending (a re-run of `artsim index` does them)"
         typer.echo(
@@ -706,6 +741,8 @@ def nga_index(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=512)] = 32,
     detector_workers: DetectorWorkersOption = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Index the NGA collection from its Open Data CSVs: titles, artists, dates and terms come along."""
     from artsim.sources.nga import scan_nga
@@ -732,6 +769,8 @@ def nga_index(
         max_pixels=max_pixels,
         limit=None,
         detector_workers=detector_workers,
+        backend=backend,
+        device=device,
     )
 
 

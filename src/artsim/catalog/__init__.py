@@ -15,9 +15,11 @@ valid catalog and a re-run resumes where it stopped.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -98,11 +100,21 @@ class Catalog:
     """An on-disk catalog of paintings. Create with `Catalog.create`, reopen with `Catalog.open`."""
 
     def __init__(
-        self, path: Path, manifest: dict[str, Any], *, model_path: str | None = None
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        *,
+        model_path: str | None = None,
+        backend: str | None = None,
+        device: str | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
         self.model_path = model_path or manifest["model"].get("model_path")
+        # where the encoder runs: this process's choice (or $ARTSIM_BACKEND / $ARTSIM_DEVICE);
+        # the manifest records what ran, as information, never as a constraint
+        self.backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
+        self.device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
         self._encoder = None
         self._whitened = None
         self._aspects: dict[str, AspectData] = {}
@@ -119,14 +131,21 @@ class Catalog:
         model_path: str | None = None,
         bf16: bool | None = None,
         pooling: str | None = None,
+        backend: str | None = None,
+        device: str | None = None,
     ) -> Catalog:
-        """Create an empty catalog (or open an existing one built with the same model)."""
+        """Create an empty catalog (or open an existing one built with the same model).
+
+        backend: auto | torch | onnx | openvino; device: auto | cpu | cuda (see
+        artsim.encoders.backends)."""
         from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
 
         path = Path(path)
         model = model or DEFAULT_MODEL
         if (path / MANIFEST).is_file():
-            return cls.open(path, model=model, model_path=model_path)
+            return cls.open(
+                path, model=model, model_path=model_path, backend=backend, device=device
+            )
         if path.exists() and not path.is_dir():
             raise CatalogError(f"{path}: exists and is not a folder")
         if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
@@ -134,7 +153,16 @@ class Catalog:
                 f"{path}: folder is not empty and holds no artsim catalog (no {MANIFEST})"
             )
         get_spec(model)
-        encoder = load_encoder(model, model_path=model_path, bf16=bf16, pooling=pooling)
+        cat_backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
+        cat_device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
+        encoder = load_encoder(
+            model,
+            model_path=model_path,
+            bf16=bf16,
+            pooling=pooling,
+            backend=cat_backend,
+            device=cat_device,
+        )
         desc = encoder.describe()
         manifest = {
             "format_version": store.FORMAT_VERSION,
@@ -146,6 +174,8 @@ class Catalog:
                 "preprocess": desc["preprocess"],
                 "dim": encoder.dim,
                 "bf16": encoder.bf16,
+                "backend": encoder.backend,
+                "device": encoder.device,
                 "pooling": encoder.extra.get("pooling", pooling),
                 "model_path": str(Path(model_path).resolve()) if model_path else None,
             },
@@ -161,14 +191,20 @@ class Catalog:
         except BaseException:
             _remove_made_folders(made)
             raise
-        cat = cls(path, manifest, model_path=model_path)
+        cat = cls(path, manifest, model_path=model_path, backend=backend, device=device)
         cat._encoder = encoder
         cat._made_folders = made
         return cat
 
     @classmethod
     def open(
-        cls, path: str | Path, *, model: str | None = None, model_path: str | None = None
+        cls,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        model_path: str | None = None,
+        backend: str | None = None,
+        device: str | None = None,
     ) -> Catalog:
         """Open an existing catalog. Naming a model other than the catalog's is an error."""
         path = Path(path)
@@ -200,7 +236,8 @@ class Catalog:
                 f"{path}: catalog was built with model '{built_with}', not '{model}'. Its vectors are not "
                 f"comparable; use --model {built_with} or index into a new catalog folder."
             )
-        return cls(path, manifest, model_path=model_path)  # a reader changes nothing on disk
+        # a reader changes nothing on disk
+        return cls(path, manifest, model_path=model_path, backend=backend, device=device)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -244,11 +281,15 @@ class Catalog:
             from artsim.encoders import load_encoder
 
             m = self.manifest["model"]
+            # the manifest's bf16 and backend say what ran before, as information: fp32 vectors
+            # from every backend agree to 0.99999 (bf16's to ~0.996, as before), so this
+            # process picks what is fastest here
             enc = load_encoder(
                 m["name"],
                 model_path=self.model_path,
-                bf16=m.get("bf16"),
                 pooling=m.get("pooling"),
+                backend=self.backend,
+                device=self.device,
             )
             if (
                 m.get("weights_sha256") not in (None, "unknown")
@@ -370,12 +411,13 @@ class Catalog:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         progress: bool | Callable[[int, int], None] = False,
         limit: int | None = None,
-        workers: int = 2,
+        workers: int | None = None,
         detector_workers: int | None = 1,
     ) -> IndexSummary:
         """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped.
 
-        workers: threads decoding images. detector_workers: processes running the face and pose
+        workers: threads decoding images (None: 2 on the CPU, where the model is the slow part;
+        one per CPU core when the encoder runs on a GPU, which needs feeding). detector_workers: processes running the face and pose
         detectors; 1 (the default) runs them in this process, None means one per CPU (at most
         4, ~1 GB of memory each; what `artsim index` does). Worker processes are spawned, so a
         script that asks for them needs the usual `if __name__ == "__main__":` guard."""
@@ -410,7 +452,7 @@ class Catalog:
                 pending = self._resolve_urls(pending, summary, max_pixels)
                 bar = _progress(progress, len(pending))
                 for batch_items, loaded in _decoded_batches(
-                    pending, batch_size, max_side, max_pixels, workers
+                    pending, batch_size, max_side, max_pixels, self._decode_workers(workers)
                 ):
                     ok: list[tuple[SourceItem, LoadedImage]] = []
                     for item, result in zip(batch_items, loaded, strict=True):
@@ -451,11 +493,20 @@ class Catalog:
                 summary.interrupted = True
             finally:
                 bar(None)
+                if self._encoder is not None:  # which runtime made this run's vectors
+                    self.manifest["model"]["backend"] = self._encoder.backend
+                    self.manifest["model"]["device"] = self._encoder.device
                 self._finish_run()
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:
             raise IndexInterrupted(summary)
         return summary
+
+    def _decode_workers(self, workers: int | None) -> int:
+        if workers is not None:
+            return max(1, workers)
+        on_gpu = self._encoder is not None and self._encoder.device != "cpu"
+        return max(2, len(os.sched_getaffinity(0))) if on_gpu else 2
 
     def _register_aspect(self, ix: AspectIndexer) -> None:
         aspects = self.manifest.setdefault("aspects", {})
@@ -729,21 +780,26 @@ def _load_one(item: SourceItem, max_side: int, max_pixels: int) -> LoadedImage |
 def _decoded_batches(
     items: list[SourceItem], batch_size: int, max_side: int, max_pixels: int, workers: int
 ) -> Iterator[tuple[list[SourceItem], list[LoadedImage | ImageLoadError]]]:
-    """Decode batch i+1 in threads (Pillow releases the GIL) while the model runs on batch i."""
+    """Decode the next batches in threads (Pillow releases the GIL, and so do ONNX Runtime and
+    PyTorch) while the model runs on this one, so neither the decoder nor the model waits.
+    One batch ahead is enough where the model is the slow part; with many workers (a GPU to
+    feed) a second batch keeps every thread busy. At most `ahead` batches of decoded images
+    are held, which bounds memory."""
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     if not batches:
         return
+    ahead = 2 if workers > 4 else 1
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
 
     def submit(batch: list[SourceItem]):
         return [pool.submit(_load_one, it, max_side, max_pixels) for it in batch]
 
     try:
-        pending = submit(batches[0])
+        queued = collections.deque(submit(b) for b in batches[:ahead])
         for i, batch in enumerate(batches):
-            futures = pending
-            if i + 1 < len(batches):
-                pending = submit(batches[i + 1])
+            futures = queued.popleft()
+            if i + ahead < len(batches):
+                queued.append(submit(batches[i + ahead]))
             yield batch, [f.result() for f in futures]
     finally:  # on Ctrl-C, drop the queued decodes instead of finishing the next batch first
         pool.shutdown(wait=False, cancel_futures=True)

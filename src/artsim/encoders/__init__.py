@@ -118,11 +118,31 @@ def load_encoder(
     bf16: bool | None = None,
     pooling: str | None = None,
     flip_average: bool = False,
+    backend: str | None = "auto",
+    device: str | None = "auto",
 ) -> Encoder:
-    """Load (once per process) the named encoder. bf16=None means: use it where the CPU has it."""
+    """Load (once per process) the named encoder.
+
+    backend: auto | torch | onnx | openvino (artsim.encoders.backends); device: auto | cpu |
+    cuda. bf16=None means: PyTorch in bf16 where the CPU has native bf16 (AMX or AVX512-BF16;
+    there it beat ONNX Runtime fp32), with backend auto or torch; explicit bf16=True forces
+    PyTorch bf16 on the CPU, False forbids it."""
+    from artsim.encoders.backends import attach_backend, resolve_backend, resolve_device
+
     spec = get_spec(name)
     torch.set_num_threads(default_threads())
-    use_bf16 = cpu_supports_bf16() if bf16 is None else bf16
+    where = resolve_device(device)
+    if where == "cuda":
+        use_bf16 = False  # the GPU path uses fp16 autocast on an fp32 model
+    elif bf16 is None:
+        # native bf16 (AMX, or AVX512-BF16 as on AMD Zen 4): PyTorch bf16 measured faster end
+        # to end than ONNX Runtime fp32 there (docs/benchmarks.md); elsewhere ONNX Runtime
+        use_bf16 = cpu_supports_bf16() and backend in (None, "auto", "torch")
+    else:
+        use_bf16 = bf16
+    chosen = resolve_backend(backend, model=name, device=where, bf16=use_bf16)
+    if chosen != "torch":
+        use_bf16 = False  # the runtimes are checked against PyTorch fp32
     if spec.library == "efficientnet-lite-pytorch":
         from artsim.encoders.efficientnet import load_efficientnet_lite2
 
@@ -132,6 +152,11 @@ def load_encoder(
 
         enc = load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=use_bf16)
     enc.flip_average = flip_average
+    if where == "cuda":
+        enc.model = enc.model.to(where)
+        enc.device = where
+    else:
+        enc.backend = attach_backend(enc, chosen, default_threads())
     return enc
 
 

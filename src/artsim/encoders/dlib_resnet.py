@@ -218,16 +218,57 @@ def preprocess(chips: np.ndarray) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=2)
 def load_model(path: Path) -> torch.nn.Module:
-    """The network for `path`, built once per process."""
+    """The network for `path`, built once per process. Where ONNX Runtime is installed (and
+    $ARTSIM_BACKEND is not 'torch') the network also gets an ONNX Runtime runner, exported,
+    cached and checked against PyTorch like the whole-image encoders
+    (artsim.encoders.backends); `descriptors` uses it."""
     import torch
 
-    model = build_model(read_weights(path))
-    return model.to(memory_format=torch.channels_last)
+    model = build_model(read_weights(path)).to(memory_format=torch.channels_last)
+    model.artsim_runner = _runner(model, path)
+    return model
 
 
-def descriptors(model: torch.nn.Module, chips: np.ndarray) -> np.ndarray:
-    """Raw 128-d descriptors (float32) of (n, 150, 150, 3) uint8 chips."""
+def _runner(model: torch.nn.Module, path: Path):
+    import os
+    import warnings
+
+    from artsim.encoders import backends as B
+
+    if os.environ.get("ARTSIM_BACKEND", "auto") == "torch" or not B._installed("onnxruntime"):
+        return None
+    try:
+        from artsim.encoders.base import default_threads, file_sha256
+
+        version = B._runtime_version("onnx")
+        key = B.module_key("dlib-face-resnet", file_sha256(path), INPUT_SIZE, version)
+        onnx_path = B.cached_module_export(key, lambda: B.export_module_bytes(model, INPUT_SIZE))
+        runner = B._onnxruntime_runner(onnx_path, default_threads())
+        chips = B.fixed_inputs(INPUT_SIZE, n=2).transpose(0, 2, 3, 1)
+        ref = _torch_descriptors(model, chips)
+        worst = float(B._cosines(ref, runner(preprocess(chips).numpy())).min())
+        if worst < B.CHECK_COSINE:
+            raise B.BackendError(f"differs from PyTorch (cosine {worst:.6f})")
+    except Exception as exc:  # any failure means: keep PyTorch, say so once
+        warnings.warn(
+            f"artsim: face network on ONNX Runtime unavailable ({exc}); using PyTorch",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return runner
+
+
+def _torch_descriptors(model: torch.nn.Module, chips: np.ndarray) -> np.ndarray:
     import torch
 
     with torch.inference_mode():
         return model(preprocess(chips)).float().numpy()
+
+
+def descriptors(model: torch.nn.Module, chips: np.ndarray) -> np.ndarray:
+    """Raw 128-d descriptors (float32) of (n, 150, 150, 3) uint8 chips."""
+    runner = getattr(model, "artsim_runner", None)
+    if runner is not None and len(chips):
+        return runner(preprocess(chips).numpy())
+    return _torch_descriptors(model, chips)

@@ -1,0 +1,193 @@
+"""Retrieval quality and model speed of each inference backend, side by side, on the ground truth.
+
+Variants of the default encoder (EfficientNet-Lite2, gem+mid, whole view):
+- torch-bf16: PyTorch in bf16, what artsim ran on CPUs with AVX512-BF16 before the backends;
+- torch-fp32: PyTorch fp32, the reference;
+- onnx: ONNX Runtime fp32, the new default on CPUs without AMX;
+- openvino: OpenVINO fp32;
+- openvino-int8: static int8 by NNCF (OpenVINO), calibrated on real WikiArt paintings that are
+  not in the evaluation gallery (never random data).
+
+Metrics: instance recall@1 and mAP with clean and distorted queries, same-artist
+precision@10 / mAP@10, same-sitter hit@1 and mAP with the global vectors; plus the cosine of each
+variant's vectors to PyTorch fp32's and the model-only speed (batch 32, median of 3, in turn).
+
+    python benchmarks/eval_backends.py --data ../shared/data --out docs/results/backends.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from artsim.encoders import backends as B
+from artsim.encoders import load_encoder
+from artsim.encoders.base import default_threads
+from artsim.evaluation import eval_instance, eval_same_artist, load_instance_pairs, load_same_artist
+from artsim.evaluation.distort import distort
+from artsim.evaluation.groundtruth import eval_same_sitter, load_same_sitter
+from artsim.images import load_rgb
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def int8_runner(enc, calibration: list[np.ndarray], threads: int) -> B.Runner:
+    import nncf
+    import openvino as ov
+
+    path = B.cached_export(enc, B._runtime_version("openvino"))
+    core = ov.Core()
+    model = core.read_model(str(path))
+    quantised = nncf.quantize(
+        model,
+        nncf.Dataset(calibration),
+        subset_size=len(calibration),
+        preset=nncf.QuantizationPreset.MIXED,
+    )
+    compiled = core.compile_model(
+        quantised, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+    )
+    request = compiled.create_infer_request()
+    return B.Runner(
+        "openvino-int8",
+        lambda x: np.array(request.infer({0: x})[0], dtype=np.float32, copy=True),
+        f"nncf {nncf.__version__}",
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--artist-per", type=int, default=8)
+    ap.add_argument("--calibration-n", type=int, default=300)
+    ap.add_argument(
+        "--variants",
+        default="torch-bf16,torch-fp32,onnx,openvino,openvino-int8",
+        help="comma-separated subset of the variants above",
+    )
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "backends.json")
+    args = ap.parse_args()
+    gt = args.data / "groundtruth"
+    pairs = load_instance_pairs(gt)
+    artists = load_same_artist(gt)
+    sitters = load_same_sitter(gt)
+    rng = random.Random(0)
+    by_artist: dict[str, list[str]] = {}
+    for p, a in sorted(artists.items()):
+        by_artist.setdefault(a, []).append(p)
+    subset = {}
+    for a, ps in by_artist.items():
+        for p in rng.sample(ps, min(len(ps), args.artist_per)):
+            subset[p] = a
+    gallery = sorted(
+        set(subset) | set(sitters) | {p.query_path for p in pairs} | {p.target_path for p in pairs}
+    )
+    used = set(gallery)
+    wikiart = sorted(
+        str(f.relative_to(args.data)) for f in (args.data / "wikiart" / "images").rglob("*.jpg")
+    )
+    calib_paths = rng.sample([p for p in wikiart if p not in used], args.calibration_n)
+    print(f"gallery {len(gallery)}; {len(pairs)} pairs; calibration {len(calib_paths)} paintings")
+    images = [load_rgb(args.data / p, max_side=520) for p in gallery]
+    nprng = np.random.default_rng(0)
+    distorted = [distort(load_rgb(args.data / p.query_path, max_side=520), nprng) for p in pairs]
+    dpos = {p.query_path: i for i, p in enumerate(pairs)}
+    pos = {p: i for i, p in enumerate(gallery)}
+
+    ref = load_encoder.__wrapped__("efficientnet-lite2", backend="torch", bf16=False)
+    pre = ref.preprocess
+    calibration = [
+        pre.normalise(pre.to_uint8(load_rgb(args.data / p, max_side=260))[None]).numpy()
+        for p in calib_paths
+    ]
+    bench_batch = torch.stack([pre.to_uint8(im) for im in images[:32]])
+    wanted = args.variants.split(",")
+    variants = {"torch-fp32": ref} if "torch-fp32" in wanted else {}
+    if "torch-bf16" in wanted:
+        variants["torch-bf16"] = load_encoder.__wrapped__(
+            "efficientnet-lite2", backend="torch", bf16=True
+        )
+    for name in ("onnx", "openvino"):
+        if name in wanted or (name == "onnx" and not variants):
+            variants[name] = load_encoder.__wrapped__("efficientnet-lite2", backend=name)
+    if "openvino-int8" in wanted:
+        t = time.perf_counter()
+        int8 = load_encoder.__wrapped__("efficientnet-lite2", backend="torch", bf16=False)
+        int8.runner = int8_runner(int8, calibration, default_threads())
+        int8.backend = "openvino-int8"
+        variants["openvino-int8"] = int8
+        print(f"int8 quantisation {time.perf_counter() - t:.0f}s")
+    # cosines against PyTorch fp32, or ONNX Runtime fp32 which equals it to 0.99999
+    reference = "torch-fp32" if "torch-fp32" in variants else "onnx"
+    variants = {reference: variants[reference], **variants}
+
+    speeds: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(3):
+        for name, enc in variants.items():
+            enc.embed_batch(bench_batch[:4])  # warm
+            t = time.perf_counter()
+            enc.embed_batch(bench_batch)
+            speeds[name].append(len(bench_batch) / (time.perf_counter() - t))
+
+    results = {}
+    fp32 = None
+    for name, enc in variants.items():
+        vecs = enc.embed_images(images)
+        if name == reference:
+            fp32 = vecs
+        dvecs = enc.embed_images(distorted)
+
+        def search(path, v=vecs, dv=dvecs, use_distorted=False):
+            q = dv[dpos[path]] if use_distorted else v[pos[path]]
+            s = v @ q
+            order = np.argsort(-s, kind="stable")
+            return [(gallery[i], float(s[i])) for i in order[:100] if gallery[i] != path]
+
+        inst = eval_instance(pairs, search, used).summary
+        inst_d = eval_instance(pairs, lambda p, s=search: s(p, use_distorted=True), used).summary
+        art = eval_same_artist(
+            subset, lambda p, s=search: [r for r in s(p) if r[0] in subset], set(subset)
+        ).summary
+        sit = eval_same_sitter(
+            sitters, lambda p, s=search: [r for r in s(p) if r[0] in sitters], set(sitters)
+        ).summary
+        results[name] = {
+            "instance_recall@1": inst["means"]["recall@1"],
+            "instance_map": inst["means"]["ap"],
+            "distorted_recall@1": inst_d["means"]["recall@1"],
+            "distorted_map": inst_d["means"]["ap"],
+            "artist_precision@10": art["means"]["precision@10"],
+            "artist_map@10": art["means"]["ap@10"],
+            "sitter_hit@1": sit["means"]["hit@1"],
+            "sitter_map": sit["means"]["ap"],
+            "model_img_s": statistics.median(speeds[name]) if speeds[name] else None,
+            "vectors": vecs,
+        }
+    for name, r in results.items():
+        cos = (r.pop("vectors") * fp32).sum(axis=1)
+        r["cosine_to_fp32_min"] = float(cos.min())
+        r["cosine_to_fp32_median"] = float(np.median(cos))
+        print(name, json.dumps({k: v if v is None else round(v, 4) for k, v in r.items()}))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "gallery": len(gallery),
+                "calibration": len(calib_paths),
+                "speed_batch": len(bench_batch),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

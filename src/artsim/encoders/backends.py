@@ -1,0 +1,395 @@
+"""Where an encoder's network runs: PyTorch (the reference), ONNX Runtime or OpenVINO, CPU or CUDA.
+
+The network is exported to ONNX once, at first use, with torch's TorchScript-based exporter
+(`dynamo=False`), and cached in the user cache directory under a name that hashes the weights,
+the pooling and input size, and the exporter and runtime versions. A sidecar records the
+export's own sha256: a file that no longer matches it (truncated, edited, half-written by an
+older version) is rebuilt, never used. Before first use in a process, the runtime's output is
+checked against PyTorch's on fixed inputs (cosine >= 0.9999 per image); a runtime that is
+missing, fails to export or fails the check falls back to PyTorch with one warning.
+
+Why ONNX Runtime by default on CPUs without native bf16 (most AVX2 machines): there PyTorch
+runs fp32, and ONNX Runtime does about half the CPU work per image, with outputs equal to
+PyTorch fp32 up to float rounding, so vectors from any backend mix in one catalog. Where the
+CPU has AMX or AVX512-BF16, PyTorch bf16 measured faster end to end and stays the default
+(docs/benchmarks.md, docs/models.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from artsim.errors import ArtsimError
+
+if TYPE_CHECKING:
+    import torch
+
+    from artsim.encoders.base import Encoder
+
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+DEVICES = ("auto", "cpu", "cuda")
+CHECK_COSINE = 0.9999
+CACHE_ENV = "ARTSIM_CACHE_DIR"
+EXPORT_FORMAT = 1  # bump when the exported graph changes for the same weights
+OPSET = 17
+# models whose export is known to work and to pay off; others run on PyTorch under "auto"
+EXPORTABLE = frozenset({"efficientnet-lite2"})
+
+
+class BackendError(ArtsimError):
+    """A backend could not be prepared (missing package, export failure, failed check)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """A compiled network: normalised float32 NCHW batch -> float32 (N, dim) features."""
+
+    backend: str
+    run: Callable[[np.ndarray], np.ndarray]
+    detail: str = ""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.run(np.ascontiguousarray(x, dtype=np.float32))
+
+
+# ---------------------------------------------------------------------- choosing
+def resolve_device(device: str | None) -> str:
+    """'auto' -> 'cuda' when torch sees a CUDA device, else 'cpu'; 'cuda' without one is an error."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device not in DEVICES:
+        raise ArtsimError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ArtsimError(
+            "--device cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is False; "
+            "a CPU-only torch build or no driver); use --device cpu or --device auto"
+        )
+    return device
+
+
+def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool) -> str:
+    """The backend 'auto' stands for. CUDA and native-bf16 CPUs (AMX, AVX512-BF16) keep PyTorch,
+    which is fastest there; elsewhere ONNX Runtime for the models known to export."""
+    backend = (backend or "auto").lower()
+    if backend not in BACKENDS:
+        raise ArtsimError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if device == "cuda":
+        if backend in ("onnx", "openvino"):
+            raise ArtsimError(
+                f"--backend {backend} runs on the CPU only; use --backend torch (or auto) with "
+                "--device cuda, or --device cpu"
+            )
+        return "torch"
+    if backend != "auto":
+        return backend
+    if bf16 or model not in EXPORTABLE:
+        return "torch"
+    return "onnx"
+
+
+# ---------------------------------------------------------------------- cache
+def cache_dir() -> Path:
+    """$ARTSIM_CACHE_DIR, else the platform's user cache folder (~/.cache/artsim on Linux)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("artsim", appauthor=False))
+
+
+def export_key(encoder: Encoder, runtime: str) -> dict[str, Any]:
+    """Everything the exported file depends on; its hash names the file."""
+    return module_key(
+        encoder.name,
+        encoder.weights_hash,
+        encoder.preprocess.crop,
+        runtime,
+        extra={k: v for k, v in sorted(encoder.extra.items()) if k != "source"},
+    )
+
+
+def module_key(
+    name: str, weights_hash: str, size: int, runtime: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    import torch
+
+    return {
+        "format": EXPORT_FORMAT,
+        "model": name,
+        "weights_sha256": weights_hash,
+        "extra": extra or {},
+        "input": size,
+        "exporter": f"torch-{torch.__version__}-torchscript-opset{OPSET}",
+        "runtime": runtime,
+    }
+
+
+def _sha256(path: Path) -> str:
+    from artsim.encoders.base import file_sha256
+
+    return file_sha256(path)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Forward:
+    """Wraps an encoder's `_forward` as an nn.Module for tracing."""
+
+    @staticmethod
+    def module(encoder: Encoder) -> torch.nn.Module:
+        import torch
+
+        class Forward(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = encoder.model
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return encoder._forward(x).float()
+
+        return Forward().eval()
+
+
+def export_onnx_bytes(encoder: Encoder) -> bytes:
+    """The encoder's network as ONNX (fp32, dynamic batch); see `export_module_bytes`."""
+    return export_module_bytes(_Forward.module(encoder), encoder.preprocess.crop)
+
+
+def export_module_bytes(module: torch.nn.Module, size: int) -> bytes:
+    """A module taking (n, 3, size, size) float32 as ONNX (fp32, dynamic batch), without the
+    `onnx` package.
+
+    torch's TorchScript exporter imports `onnx` only to splice onnxscript custom functions
+    into the file; this network has none, so that step is skipped (the `onnx` package would
+    need protobuf >= 6, which breaks mediapipe). The result is checked against PyTorch
+    before use, so a broken export cannot pass silently."""
+    import io
+    from unittest import mock
+
+    import torch
+    from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
+
+    example = torch.zeros(2, 3, size, size)
+    buf = io.BytesIO()
+    with (
+        mock.patch.object(onnx_proto_utils, "_add_onnxscript_fn", lambda proto, _opsets: proto),
+        warnings.catch_warnings(),
+        torch.inference_mode(False),
+        torch.no_grad(),
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (example,),
+            buf,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["x"],
+            output_names=["features"],
+            dynamic_axes={"x": {0: "n"}, "features": {0: "n"}},
+        )
+    return buf.getvalue()
+
+
+def cached_export(encoder: Encoder, runtime: str, *, cache: Path | None = None) -> Path:
+    """Path of a verified ONNX export for this encoder, exporting (atomically) when the cached
+    file is missing, stale or does not match its recorded hash."""
+    return cached_module_export(
+        export_key(encoder, runtime), lambda: export_onnx_bytes(encoder), cache=cache
+    )
+
+
+def cached_module_export(
+    key: dict[str, Any], export: Callable[[], bytes], *, cache: Path | None = None
+) -> Path:
+    """`cached_export` for any network: `key` names and guards the file, `export` makes it."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    folder = (cache or cache_dir()) / "exports"
+    path = folder / f"{key['model']}-{digest}.onnx"
+    meta_path = path.with_suffix(".json")
+    if path.is_file() or meta_path.is_file():
+        problem = _cache_problem(path, meta_path, key)
+        if problem is None:
+            return path
+        warnings.warn(
+            f"artsim: export cache {path} {problem}; rebuilding it", RuntimeWarning, stacklevel=2
+        )
+    data = export()
+    _atomic_write(path, data)
+    meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    _atomic_write(meta_path, json.dumps(meta, indent=2).encode())
+    return path
+
+
+def _cache_problem(path: Path, meta_path: Path, key: dict[str, Any]) -> str | None:
+    """Why a cached export cannot be used, or None when it can."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return "has no readable record of its hash"
+    if meta.get("key") != key:
+        return "was made for other weights or versions (stale)"
+    if not path.is_file():
+        return "is missing its model file"
+    if _sha256(path) != meta.get("sha256"):
+        return "does not match its recorded sha256 (corrupt or changed)"
+    return None
+
+
+# ---------------------------------------------------------------------- runtimes
+def _onnxruntime_runner(path: Path, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # no busy-waiting between ops: the decode threads need those cycles on a small CPU
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # keep the memory arena: without it every run page-faults its buffers afresh (+8 ms of
+    # CPU per image, measured); its size is bounded by feeding RUNNER_BATCH images at a time
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return Runner(
+        "onnx",
+        lambda x: session.run(None, {name: x})[0],
+        f"onnxruntime {ort.__version__}, {threads} threads",
+    )
+
+
+def _openvino_runner(path: Path, threads: int) -> Runner:
+    import openvino as ov
+
+    core = ov.Core()
+    # f32 explicitly: on CPUs with bf16 units OpenVINO would otherwise run in bf16, which does
+    # not reproduce PyTorch's vectors closely enough to mix in one catalog
+    compiled = core.compile_model(
+        core.read_model(str(path)),
+        "CPU",
+        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
+    )
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.array(request.infer({0: x})[0], dtype=np.float32, copy=True)
+
+    return Runner("openvino", run, f"openvino {ov.__version__}, {threads} threads, f32")
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+def _runtime_version(backend: str) -> str:
+    if backend == "onnx":
+        import onnxruntime
+
+        return f"onnxruntime-{onnxruntime.__version__}"
+    import openvino
+
+    return f"openvino-{openvino.__version__}"
+
+
+def fixed_inputs(size: int, n: int = 2) -> np.ndarray:
+    """Deterministic, image-like uint8 NCHW inputs: smooth colour fields with some texture."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(20260101)
+    coarse = torch.from_numpy(rng.uniform(0, 255, (n, 3, 6, 6)).astype(np.float32))
+    smooth = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    texture = torch.from_numpy(rng.normal(0, 12, (n, 3, size, size)).astype(np.float32))
+    return (smooth + texture).clamp(0, 255).round().to(torch.uint8).numpy()
+
+
+def check_against_torch(encoder: Encoder, runner: Runner, threshold: float | None = None) -> float:
+    """Smallest per-image cosine between the runner's and PyTorch's vectors on fixed inputs;
+    raises BackendError below `threshold` (CHECK_COSINE by default)."""
+    import torch
+
+    threshold = CHECK_COSINE if threshold is None else threshold
+
+    x = encoder.preprocess.normalise(torch.from_numpy(fixed_inputs(encoder.preprocess.crop)))
+    with torch.inference_mode():
+        ref = encoder._forward(x.contiguous(memory_format=torch.channels_last)).float().numpy()
+    got = runner(x.numpy())
+    if got.shape != ref.shape or not np.isfinite(got).all():
+        raise BackendError(f"{runner.backend}: output shape {got.shape}, expected {ref.shape}")
+    cos = _cosines(ref, got)
+    worst = float(cos.min())
+    if worst < threshold:
+        raise BackendError(
+            f"{runner.backend}: differs from PyTorch (cosine {worst:.6f} < {threshold})"
+        )
+    return worst
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
+    return (a * b).sum(axis=1)
+
+
+def build_runner(encoder: Encoder, backend: str, threads: int) -> Runner:
+    """Export (or reuse the cache), compile and check one runtime; raises BackendError."""
+    try:
+        version = _runtime_version(backend)
+    except ImportError as exc:
+        package = "onnxruntime" if backend == "onnx" else "openvino"
+        raise BackendError(f"{backend}: package '{package}' is not installed") from exc
+    try:
+        path = cached_export(encoder, version)
+        make = _onnxruntime_runner if backend == "onnx" else _openvino_runner
+        runner = make(path, threads)
+    except BackendError:
+        raise
+    except Exception as exc:  # exporter and runtimes raise many types; all mean "unusable"
+        raise BackendError(f"{backend}: {type(exc).__name__}: {exc}") from exc
+    check_against_torch(encoder, runner)
+    return runner
+
+
+def attach_backend(encoder: Encoder, backend: str, threads: int) -> str:
+    """Run `encoder` on `backend` ('torch', 'onnx' or 'openvino'); returns the backend that
+    will actually run, after at most one fallback warning."""
+    if backend == "torch":
+        return "torch"
+    try:
+        encoder.runner = build_runner(encoder, backend, threads)
+    except BackendError as exc:
+        warnings.warn(
+            f"artsim: {exc}; falling back to PyTorch (slower, same vectors)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return "torch"
+    return backend

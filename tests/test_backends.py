@@ -1,0 +1,270 @@
+"""Inference backends: choice, export cache (hash-checked), check against PyTorch, fallback."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from artsim.encoders import backends as B
+from artsim.encoders.base import Encoder, Preprocess
+from artsim.errors import ArtsimError
+
+onnxruntime = pytest.importorskip("onnxruntime")
+
+
+class TinyEncoder(Encoder):
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.model(x)).mean(dim=(2, 3))
+
+
+def tiny_encoder(seed: int = 0) -> TinyEncoder:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 16, 3)
+    ).eval()
+    pre = Preprocess(resize=32, crop=32, mean=(0.5,) * 3, std=(0.5,) * 3, view="whole")
+    return TinyEncoder(
+        name="tiny", dim=16, preprocess=pre, weights_hash=f"tiny-{seed}", model=model
+    )
+
+
+def test_device_auto_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert B.resolve_device("auto") == "cpu"
+    assert B.resolve_device(None) == "cpu"
+    assert B.resolve_device("cpu") == "cpu"
+
+
+def test_device_auto_is_cuda_when_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert B.resolve_device("auto") == "cuda"
+
+
+def test_explicit_cuda_without_cuda_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ArtsimError, match=r"--device cuda: .*--device cpu"):
+        B.resolve_device("cuda")
+    with pytest.raises(ArtsimError, match="unknown device"):
+        B.resolve_device("tpu")
+
+
+def test_load_encoder_refuses_cuda_without_cuda(monkeypatch):
+    from artsim.encoders import load_encoder
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ArtsimError, match="--device cuda"):
+        load_encoder.__wrapped__("efficientnet-lite2", device="cuda")
+
+
+def test_backend_choice():
+    lite = "efficientnet-lite2"
+    assert B.resolve_backend("auto", model=lite, device="cpu", bf16=False) == "onnx"
+    # AMX CPUs keep PyTorch bf16; models not known to export stay on PyTorch
+    assert B.resolve_backend("auto", model=lite, device="cpu", bf16=True) == "torch"
+    assert B.resolve_backend("auto", model="dinov2-small", device="cpu", bf16=False) == "torch"
+    assert B.resolve_backend("openvino", model=lite, device="cpu", bf16=False) == "openvino"
+    assert B.resolve_backend("auto", model=lite, device="cuda", bf16=False) == "torch"
+    with pytest.raises(ArtsimError, match="CPU only"):
+        B.resolve_backend("onnx", model=lite, device="cuda", bf16=False)
+    with pytest.raises(ArtsimError, match="unknown backend"):
+        B.resolve_backend("tensorrt", model=lite, device="cpu", bf16=False)
+
+
+def test_cache_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path / "c"))
+    assert B.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv(B.CACHE_ENV)
+    assert B.cache_dir().name == "artsim"
+
+
+def test_export_runs_like_torch_and_is_reused(tmp_path):
+    enc = tiny_encoder()
+    path = B.cached_export(enc, "rt-1", cache=tmp_path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["key"]["weights_sha256"] == "tiny-0" and meta["key"]["runtime"] == "rt-1"
+    runner = B._onnxruntime_runner(path, 1)
+    assert B.check_against_torch(enc, runner) >= B.CHECK_COSINE
+    mtime = path.stat().st_mtime_ns
+    assert B.cached_export(enc, "rt-1", cache=tmp_path) == path
+    assert path.stat().st_mtime_ns == mtime  # reused, not exported again
+    # other weights or another runtime version get their own file
+    assert B.cached_export(tiny_encoder(seed=1), "rt-1", cache=tmp_path) != path
+    assert B.cached_export(enc, "rt-2", cache=tmp_path) != path
+
+
+def test_corrupt_export_is_rebuilt_with_a_warning(tmp_path):
+    enc = tiny_encoder()
+    path = B.cached_export(enc, "rt", cache=tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.warns(RuntimeWarning, match="sha256.*rebuilding"):
+        again = B.cached_export(enc, "rt", cache=tmp_path)
+    assert again == path and path.read_bytes() == good
+
+
+def test_stale_or_unrecorded_export_is_rebuilt(tmp_path):
+    enc = tiny_encoder()
+    path = B.cached_export(enc, "rt", cache=tmp_path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["key"]["exporter"] = "torch-0.0-old"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.warns(RuntimeWarning, match="stale"):
+        B.cached_export(enc, "rt", cache=tmp_path)
+    meta_path.unlink()
+    with pytest.warns(RuntimeWarning, match="no readable record"):
+        B.cached_export(enc, "rt", cache=tmp_path)
+    assert json.loads(meta_path.read_text())["key"] == B.export_key(enc, "rt")
+
+
+def test_check_rejects_a_runtime_that_differs():
+    enc = tiny_encoder()
+    other = tiny_encoder(seed=5)
+
+    def wrong(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return other._forward(torch.from_numpy(x)).numpy()
+
+    with pytest.raises(B.BackendError, match="differs from PyTorch"):
+        B.check_against_torch(enc, B.Runner("onnx", wrong))
+
+
+def test_missing_runtime_falls_back_to_torch_with_one_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+
+    def missing(backend: str) -> str:
+        raise ImportError(backend)
+
+    monkeypatch.setattr(B, "_runtime_version", missing)
+    enc = tiny_encoder()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert B.attach_backend(enc, "openvino", 1) == "torch"
+    assert len(caught) == 1
+    assert "'openvino' is not installed" in str(caught[0].message)
+    assert "falling back to PyTorch" in str(caught[0].message)
+    assert enc.runner is None
+
+
+def test_failed_check_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(B, "CHECK_COSINE", 1.5)  # nothing can pass
+    enc = tiny_encoder()
+    with pytest.warns(RuntimeWarning, match="differs from PyTorch.*falling back"):
+        assert B.attach_backend(enc, "onnx", 1) == "torch"
+    assert enc.runner is None
+
+
+def test_encoder_on_runner_matches_torch(tmp_path, monkeypatch):
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+    enc = tiny_encoder()
+    batch = torch.from_numpy(B.fixed_inputs(32, n=3))
+    ref = enc.embed_batch(batch)
+    assert B.attach_backend(enc, "onnx", 1) == "onnx"
+    got = enc.embed_batch(batch)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (ref * got).sum(axis=1).min() > 0.9999
+    enc.flip_average = True
+    runner, enc.runner = enc.runner, None
+    flipped_ref = enc.embed_batch(batch)
+    enc.runner = runner
+    assert (flipped_ref * enc.embed_batch(batch)).sum(axis=1).min() > 0.9999
+
+
+def test_interrupted_export_write_leaves_nothing_to_trust(tmp_path, monkeypatch):
+    enc = tiny_encoder()
+
+    def disk_full(_fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(B.os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        B.cached_export(enc, "rt", cache=tmp_path)
+    assert not [p for p in Path(tmp_path).rglob("*") if p.is_file()]
+
+
+def _top10(vecs: np.ndarray) -> list[set[int]]:
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -np.inf)
+    return [set(np.argsort(-row)[:10].tolist()) for row in sims]
+
+
+@pytest.mark.slow
+def test_backends_mix_on_real_paintings(data_dir):
+    """Vectors from every backend are interchangeable: cosine >= 0.999 per painting, top-10
+    neighbours >= 95% the same, on real sample paintings."""
+    from artsim.encoders import load_encoder
+    from artsim.images import load_rgb
+
+    files = sorted((data_dir / "wikiart" / "images").rglob("*.jpg"))[::40][:60]
+    files += sorted((data_dir / "nga" / "images").glob("*.jpg"))[:20]
+    images = [load_rgb(f, max_side=260) for f in files]
+    ref = load_encoder("efficientnet-lite2", backend="torch", bf16=False)
+    assert ref.backend == "torch"
+    ref_vecs = ref.embed_images(images)
+    ref_top = _top10(ref_vecs)
+    backends = ["onnx"] + (["openvino"] if B._installed("openvino") else [])
+    for name in backends:
+        enc = load_encoder("efficientnet-lite2", backend=name)
+        assert enc.backend == name and not enc.bf16
+        vecs = enc.embed_images(images)
+        assert (vecs * ref_vecs).sum(axis=1).min() >= 0.999, name
+        overlap = np.mean([len(a & b) / 10 for a, b in zip(_top10(vecs), ref_top, strict=True)])
+        assert overlap >= 0.95, (name, overlap)
+
+
+@pytest.mark.slow
+def test_catalog_mixes_backends_and_records_them(data_dir, tmp_path):
+    from artsim.catalog import Catalog
+    from artsim.images import load_rgb
+    from artsim.records import SourceItem
+
+    files = sorted((data_dir / "wikiart" / "images").rglob("*.jpg"))[:24]
+    items = [SourceItem(id=f.stem, image=str(f)) for f in files]
+    cat = Catalog.create(tmp_path / "cat", backend="torch", bf16=False)
+    cat.add(items[:12])
+    assert cat.manifest["model"]["backend"] == "torch"
+    cat = Catalog.open(tmp_path / "cat", backend="onnx")
+    cat.add(items)
+    assert cat.info()["model"]["backend"] == "onnx" and len(cat) == 24
+    # a painting indexed by PyTorch is found first when queried through ONNX Runtime
+    for f in files[:3]:
+        best = cat.search(load_rgb(f), k=1)[0]
+        assert best.id == f.stem and best.score > 0.999
+
+
+def test_face_network_runs_on_onnxruntime_like_torch(monkeypatch, tmp_path):
+    from artsim.detectors.faces import dlib_model_path
+    from artsim.encoders import dlib_resnet
+
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+    path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
+    model = dlib_resnet.load_model.__wrapped__(path)
+    assert model.artsim_runner is not None and model.artsim_runner.backend == "onnx"
+    chips = B.fixed_inputs(dlib_resnet.INPUT_SIZE, n=3).transpose(0, 2, 3, 1)
+    got = dlib_resnet.descriptors(model, chips)
+    ref = dlib_resnet._torch_descriptors(model, chips)
+    assert got.shape == (3, 128) and B._cosines(ref, got).min() >= 0.9999
+    monkeypatch.setenv("ARTSIM_BACKEND", "torch")
+    assert dlib_resnet.load_model.__wrapped__(path).artsim_runner is None
+
+
+def test_gpu_path_matches_cpu_path(monkeypatch):
+    """The CUDA code path (pinned copy, normalising on the device, autocast) run on the CPU:
+    where there is no GPU, pinning is skipped and autocast('cuda') disables itself."""
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
+    enc = tiny_encoder()
+    batch = torch.from_numpy(B.fixed_inputs(32, n=3))
+    ref = enc.embed_batch(batch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available, disabling autocast"
+        got = enc._embed_cuda(batch)
+        enc.flip_average = True
+        flipped = enc._embed_cuda(batch)
+    assert got.dtype == np.float32 and np.allclose(got, ref, atol=1e-5)
+    assert np.allclose(flipped, enc.embed_batch(batch), atol=1e-5)
