@@ -32,7 +32,7 @@ SUBSET_EXACT_MAX = 4096  # below this many allowed rows, numpy on the subset bea
 class VectorIndex:
     vectors: np.ndarray | None  # (n, d) float32, rows L2-normalised; None: only in the index
     kind: str = "flat"  # flat | hnsw | ivf
-    index: faiss.Index | None = field(default=None, repr=False)
+    index: faiss.Index = field(kw_only=True, repr=False)
     params: dict[str, Any] = field(default_factory=dict)  # efSearch / nprobe, factory string
 
     @property
@@ -49,24 +49,31 @@ class VectorIndex:
             return self.vectors[rows]
         return self.index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
 
-    def _params(self, k: int, sel: faiss.IDSelector | None = None, fraction: float = 1.0):
+    def _params(
+        self, k: int, sel: faiss.IDSelector | None = None, fraction: float = 1.0
+    ) -> faiss.SearchParameters | None:
         """Per-call search parameters (never set on the shared index: server threads search
         at once). A filter keeping `fraction` of the rows widens IVF probing in proportion,
-        so k allowed rows are still found."""
+        so k allowed rows are still found.
+
+        The keyword constructors are faiss's Python wrapper (it keeps `sel` alive with the
+        parameters); faiss's stubs declare only the bare SWIG constructors, hence the ignores."""
         if self.kind == "hnsw":
             ef = int(self.params.get("efSearch", HNSW_EF_SEARCH))
-            return faiss.SearchParametersHNSW(sel=sel, efSearch=max(ef, 2 * k if sel else k))
+            return faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # not in faiss's stubs
+                sel=sel, efSearch=max(ef, 2 * k if sel else k)
+            )
         if self.kind == "ivf":
             ivf = faiss.extract_index_ivf(self.index)
             nprobe = int(self.params.get("nprobe", 16))
             nprobe = min(ivf.nlist, int(np.ceil(nprobe / max(fraction, 1e-9))))
-            p = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)
+            p = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)  # type: ignore[call-arg]
             if isinstance(self.index, faiss.IndexPreTransform):  # OPQ rotation in front
-                outer = faiss.SearchParametersPreTransform(index_params=p)
-                outer.keep_alive = p  # SWIG does not own index_params
+                outer = faiss.SearchParametersPreTransform(index_params=p)  # type: ignore[call-arg]
+                outer.keep_alive = p  # type: ignore[attr-defined]  # SWIG does not own index_params
                 return outer
             return p
-        return faiss.SearchParameters(sel=sel) if sel is not None else None
+        return faiss.SearchParameters(sel=sel) if sel is not None else None  # type: ignore[call-arg]
 
     def search(
         self, queries: np.ndarray, k: int, mask: np.ndarray | None = None

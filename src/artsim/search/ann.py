@@ -253,7 +253,9 @@ def _build(cand: Candidate, vectors: np.ndarray, seed: int, train_max: int) -> f
     n, d = vectors.shape
     index = faiss.index_factory(d, cand.factory, faiss.METRIC_INNER_PRODUCT)
     if cand.kind == "hnsw":
-        faiss.downcast_index(index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        hnsw = faiss.downcast_index(index)
+        assert isinstance(hnsw, faiss.IndexHNSW), cand.factory  # HNSW<M>[_codes]: no wrapper
+        hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     if not index.is_trained:
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, size=min(n, train_max), replace=False))
@@ -264,7 +266,9 @@ def _build(cand: Candidate, vectors: np.ndarray, seed: int, train_max: int) -> f
             ivf.cp.seed = seed
             ivf.cp.niter = KMEANS_NITER
         if isinstance(index, faiss.IndexPreTransform):  # OPQ: fewer, smaller rounds
-            opq = faiss.downcast_VectorTransform(index.chain.at(0))
+            # chain is a SWIG std::vector (`.at`), typed as a list in faiss's stubs
+            opq = faiss.downcast_VectorTransform(index.chain.at(0))  # type: ignore[attr-defined]
+            assert isinstance(opq, faiss.OPQMatrix), cand.factory
             opq.niter = OPQ_NITER
             opq.max_train_points = OPQ_TRAIN_MAX
         index.train(train)
