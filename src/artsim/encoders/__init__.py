@@ -99,6 +99,7 @@ def weights_available(name: str) -> bool:
 
         path = weights_path()
         return path is not None and Path(path).is_file()
+    assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -150,6 +151,7 @@ def load_encoder(
     else:
         from artsim.encoders.hf import load_hf_encoder
 
+        assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo
         enc = load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=use_bf16)
     enc.flip_average = flip_average
     if where == "cuda":

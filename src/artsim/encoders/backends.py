@@ -207,7 +207,7 @@ def export_module_bytes(module: torch.nn.Module, size: int) -> bytes:
         torch.onnx.export(
             module,
             (example,),
-            buf,
+            buf,  # type: ignore[arg-type]  # a file object works (TorchScript exporter); torch types f as a path
             dynamo=False,
             opset_version=OPSET,
             input_names=["x"],

@@ -131,14 +131,15 @@ class Encoder:
             # on a CPU, and ~340 MB less peak memory (activations at 260 px)
             parts = []
             for start in range(0, len(batch_uint8), RUNNER_BATCH):
-                x = self.preprocess.normalise(batch_uint8[start : start + RUNNER_BATCH]).numpy()
-                part = self.runner(x)
+                chunk = self.preprocess.normalise(batch_uint8[start : start + RUNNER_BATCH])
+                arr = chunk.numpy()
+                part = self.runner(arr)
                 if self.flip_average:
-                    part = part + self.runner(x[..., ::-1])
+                    part = part + self.runner(arr[..., ::-1])
                 parts.append(part)
-            out = np.concatenate(parts)
-            norms = np.linalg.norm(out, axis=1, keepdims=True).clip(1e-12)
-            return (out / norms).astype(np.float32, copy=False)
+            embeddings = np.concatenate(parts)
+            norms = np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
+            return (embeddings / norms).astype(np.float32, copy=False)
         if self.device != "cpu":
             return self._embed_cuda(batch_uint8)
         x = self.preprocess.normalise(batch_uint8)

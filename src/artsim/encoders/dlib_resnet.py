@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -175,6 +175,7 @@ def build_model(weights: DlibResnetWeights) -> torch.nn.Module:
         out_ch, in_ch, k, _ = conv.weight.shape
         layer = nn.Conv2d(in_ch, out_ch, k, conv.stride, conv.padding)
         gamma, beta = torch.from_numpy(affine[0]), torch.from_numpy(affine[1])
+        assert layer.bias is not None  # Conv2d's bias=True default
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(conv.weight) * gamma[:, None, None, None])
             layer.bias.copy_(torch.from_numpy(conv.bias) * gamma + beta)
@@ -196,7 +197,9 @@ def build_model(weights: DlibResnetWeights) -> torch.nn.Module:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = torch.relu(self.stem(x))
             x = nn.functional.max_pool2d(x, 3, 2)
-            for first, second in self.blocks:
+            for pair in self.blocks:
+                # each block is ModuleList([conv, conv]) (kept so: its parameter names)
+                first, second = cast(tuple[nn.Conv2d, nn.Conv2d], pair)
                 y = second(torch.relu(first(x)))
                 if first.stride[0] == 1:
                     x = torch.relu(x + y)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
 
 from artsim.encoders.base import Encoder, Preprocess, file_sha256, gem
 from artsim.errors import ModelUnavailableError
+
+# efficientnet_lite_pytorch.EfficientNet, a torch.nn.Module from an untyped package; its
+# layers (_conv_stem, _bn0, _blocks, _conv_head, _bn1, _swish) are read by name
+EfficientNet: TypeAlias = Any
 
 # Lite2's input is 260 px; Lite models were trained on inputs scaled to [-1, 1] (mean 127,
 # std 128), not ImageNet mean/std. The whole painting is squared to 260 rather than centre-
@@ -35,7 +40,7 @@ def weights_path() -> str | None:
 
 class EfficientNetLiteEncoder(Encoder):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.model
+        m: EfficientNet = self.model
         mid_block = self.extra.get("mid_block", -1)
         x = m._swish(m._bn0(m._conv_stem(x)))
         mid = None
@@ -64,7 +69,7 @@ _BLOCK_CONV_BN_PAIRS = (
 )
 
 
-def fold_batchnorms(model: torch.nn.Module) -> None:
+def fold_batchnorms(model: EfficientNet) -> None:
     """Fold each eval-mode BatchNorm into the conv before it: same outputs, ~20% less time."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -99,10 +104,10 @@ def simplify_padding(model: torch.nn.Module) -> None:
         new = torch.nn.Conv2d(
             conv.in_channels,
             conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
+            _pair(conv.kernel_size),
+            _pair(conv.stride),
             padding,
-            conv.dilation,
+            _pair(conv.dilation),
             conv.groups,
             bias=conv.bias is not None,
         )
@@ -118,7 +123,12 @@ def simplify_padding(model: torch.nn.Module) -> None:
                 child.inplace = True
 
 
-def last_block_at_stride(model: torch.nn.Module, stride: int, size: int = 64) -> tuple[int, int]:
+def _pair(size: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's (h, w) attribute as the constructor's type (torch types it any length)."""
+    return size[0], size[1]
+
+
+def last_block_at_stride(model: EfficientNet, stride: int, size: int = 64) -> tuple[int, int]:
     """Index and channel count of the last block whose output is at the given stride."""
     found = (-1, 0)
     with torch.inference_mode():

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -21,11 +23,12 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 class HFEncoder(Encoder):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         kind = self.extra["kind"]
+        model: Any = self.model  # a transformers model: its outputs' types vary by class
         if kind == "clip":
-            feats = self.model.get_image_features(pixel_values=x)
+            feats = model.get_image_features(pixel_values=x)
             # transformers >= 5 returns an output object whose pooler_output is projected
             return getattr(feats, "pooler_output", feats)
-        out = self.model(pixel_values=x)
+        out = model(pixel_values=x)
         if kind == "cls":
             return out.last_hidden_state[:, 0]
         return out.pooler_output  # convnext: layer-normed global average
@@ -49,6 +52,12 @@ def _remedy(name: str, hub_id: str) -> str:
     )
 
 
+def _rgb(values: Iterable[float]) -> tuple[float, float, float]:
+    """A processor's per-channel mean or std (a list in its config) as three floats."""
+    r, g, b = (float(v) for v in values)
+    return r, g, b
+
+
 def preprocess_from_processor(processor) -> Preprocess:
     """Translate a transformers image processor config into our Preprocess record."""
     cfg = processor.to_dict()
@@ -68,8 +77,8 @@ def preprocess_from_processor(processor) -> Preprocess:
     return Preprocess(
         resize=resize,
         crop=crop_px,
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=_rgb(mean),
+        std=_rgb(std),
         interpolation=resample,
     )
 
@@ -147,6 +156,7 @@ def load_hf_encoder(
         model = AutoModel.from_pretrained(folder, local_files_only=True)
         cfg = model.config
         dim = getattr(cfg, "hidden_size", None) or cfg.hidden_sizes[-1]
+    assert dim is not None, f"{name}: no embedding size in the model config"
     model.eval()
     return HFEncoder(
         name=name,
