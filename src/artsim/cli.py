@@ -6,7 +6,7 @@ import errno
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -572,7 +572,7 @@ def faces(
     q = resolve_query(cat, query)
     analysis = q.analyse(cat, {"face"}, look=False)  # what a face search and the index see
     assert analysis.faces is not None
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "face": i,
             "box": [round(v, 1) for v in f.box],
@@ -631,7 +631,7 @@ def pose(
         draw.parent.mkdir(parents=True, exist_ok=True)
         image = analysis.image.image
         draw_poses(image, found, labels=[str(i) for i in range(len(found))]).save(draw)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, (p, orig) in enumerate(zip(found, analysis.original_poses(), strict=True)):
         rows.append(
             {

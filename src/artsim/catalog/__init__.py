@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +43,10 @@ from artsim.errors import ArtsimError, CatalogError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
 from artsim.records import SearchResult, SourceItem
 from artsim.sources import SourceScan
+
+if TYPE_CHECKING:  # torch is imported only when an encoder is needed
+    from artsim.encoders.base import Encoder
+    from artsim.search.whitening import Whitening
 
 MANIFEST = "manifest.json"
 FAILURES_LOG = "failures.jsonl"
@@ -115,8 +119,8 @@ class Catalog:
         # the manifest records what ran, as information, never as a constraint
         self.backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
         self.device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
-        self._encoder = None
-        self._whitened = None
+        self._encoder: Encoder | None = None
+        self._whitened: tuple[Whitening, VectorIndex] | None = None  # artsim.search.whitening
         self._aspects: dict[str, AspectData] = {}
         self._made_folders: list[Path] = []  # folders `create` made, removed if nothing is written
         self._load_items()
@@ -275,7 +279,7 @@ class Catalog:
         return self._images[self._pos[item_id]]
 
     @property
-    def encoder(self):
+    def encoder(self) -> Encoder:
         """The catalog's whole-image encoder, loaded on first use and checked against the manifest."""
         if self._encoder is None:
             from artsim.encoders import load_encoder
@@ -551,7 +555,7 @@ class Catalog:
                 summary.failed += 1
         return out
 
-    def _write_items(self, ok: list[tuple[SourceItem, LoadedImage]]) -> None:
+    def _write_items(self, ok: Sequence[tuple[SourceItem, _OriginalSize]]) -> None:
         table = pa.table(
             {
                 "id": [it.id for it, _ in ok],
@@ -664,6 +668,14 @@ class Catalog:
             "created": m.get("created"),
             "updated": m.get("updated"),
         }
+
+
+class _OriginalSize(Protocol):
+    """What `Catalog._write_items` reads of a decoded image (a LoadedImage, or only its size
+    when another process decoded it: artsim.catalog.distributed)."""
+
+    @property
+    def original_size(self) -> tuple[int, int]: ...
 
 
 class IndexInterrupted(ArtsimError):

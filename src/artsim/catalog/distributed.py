@@ -18,6 +18,7 @@ batch, exactly as the in-process pipeline does. So the resume rules are the same
 
 from __future__ import annotations
 
+import logging
 import pickle
 import socket
 import time
@@ -37,6 +38,7 @@ from artsim.catalog import (
     _progress,
     store,
 )
+from artsim.catalog.aspects import AspectRow
 from artsim.errors import ArtsimError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SourceItem
@@ -117,15 +119,16 @@ def _connect(address: str | None, num_cpus: int | None, num_gpus: float) -> bool
     if address:
         check_address(address)
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError) as exc:
             raise ArtsimError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     else:
         ray.init(
             num_cpus=num_cpus,
-            num_gpus=num_gpus or None,
+            # ray types it int; a fraction (--num-gpus 0.5) is passed on as given
+            num_gpus=num_gpus or None,  # type: ignore[arg-type]
             log_to_driver=False,
-            logging_level="ERROR",
+            logging_level=logging.ERROR,
             include_dashboard=False,
         )
     return True
@@ -252,7 +255,8 @@ def _run(
     )
     by_ix = {ix.aspect: ix for ix in indexers}
     for batch in out.iter_batches(batch_size=batch_size, batch_format="numpy"):
-        ok, rows = [], {a: [] for a in by_ix}
+        ok: list[tuple[SourceItem, _Size]] = []
+        rows: dict[str, list[AspectRow]] = {a: [] for a in by_ix}
         for item_id, blob in zip(batch["id"], batch["payload"], strict=True):
             item = by_id[str(item_id)]
             res = pickle.loads(blob)
@@ -282,4 +286,4 @@ class _Size:
     __slots__ = ("original_size",)
 
     def __init__(self, size: tuple[int, int]) -> None:
-        self.original_size = tuple(size)
+        self.original_size = (size[0], size[1])
