@@ -274,7 +274,7 @@ def analyse_batch(
         figures = pool.map(
             _find_figures_star,
             [
-                (images[i].image, out[i].faces.pose_proposals if out[i].faces else None)
+                (images[i].image, faces.pose_proposals if (faces := out[i].faces) else None)
                 for i in todo
             ],
         )

@@ -15,6 +15,7 @@ import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -146,7 +147,7 @@ def allow_pixels(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def _open_past_pillow_cap(fp: io.BufferedIOBase) -> Image.Image:
+def _open_past_pillow_cap(fp: IO[bytes]) -> Image.Image:
     """Image.open without its process-wide decompression-bomb check (the caller checks the
     size against its own max_pixels next). Pillow has no per-call cap, and raising the global
     one, even briefly under a lock, would lift it for every other thread decoding meanwhile;

@@ -39,7 +39,7 @@ import math
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,12 @@ DLIB_MIN_SIDE = 20  # dlib raises "filter windows must be small enough" below th
 # A raw detection in the pixels of the array a runner was given:
 # (x0, y0, x1, y1), score, landmarks as (k, 2) or None.
 _Det = tuple[tuple[float, float, float, float], float, np.ndarray | None]
+
+
+def _box(values: Iterable[float], scale: float = 1.0) -> tuple[float, float, float, float]:
+    """A detector's (x0, y0, x1, y1) as floats, divided by the scale its input was resized by."""
+    x0, y0, x1, y1 = (float(v) / scale for v in values)
+    return x0, y0, x1, y1
 
 
 # --------------------------------------------------------------------------- model loading
@@ -376,7 +382,7 @@ def _detect_mtcnn(image: Image.Image, max_side: int = MTCNN_MAX_SIDE) -> list[_D
     if boxes is None:
         return []
     dets: list[_Det] = [
-        (tuple(float(v) / scale for v in box), float(p), np.asarray(pts, dtype=np.float64) / scale)
+        (_box(box, scale), float(p), np.asarray(pts, dtype=np.float64) / scale)
         for box, p, pts in zip(boxes, probs, points, strict=True)
     ]
     return _merge(dets)
@@ -454,7 +460,7 @@ def _detect_ensemble(image: Image.Image) -> list[_Det]:
     refined, probs, lms = onet_refine(image, boxes)
     return _merge(
         [
-            (tuple(float(v) for v in refined[i]), (proposals[i][1] + float(probs[i])) / 2.0, lms[i])
+            (_box(refined[i]), (proposals[i][1] + float(probs[i])) / 2.0, lms[i])
             for i in range(len(proposals))
         ]
     )

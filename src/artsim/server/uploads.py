@@ -345,10 +345,10 @@ def search_upload(
         where=list(opts.where) or None,
         **opts.aspect_options(),
     )
-    if in_process:  # results cross a process boundary as plain dicts
-        results = [r.to_dict() for r in results]
+    # results cross a process boundary as plain dicts
+    payload: list[Any] = [r.to_dict() for r in results] if in_process else results
     worker = os.getpid() if in_process else threading.get_ident()
-    return worker, time.perf_counter() - started, results
+    return worker, time.perf_counter() - started, payload
 
 
 def _load_encoder(catalog: Any, lock: threading.Lock) -> None:

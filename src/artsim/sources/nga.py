@@ -445,9 +445,9 @@ class _Reader:
             primary = [r for r in rows if not r[0]] or rows
             ordered: list[str] = []
             for _s, _o, cid in sorted(primary, key=lambda r: r[1]):
-                name = names.get(cid)
-                if name and name not in ordered:
-                    ordered.append(name)
+                artist = names.get(cid)
+                if artist and artist not in ordered:
+                    ordered.append(artist)
             if ordered:
                 out[oid] = "; ".join(ordered)
         return out

@@ -213,6 +213,7 @@ def contact_sheet(
         cx = pad + (n % columns) * cell_w
         cy = header + (n // columns) * cell_h
         if kind == "query":
+            assert qim is not None  # there is a query tile only with a query image
             im, scale_src = qim.copy(), None
             lines = ["QUERY", qlabel, ""]
             if isinstance(query_image, str) and query_image in catalog:
