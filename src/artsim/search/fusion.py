@@ -48,8 +48,9 @@ def _calibrate(aspect: str, best: np.ndarray, best_row: np.ndarray) -> AspectSco
 
 
 def _best_per_item(
-    n_items: int, row_pos: np.ndarray, sims: np.ndarray
+    n_items: int, row_pos: np.ndarray | None, sims: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    assert row_pos is not None  # set by Catalog.aspect, which loaded this aspect's data
     best = np.full(n_items, -np.inf, dtype=np.float32)
     np.maximum.at(best, row_pos, sims)
     best_row = np.full(n_items, -1, dtype=np.int64)
@@ -149,6 +150,7 @@ def fused_scores(
         )
     total = sum(weights[a] for a in parts)
     fused = sum(weights[a] * s.z for a, s in parts.items()) / total
+    assert isinstance(fused, np.ndarray)  # parts is not empty: a sum of arrays
     return fused, parts
 
 

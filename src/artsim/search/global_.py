@@ -46,7 +46,7 @@ def search_global(
         # average query expansion: the query plus its top results, searched again
         _, rows = masked_search(catalog, data, index, qv, query_expansion, mask, exclude)
         if rows.size:
-            qv = qv + index.vectors[rows].sum(0)
+            qv = qv + index.rows(rows).sum(0)
             qv = qv / np.linalg.norm(qv)
     scores, rows = masked_search(catalog, data, index, qv, k, mask, exclude)
     return [

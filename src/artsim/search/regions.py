@@ -42,7 +42,7 @@ def best_rows_per_item(
         best: dict[str, tuple[int, float, int]] = {}
         rows_list = sorted(candidates)
         if rows_list:
-            all_scores = index.vectors[rows_list] @ queries.T
+            all_scores = index.rows(np.asarray(rows_list)) @ queries.T
             for r, row_scores in zip(rows_list, all_scores, strict=True):
                 qi = int(np.argmax(row_scores))
                 s = float(row_scores[qi])
