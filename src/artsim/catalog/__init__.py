@@ -46,7 +46,6 @@ from artsim.sources import SourceScan
 
 if TYPE_CHECKING:  # torch is imported only when an encoder is needed
     from artsim.encoders.base import Encoder
-    from artsim.search.whitening import Whitening
 
 MANIFEST = "manifest.json"
 FAILURES_LOG = "failures.jsonl"
@@ -120,7 +119,9 @@ class Catalog:
         self.backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
         self.device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
         self._encoder: Encoder | None = None
-        self._whitened: tuple[Whitening, VectorIndex] | None = None  # artsim.search.whitening
+        # artsim.search.whitening's cache: (Whitening, index of whitened vectors); Any, not
+        # Whitening, as the catalog never imports search (tests/test_imports.py)
+        self._whitened: tuple[Any, VectorIndex] | None = None
         self._aspects: dict[str, AspectData] = {}
         self._made_folders: list[Path] = []  # folders `create` made, removed if nothing is written
         self._load_items()
