@@ -9,12 +9,15 @@ painting with no face is remembered as done and not re-examined on resume.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from artsim.analysis import Analysis
 from artsim.records import SourceItem
+
+if TYPE_CHECKING:  # torch is imported only when an encoder is needed
+    from artsim.encoders.base import Encoder
 
 ASPECTS = ("global", "face", "pose")
 
@@ -45,7 +48,7 @@ class GlobalIndexer:
 
     aspect = "global"
 
-    def __init__(self, encoder) -> None:
+    def __init__(self, encoder: Encoder) -> None:
         self.encoder = encoder
         self.model_key = encoder.name
         self.vector_dims = {"global": encoder.dim}

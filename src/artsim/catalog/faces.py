@@ -24,6 +24,7 @@ from artsim.records import Face, SourceItem
 
 if TYPE_CHECKING:
     from artsim.catalog import Catalog
+    from artsim.encoders.base import Encoder
 
 IDENTITY_MODEL = "dlib-resnet-v1"
 
@@ -41,7 +42,7 @@ __all__ = [
 
 
 def analyse_faces(
-    image: Image.Image, encoder, detector: str = "default"
+    image: Image.Image, encoder: Encoder, detector: str = "default"
 ) -> tuple[list[Face], np.ndarray, np.ndarray, list]:
     """Faces in a decoded RGB image with identity and look vectors and aligned chips
     (the face part of `artsim.analysis.analyse`)."""

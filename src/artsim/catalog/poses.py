@@ -13,6 +13,8 @@ from artsim.catalog.aspects import AspectRow
 from artsim.records import Face, Pose, SourceItem
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from artsim.catalog import Catalog
 
 POSE_MODEL = "blazepose-full-desc-v1"
@@ -21,7 +23,9 @@ POSE_MODEL = "blazepose-full-desc-v1"
 __all__ = ["POSE_MAX_SIDE", "POSE_MODEL", "PoseIndexer", "analyse_poses", "scale_pose"]
 
 
-def analyse_poses(image, faces: Sequence[Face] | None = None) -> tuple[list[Pose], np.ndarray]:
+def analyse_poses(
+    image: Image.Image, faces: Sequence[Face] | None = None
+) -> tuple[list[Pose], np.ndarray]:
     """Figures in a decoded RGB image and their descriptors (`artsim.analysis.find_figures`).
     faces: the pose detector's face proposals when already found; None finds them."""
     found = find_figures(image, faces)

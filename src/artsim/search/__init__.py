@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from artsim.analysis import Analysis, analyse
-from artsim.catalog import Catalog
+from artsim.catalog import AspectData, Catalog
+from artsim.catalog.index import VectorIndex
 from artsim.errors import ArtsimError
 from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SearchResult
@@ -181,8 +182,8 @@ def row_mask(
 
 def masked_search(
     catalog: Catalog,
-    data,
-    index,
+    data: AspectData,
+    index: VectorIndex,
     qv: np.ndarray,
     k: int,
     mask: np.ndarray | None,
@@ -205,6 +206,7 @@ def masked_search(
     else:
         rmask = None
         if mask is not None or exclude is not None:
+            assert data.row_pos is not None  # set by Catalog.aspect, which loaded `data`
             rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog)
         if row_ok is not None:
             rmask = row_ok if rmask is None else rmask & row_ok

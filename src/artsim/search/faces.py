@@ -75,7 +75,12 @@ def face_from_box(
 
 
 def choose_face(
-    catalog: Catalog, query: Query, face: int | None, box, *, look: bool = True
+    catalog: Catalog,
+    query: Query,
+    face: int | None,
+    box: tuple[float, float, float, float] | None,
+    *,
+    look: bool = True,
 ) -> dict:
     """The query face to search with. look=False: the look vector is not needed (not computed
     for a query image)."""

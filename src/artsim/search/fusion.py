@@ -75,7 +75,9 @@ def _not_analysed(catalog: Catalog, query: Query, aspect: str) -> bool:
     return query.item_id is not None and query.item_id not in catalog.aspect(aspect).done
 
 
-def face_scores(catalog: Catalog, query: Query, face: int | None, box) -> AspectScores | None:
+def face_scores(
+    catalog: Catalog, query: Query, face: int | None, box: tuple[float, float, float, float] | None
+) -> AspectScores | None:
     from artsim.search.faces import choose_face
 
     if box is None and _not_analysed(catalog, query, "face"):
@@ -121,10 +123,10 @@ def fused_scores(
     query: Query,
     weights: dict[str, float],
     *,
-    face=None,
-    box=None,
-    figure=None,
-    mirror=False,
+    face: int | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    figure: int | None = None,
+    mirror: bool = False,
 ) -> tuple[np.ndarray, dict[str, AspectScores]]:
     have = set(catalog.aspect_names())
     if query.item_id is None:
@@ -163,7 +165,7 @@ def search_fused(
     exclude: str | None = None,
     weights: dict[str, float] | None = None,
     face: int | None = None,
-    box=None,
+    box: tuple[float, float, float, float] | None = None,
     figure: int | None = None,
     mirror: bool = False,
 ) -> list[SearchResult]:

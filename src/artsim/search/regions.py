@@ -3,6 +3,7 @@ their best-matching row, fetching more rows until k distinct paintings are found
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,7 +60,7 @@ def pick_largest(boxes: list[tuple[float, float, float, float]]) -> int:
     return int(np.argmax([w * h for _, _, w, h in boxes]))
 
 
-def box_iou(a, b) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
