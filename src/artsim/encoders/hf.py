@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -58,7 +58,13 @@ def _rgb(values: Iterable[float]) -> tuple[float, float, float]:
     return r, g, b
 
 
-def preprocess_from_processor(processor) -> Preprocess:
+class ImageProcessor(Protocol):
+    """What is read of a transformers image processor: its config as a dict."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def preprocess_from_processor(processor: ImageProcessor) -> Preprocess:
     """Translate a transformers image processor config into our Preprocess record."""
     cfg = processor.to_dict()
     size = _as_size(cfg.get("size"))

@@ -44,7 +44,7 @@ def thumbnail(
     state: StateDep,
     item_id: str,
     size: Annotated[int, Query(description="Longest side; clamped to 32..1024")] = 256,
-):
+) -> Response:
     """A JPEG thumbnail (cached on disk under CATALOG/cache/thumbs/)."""
     c = state.lookup(item_id)
     from artsim.visualize.sheets import render_thumbnail, thumbnail_file, thumbnail_size
