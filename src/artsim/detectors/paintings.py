@@ -213,7 +213,7 @@ def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.
     h = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
     s = min(1.0, max_side / max(w, h, 1.0))
     w, h = max(8, round(w * s)), max(8, round(h * s))
-    dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)  # pixel edges
     H = cv2.getPerspectiveTransform(q, dst)
     arr = cv2.warpPerspective(
         np.asarray(image), H, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE

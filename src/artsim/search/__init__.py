@@ -107,6 +107,14 @@ def search_catalog(
     q = query if isinstance(query, Query) else resolve_query(catalog, query)
     mask = item_mask(catalog, where)
     exclude = same_file_item(catalog, q)
+    # --- photo queries (issue 13): an image query is searched as a photo of paintings ---
+    from artsim.search.photo import QUERY_SIDE, check_photo_mode, search_photo
+
+    photo = check_photo_mode(options.pop("photo", "auto"))
+    if aspect == "global" and q.item_id is None and photo == "auto" and not options:
+        loaded = q.load(catalog, max_side=QUERY_SIDE)
+        return search_photo(catalog, loaded.image, k=k, mask=mask, exclude=exclude)
+    # --- end photo queries ---
     if aspect == "global":
         from artsim.search.global_ import search_global
 
