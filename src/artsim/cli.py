@@ -290,6 +290,13 @@ def search(
     weights: Annotated[
         str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")
     ] = None,
+    photo: Annotated[
+        str,
+        typer.Option(
+            help="Image queries, global aspect: 'auto' finds the paintings in a photo and "
+            "verifies matches by their local features; 'off' searches the whole image as is.",
+        ),
+    ] = "auto",
 ) -> None:
     """Find the paintings most like QUERY."""
     from artsim.catalog import Catalog
@@ -315,6 +322,10 @@ def search(
     elif aspect == "fused":
         options = {"weights": _parse_weights(weights), "mirror": mirror, "face": face,
                    "box": _parse_box(box), "figure": figure}  # fmt: skip
+    if photo not in ("auto", "off"):  # photo queries (issue 13)
+        raise _err(f"--photo {photo}: choose auto or off")
+    if aspect == "global":
+        options["photo"] = photo
     results = cat.search(query, k=k, aspect=aspect, where=where, **options)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
@@ -326,6 +337,7 @@ def search(
     for rank, r in enumerate(results, 1):
         extra = f" box={[round(v) for v in r.box]}" if r.box else ""
         extra += "  (mirrored)" if r.mirrored else ""
+        extra += f"  inliers={r.inliers}" if r.inliers else ""
         typer.echo(f"{rank:3d}. {r.score:.4f}  {r.id}  {_format_meta(r.metadata)}{extra}")
 
 

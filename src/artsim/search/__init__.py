@@ -113,7 +113,14 @@ def search_catalog(
     photo = check_photo_mode(options.pop("photo", "auto"))
     if aspect == "global" and q.item_id is None and photo == "auto" and not options:
         loaded = q.load(catalog, max_side=QUERY_SIDE)
-        return search_photo(catalog, loaded.image, k=k, mask=mask, exclude=exclude)
+        return search_photo(
+            catalog,
+            loaded.image,
+            k=k,
+            mask=mask,
+            exclude=exclude,
+            original_size=loaded.original_size,
+        )
     # --- end photo queries ---
     if aspect == "global":
         from artsim.search.global_ import search_global

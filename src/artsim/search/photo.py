@@ -75,9 +75,12 @@ def search_photo(
     inlier_weight: float = INLIER_WEIGHT,
     localise: bool = True,
     verify: bool = True,
+    original_size: tuple[int, int] | None = None,
     **_: Any,
 ) -> list[SearchResult]:
-    """Paintings shown in a photo, best first (see the module docstring)."""
+    """Paintings shown in a photo, best first (see the module docstring). Quads come back
+    in pixels of ``original_size`` (the photo before a reduced-size decode), else of
+    ``image``."""
     from artsim.catalog.local import extract_local, local_store
     from artsim.detectors.paintings import check_size, find_paintings
     from artsim.search import to_result
@@ -86,10 +89,12 @@ def search_photo(
     check_size(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if max(rgb.size) > QUERY_SIDE:  # huge photos: localise and match at a sane size
-        s = QUERY_SIDE / max(rgb.size)
-        work = rgb.resize((round(rgb.width * s), round(rgb.height * s)), Image.Resampling.BILINEAR)
+        r = QUERY_SIDE / max(rgb.size)
+        work = rgb.resize((round(rgb.width * r), round(rgb.height * r)), Image.Resampling.BILINEAR)
     else:
-        s, work = 1.0, rgb
+        work = rgb
+    # work pixels -> reported pixels
+    s = work.width / (original_size or rgb.size)[0]
     hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
         (work, _whole_quad(work.size))
     ]

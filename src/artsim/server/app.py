@@ -87,6 +87,12 @@ class SearchOptions(BaseModel):
     )
     box: str | None = Field(None, description="face, fused: the query face as x,y,w,h pixels")
     identity: bool = Field(True, description="face: same sitter (true) or look of the face crop")
+    photo: str = Field(
+        "auto",
+        pattern="^(auto|off)$",
+        description="global, uploads: auto finds the painting in a photo and verifies the "
+        "match (results carry quad and inliers); off searches the whole image as is",
+    )
 
 
 def _search_params_doc() -> list[dict[str, Any]]:
@@ -279,6 +285,8 @@ def create_app(
                 )
             options = {"weights": weights, "mirror": opts.mirror, "face": opts.face,
                        "box": _parse_box(opts.box), "figure": opts.figure}  # fmt: skip
+        if aspect == "global" and query.source is not None:  # photo queries (issue 13)
+            options["photo"] = opts.photo
         started = time.perf_counter()
         try:
             if query.source is None:
@@ -359,6 +367,7 @@ def create_app(
         box: Annotated[str | None, Form()] = None,
         identity: Annotated[bool | None, Form()] = None,
         min_score: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
+        photo: Annotated[str | None, Form()] = None,
         url: Annotated[str | None, Form(include_in_schema=False)] = None,
     ) -> JSONResponse:
         """Paintings most like an uploaded image. Parameters as form fields or in the query string."""
@@ -367,7 +376,7 @@ def create_app(
             raise HTTPException(400, "this server does not fetch URLs: upload the image itself")
         form = {"aspect": aspect, "k": k, "weights": weights, "mirror": mirror, "face": face,
                 "figure": figure, "box": box, "identity": identity,
-                "min_score": min_score}  # fmt: skip
+                "min_score": min_score, "photo": photo}  # fmt: skip
         merged: dict[str, Any] = {name: qp[name] for name in form if name in qp}
         merged.update({name: v for name, v in form.items() if v is not None})
         merged["where"] = list(where or []) + qp.getlist("where")
