@@ -85,13 +85,18 @@ class LocalStore:
         self.folder = catalog.path / "cache" / f"local-rootsift-{max_side}-{n_features}"
         self._where: dict[str, tuple[int, int]] = {}
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._loaded: set[str] = set()
         self._load()
 
     def _load(self) -> None:
+        """Open the parts not opened yet (another process may have added some)."""
         if not self.folder.is_dir():
             return
         for ids_file in sorted(self.folder.glob("part-*.ids.json")):
             stem = str(ids_file)[: -len(".ids.json")]
+            if stem in self._loaded:
+                continue
+            self._loaded.add(stem)
             try:
                 ids = json.loads(ids_file.read_text())
                 arrays = tuple(
@@ -123,7 +128,7 @@ class LocalStore:
         from artsim.images import open_image
 
         try:
-            image = open_image(self.catalog.image_of(item_id), max_side=self.max_side * 2).image
+            image = open_image(self.catalog.image_of(item_id), max_side=self.max_side).image
         except (ArtsimError, OSError):
             return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), (0, 0))
         return extract_local(image, max_side=self.max_side, n_features=self.n_features)
@@ -132,6 +137,9 @@ class LocalStore:
         """Features of these paintings, computing (and storing) the missing ones."""
         ids = list(dict.fromkeys(ids))
         missing = [i for i in ids if i not in self._where]
+        if missing:
+            self._load()
+            missing = [i for i in ids if i not in self._where]
         if missing:
             with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV releases the GIL
                 feats = list(pool.map(self.compute, missing))
@@ -159,6 +167,7 @@ class LocalStore:
         tmp = Path(f"{stem}.ids.tmp")
         tmp.write_text(json.dumps(ids))
         os.replace(tmp, f"{stem}.ids.json")
+        self._loaded.add(str(stem))
         p = len(self._parts)
         self._parts.append(
             tuple(np.load(f"{stem}.{name}.npy", mmap_mode="r") for name in ("xy", "desc", "n"))  # type: ignore[arg-type]

@@ -33,7 +33,8 @@ PHOTO_MODES = ("auto", "off")
 QUERY_SIDE = 1024  # photos are downscaled to this before anything else
 SIFT_SIDE = 768  # the query's keypoints are found at this size
 SIFT_FEATURES = 1000
-SHORTLIST = 50  # paintings per hypothesis sent to verification
+SHORTLIST = 50  # paintings sent to verification, by their best hypothesis' score
+PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
 MIN_INLIERS = 12  # chosen on the "tune" half (benchmarks/eval_photos.py)
 INLIER_WEIGHT = 0.02
 
@@ -129,11 +130,18 @@ def search_photo(
     sims = np.where(ok[None, :], sims, -np.inf)
     best_h = sims.argmax(0)
     best_s = sims.max(0)
-    n_short = min(len(data), max(shortlist, k))
-    short: set[int] = set()
+    # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
+    # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
+    # whole photo's)
+    n_short = min(len(data) - 1, max(shortlist, k))
+    short: set[int] = {
+        int(r) for r in np.argpartition(-best_s, n_short)[:n_short] if np.isfinite(best_s[r])
+    }
     for h in range(len(hyps)):
-        top = np.argpartition(-sims[h], min(n_short, len(data) - 1))[:n_short]
-        short.update(int(r) for r in top if np.isfinite(sims[h, r]))
+        n_own = min(len(data) - 1, PER_HYPOTHESIS)
+        short.update(
+            int(r) for r in np.argpartition(-sims[h], n_own)[:n_own] if np.isfinite(sims[h, r])
+        )
     rows = sorted(short, key=lambda r: -best_s[r])
 
     inliers = {r: 0 for r in rows}
