@@ -67,3 +67,19 @@ def test_a_plain_image_is_searched_whole_and_tiny_photos_are_refused(small_catal
     assert Path(hits[0].image).name == target.name
     with pytest.raises(ArtsimError, match="at least 64 px"):
         cat.search(Image.new("RGB", (40, 40)), k=3)
+
+
+@pytest.mark.slow
+def test_id_queries_never_take_the_photo_path(small_catalog, monkeypatch) -> None:
+    """Same-artist and 'more like this' searches by id keep the full vector (issue 13,
+    item 4): the photo path is for image queries only."""
+    import artsim.search.photo as photo
+
+    cat, _ = small_catalog
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an id query went through search_photo")
+
+    monkeypatch.setattr(photo, "search_photo", refuse)
+    hits = cat.search(cat.ids[0], k=3)
+    assert hits and all(h.quad is None for h in hits)
