@@ -98,8 +98,9 @@ def main() -> None:
     path_to_id, id_to_path = gt_index(cat, args.data)
     available = set(path_to_id)
     pairs = usable_pairs(load_instance_pairs(gt), available)
-    if args.limit:
-        pairs = pairs[: args.limit]
+    if args.limit:  # a seeded sample of the pairs, in file order
+        keep = set(np.random.default_rng(args.seed + 7).permutation(len(pairs))[: args.limit])
+        pairs = [p for i, p in enumerate(pairs) if i in keep]
     ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
     split = split_by_painting(load_instance_pairs(gt), args.seed)
     target_of = {p.query_path: p.target_path for p in pairs}
