@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from artsim.errors import ArtsimError
-from artsim.search.photo import check_photo_mode
+from artsim.search.photo import MIN_INLIERS, check_photo_mode
 
 
 def test_photo_mode_is_auto_or_off() -> None:
@@ -48,7 +48,7 @@ def test_a_framed_photo_finds_its_painting_with_its_outline(small_catalog, tmp_p
     photo.image.transpose(Image.Transpose.ROTATE_90).save(path, quality=92, exif=exif)
     hits = cat.search(str(path), k=5)
     assert Path(hits[0].image).name == target.name
-    assert hits[0].inliers and hits[0].inliers >= 12
+    assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
     err = np.abs(np.asarray(hits[0].quad) - np.asarray(photo.quads[0])).max()
     assert err < 0.05 * max(photo.image.size)  # in the upright photo's pixels
     d = hits[0].to_dict()
