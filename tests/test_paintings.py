@@ -43,7 +43,7 @@ def corner_error(found, truth) -> float:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_the_picture_inside_its_frame_is_found(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    photo = framed_photo([generated_painting(seed)], rng, long_side=640)
+    photo = framed_photo([generated_painting(seed)], rng)
     regions = find_paintings(photo.image)
     assert regions, "no painting found"
     best = min(corner_error(r.quad, photo.quads[0]) for r in regions)
