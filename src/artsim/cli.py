@@ -517,7 +517,11 @@ def eval_(
         Path, typer.Option(help="Report folder: evaluation.json, evaluation.md, evaluation.png.")
     ] = Path("eval-report"),
     distort: Annotated[
-        bool, typer.Option(help="Also query with instance queries distorted like web photos.")
+        bool,
+        typer.Option(
+            help="Also query with instance queries distorted like web photos ('mild') and as "
+            "framed photos on a wall ('framed'), with photo handling off and on."
+        ),
     ] = False,
     refinements: Annotated[
         bool, typer.Option(help="Also score query expansion and PCA whitening.")
