@@ -229,7 +229,9 @@ def main() -> None:
         out["settings"][name] = res
         log(f"{name}: {json.dumps(res, indent=1)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    # strict JSON: an empty group's metric is null, not NaN
+    text = json.dumps(out, indent=2).replace("NaN", "null")
+    args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
