@@ -85,12 +85,9 @@ def verify_candidates(
         # one match per candidate keypoint (the closest), else a repeated pattern inflates
         # the count
         cbest = best[good]
-        keep = {}
-        for g, cb, dist in zip(good, cbest, d1[good], strict=True):
-            if cb not in keep or dist < keep[cb][1]:
-                keep[cb] = (g, dist)
-        qi = np.array([v[0] for v in keep.values()])
-        ci = np.array(list(keep.keys()))
+        order = np.lexsort((d1[good], cbest))  # by candidate keypoint, closest first
+        _, first = np.unique(cbest[order], return_index=True)
+        qi, ci = good[order[first]], cbest[order[first]]
         if len(qi) < MIN_MATCHES:
             continue
         side = float(max(c.size)) if max(c.size) > 0 else 512.0
