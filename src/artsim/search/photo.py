@@ -35,7 +35,7 @@ SIFT_SIDE = 768  # the query's keypoints are found at this size
 SIFT_FEATURES = 1000
 SHORTLIST = 50  # paintings sent to verification, by their best hypothesis' score
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
-MIN_INLIERS = 30  # chosen on the "tune" half (benchmarks/eval_photos.py; docs/photos.md)
+MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
 
