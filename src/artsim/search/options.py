@@ -140,7 +140,7 @@ class SearchOptions:
         if self.aspect == "fused":
             return {"weights": self.weights_dict, "mirror": self.mirror, "face": self.face,
                     "box": self.box, "figure": self.figure}  # fmt: skip
-        return {"photo": self.photo}
+        return {} if self.photo == "auto" else {"photo": self.photo}  # auto: the default
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
