@@ -209,7 +209,11 @@ async def run_load(base: str, ids: list[str], images: list[bytes], args) -> dict
                             r = await client.post(
                                 "/api/search",
                                 files=files,
-                                data={"k": str(args.k), "aspect": args.upload_aspect},
+                                data={
+                                    "k": str(args.k),
+                                    "aspect": args.upload_aspect,
+                                    "photo": args.upload_photo,
+                                },
                             )
                         ok, status = r.status_code == 200, r.status_code
                         retry_after = float(r.headers.get("retry-after", 1))
@@ -299,6 +303,13 @@ def main() -> int:
         help="uvicorn's HTTP parser (auto = httptools when installed, as `artsim serve` does)",
     )
     ap.add_argument("--upload-aspect", default="global", help="aspect of the upload searches")
+    ap.add_argument(
+        "--upload-photo",
+        default="auto",
+        choices=("auto", "off"),
+        help="photo handling of global uploads (auto: localisation and verification, the "
+        "server's default; off: the whole image only)",
+    )
     ap.add_argument(
         "--answer-within", type=float, default=5.0, help="report the share answered within this"
     )

@@ -299,6 +299,7 @@ def write_markdown(path: Path, run, grid, ssim, variants, seconds: float, cat: C
             lines.append(
                 f"| {key} | {r['instance_recall@1']:.3f} | {r['instance_map']:.3f} | {r['distorted_recall@1']:.3f} | {r['artist_precision@10']:.3f} | {r['artist_map@10']:.3f} |"
             )
+    lines += photo_lines(sorted((REPO / "docs" / "results").glob("photos_*.json")))
     lines += [
         "",
         "## The pixel baseline (SSIM)",
@@ -308,6 +309,51 @@ def write_markdown(path: Path, run, grid, ssim, variants, seconds: float, cat: C
         "",
     ]
     path.write_text("\n".join(lines) + "\n")
+
+
+def photo_lines(paths: list[Path]) -> list[str]:
+    """The photo-query study (benchmarks/eval_photos.py, one JSON per setting), when run."""
+    data: dict = {"settings": {}}
+    for path in paths:
+        run = json.loads(path.read_text())
+        if "settings" in run:  # not the timing benchmark's file
+            data["paintings"] = run["paintings"]
+            data["settings"].update(run["settings"])
+    if not data["settings"]:
+        return []
+    lines = [
+        "",
+        "## Photos of paintings: localisation and verification",
+        "",
+        f"From `benchmarks/eval_photos.py` ({data['paintings']} paintings; see "
+        "[photos.md](photos.md)). `off`: global search of the whole photo with the full "
+        "vector (before issue 13); `auto`: the whole photo and each rectified painting "
+        "searched with the GeM part, the union of their top 50 verified by RootSIFT + RANSAC. "
+        "The inlier threshold is chosen on the *tune* half of the paintings; *held-out* is "
+        "the other half.",
+        "",
+        "| setting | half | queries | off R@1 | shortlist holds it | auto, unverified R@1 "
+        "| verified queries | off R@1 on them | auto R@1 on them | two paintings: both in top 2 (off → auto) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, res in data["settings"].items():
+        for half in ("tune", "held-out", "all"):
+            r = res[half]
+            two, two_off = r["two_paintings"], r["two_paintings_off"]
+            both = (
+                f"{two_off['both@2']:.3f} → {two['both@2']:.3f} ({two['queries']})"
+                if two["queries"]
+                else ""
+            )
+            lines.append(
+                f"| {name} | {half} | {r['queries']} | {r['photo_off_recall@1']:.3f} | "
+                f"{r['shortlist_recall']:.3f} | {r['no_verification_recall@1']:.3f} | "
+                f"{r['verified_queries']} | {r['photo_off_recall@1_same_queries']:.3f} | "
+                f"{r['photo_auto_recall@1']:.3f} | {both} |"
+            )
+    chosen = {n: r["chosen_min_inliers"] for n, r in data["settings"].items()}
+    lines += ["", f"Inlier thresholds chosen on the tune half: {chosen}."]
+    return lines
 
 
 if __name__ == "__main__":

@@ -37,9 +37,13 @@ def test_create_add_search_roundtrip(tmp_path, folder):
     assert len(results) == 3 and all(r.id != "img0.jpg" for r in results)
     assert results[0].score >= results[1].score >= results[2].score
     # a file query for an indexed image excludes that image too
-    by_file = cat.search(str(folder / "img0.jpg"), k=3)
+    by_file = cat.search(str(folder / "img0.jpg"), k=3, photo="off")
     assert [r.id for r in by_file] == [r.id for r in results]
     assert [r.score for r in by_file] == pytest.approx([r.score for r in results], abs=2e-2)
+    # as a photo (the default for image queries) it is excluded as well; its scores are those
+    # of the photo path (GeM part, verification), so only the exclusion is compared
+    as_photo = cat.search(str(folder / "img0.jpg"), k=3)
+    assert len(as_photo) == 3 and all(r.id != "img0.jpg" for r in as_photo)
 
 
 def test_manifest_records_model_and_counts(tmp_path, folder):

@@ -85,6 +85,7 @@ def test_options_of_another_aspect_and_bad_output_paths_are_errors(tmp_path):
         (["--aspect", "face", "--box", "10,10,0,0"], "width and height must be positive"),
         (["--aspect", "face", "--box", "1,2,nan,5"], "finite numbers"),
         (["--aspect", "Pose", "--figure", "1"], "unknown aspect 'Pose'"),
+        (["--photo", "maybe"], "photo 'maybe': choose auto or off"),
     ):
         res = runner.invoke(app, ["search", cat, "0.jpg", *args])
         assert res.exit_code == 2 and message in res.output, (args, res.output)

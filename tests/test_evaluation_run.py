@@ -56,6 +56,10 @@ def test_eval_counts_missing_and_writes_report(root, tmp_path):
     assert inst["recall@1"] >= 5 / 6  # re-encoded, shrunk copies of the same image
     assert {r["variant"] for r in run.rows} >= {"plain", "query-expansion", "whitening"}
     assert any(r["task"] == "instance-distorted" for r in run.rows)
+    # issue 13: the framed-photo setting, photo handling off and on, each half of the split
+    framed = {r["variant"]: r for r in run.rows if r["task"] == "instance-framed"}
+    assert {"plain", "photo", "photo, tune", "photo, held-out"} <= set(framed)
+    assert framed["photo, tune"]["queries"] + framed["photo, held-out"]["queries"] == 6
     paths = write_report(run, tmp_path / "report")
     data = json.loads(paths["json"].read_text())
     assert data["missing"]["instance"] == 1

@@ -344,6 +344,7 @@ def _check_aspect_options(aspect: str, given: dict[str, bool]) -> None:
         "--mirror": ("pose", "fused"),
         "--weights": ("fused",),
         "--min-score": ("pose",),
+        "--photo": ("global",),
     }
     for option, used in given.items():
         if used and aspect not in applies[option]:
@@ -413,6 +414,13 @@ def search(
     weights: Annotated[
         str | None, typer.Option(help="With --aspect fused: e.g. global=1,face=2,pose=0.5")
     ] = None,
+    photo: Annotated[
+        str,
+        typer.Option(
+            help="Image queries, global aspect: 'auto' finds the paintings in a photo and "
+            "verifies matches by their local features; 'off' searches the whole image as is.",
+        ),
+    ] = "auto",
     backend: BackendOption = None,
     device: DeviceOption = None,
 ) -> None:
@@ -429,11 +437,12 @@ def search(
             "--mirror": mirror,
             "--weights": bool(weights),
             "--min-score": min_score > 0,
+            "--photo": photo != "auto",
         },
     )
     opts = _search_options(
         aspect=aspect, k=k, where=where, weights=weights, face=face, box=box, figure=figure,
-        mirror=mirror, min_score=min_score, identity=identity,
+        mirror=mirror, min_score=min_score, identity=identity, photo=photo,
     )  # fmt: skip
     cat = Catalog.open(catalog, backend=backend, device=device)
     results = cat.search(
@@ -449,6 +458,7 @@ def search(
     for rank, r in enumerate(results, 1):
         extra = f" box={[round(v) for v in r.box]}" if r.box else ""
         extra += "  (mirrored)" if r.mirrored else ""
+        extra += f"  inliers={r.inliers}" if r.inliers else ""
         typer.echo(f"{rank:3d}. {r.score:.4f}  {r.id}  {_format_meta(r.metadata)}{extra}")
 
 
@@ -675,7 +685,11 @@ def eval_(
         Path, typer.Option(help="Report folder: evaluation.json, evaluation.md, evaluation.png.")
     ] = Path("eval-report"),
     distort: Annotated[
-        bool, typer.Option(help="Also query with instance queries distorted like web photos.")
+        bool,
+        typer.Option(
+            help="Also query with instance queries distorted like web photos ('mild') and as "
+            "framed photos on a wall ('framed'), with photo handling off and on."
+        ),
     ] = False,
     refinements: Annotated[
         bool, typer.Option(help="Also score query expansion and PCA whitening.")

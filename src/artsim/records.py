@@ -50,6 +50,8 @@ class SearchResult:
     keypoints: list[list[float]] | None = None
     scores: dict[str, float] | None = None
     mirrored: bool | None = None  # pose search with mirror: the match is left-right reversed
+    quad: list[list[float]] | None = None  # photo query: the matched region, 4 corners in query px
+    inliers: int | None = None  # photo query: geometric verification inliers (0: not verified)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -59,7 +61,16 @@ class SearchResult:
             "aspect": self.aspect,
             "metadata": self.metadata,
         }
-        for key in ("box", "face_id", "pose_id", "keypoints", "scores", "mirrored"):
+        for key in (
+            "box",
+            "face_id",
+            "pose_id",
+            "keypoints",
+            "scores",
+            "mirrored",
+            "quad",
+            "inliers",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = list(value) if isinstance(value, tuple) else value

@@ -11,12 +11,17 @@ exactly. ``distort`` applies a chosen set of them in the order a real photo goes
 4. ``colour_cast``  -- white balance and exposure of the camera;
 5. ``blur``         -- focus / hand shake;
 6. ``jpeg``         -- heavy compression by the website (quality 30).
+
+That is the "mild" setting. ``framed_photo`` is the harder "framed" one: one or two
+paintings in frames (gilded, black, white, wood; sometimes a mat) on a textured wall,
+rotated, in perspective, with glare, colour cast, blur, noise and JPEG at quality 30-60.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -208,3 +213,184 @@ def distort(
         else:
             im = OPS[name](im, rng)
     return im
+
+
+# --- the harder setting: a framed painting photographed on a gallery wall -------------------
+
+SETTINGS: tuple[str, ...] = ("mild", "framed")
+FRAME_STYLES: tuple[str, ...] = ("gilded", "black", "white", "wood")
+
+
+@dataclass(frozen=True, slots=True)
+class FramedPhoto:
+    """A synthetic gallery photo and, for each painting in it, the picture's corners
+    (inside the frame and mat) in photo pixels, clockwise from top left."""
+
+    image: Image.Image
+    quads: tuple[tuple[tuple[float, float], ...], ...]
+
+
+def _frame_band(rng: np.random.Generator, style: str, w: int, h: int) -> np.ndarray:
+    """An h x w RGB texture for a frame: gilded (gold with bevel highlights), black, white
+    or wood (brown with grain)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    if style == "gilded":
+        base = np.array([186, 150, 70], np.float32) * rng.uniform(0.8, 1.15)
+        band = 0.75 + 0.35 * np.sin(xs / max(1.0, w / rng.uniform(3, 8)))
+        arr = base * band[..., None]
+    elif style == "black":
+        arr = np.full((h, w, 3), rng.uniform(10, 40), np.float32)
+    elif style == "white":
+        arr = np.full((h, w, 3), rng.uniform(215, 245), np.float32)
+    else:
+        base = np.array([120, 78, 40], np.float32) * rng.uniform(0.6, 1.3)
+        grain = 1.0 + 0.12 * np.sin(ys / rng.uniform(1.5, 4.0) + 3 * np.sin(xs / 40.0))
+        arr = base * grain[..., None]
+    arr = arr + rng.normal(0, 6, size=(h, w, 1)).astype(np.float32)
+    return np.clip(arr, 0, 255)
+
+
+def add_frame(
+    image: Image.Image,
+    rng: np.random.Generator,
+    *,
+    width: tuple[float, float] = (0.03, 0.12),
+    p_mat: float = 0.3,
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Surround the picture with a frame of ``width`` (fraction of its shorter side) in a
+    random style, sometimes with a light mat inside it. Returns the framed image and the
+    picture's box (x0, y0, x1, y1) in it."""
+    im = _rgb(image)
+    w, h = im.size
+    side = min(w, h)
+    mat = round(side * rng.uniform(0.03, 0.08)) if rng.random() < p_mat else 0
+    fw = max(2, round(side * rng.uniform(*width)))
+    style = FRAME_STYLES[int(rng.integers(len(FRAME_STYLES)))]
+    W, H = w + 2 * (mat + fw), h + 2 * (mat + fw)
+    arr = _frame_band(rng, style, W, H)
+    # a bevel: the inner and outer edges of the moulding catch the light differently
+    arr[: fw // 4] *= 1.2
+    arr[:, : fw // 4] *= 1.2
+    arr[H - fw // 4 :] *= 0.7
+    arr[:, W - fw // 4 :] *= 0.7
+    if mat:
+        tone = rng.uniform(215, 245) + rng.uniform(-8, 8, size=3)
+        arr[fw : H - fw, fw : W - fw] = tone
+    x0 = y0 = fw + mat
+    arr[y0 : y0 + h, x0 : x0 + w] = np.asarray(im, np.float32)
+    framed = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    return framed, (x0, y0, x0 + w, y0 + h)
+
+
+def wall(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A wall of a random colour with a texture: plaster noise, a light gradient, and
+    sometimes wallpaper stripes or a skirting line."""
+    colour = np.array(wall_colour(rng), np.float32)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    grad = 1.0 + rng.uniform(-0.15, 0.15) * (xs / w - 0.5) + rng.uniform(-0.15, 0.15) * (ys / h)
+    arr = colour * grad[..., None]
+    small = rng.normal(0, rng.uniform(2, 10), size=(h // 8 + 1, w // 8 + 1, 1)).astype(np.float32)
+    arr = arr + np.kron(small, np.ones((8, 8, 1), np.float32))[:h, :w]
+    if rng.random() < 0.3:
+        period = rng.uniform(12, 40)
+        arr = arr * (1.0 + 0.06 * np.sign(np.sin(xs / period)))[..., None]
+    return np.clip(arr, 0, 255)
+
+
+def framed_photo(
+    paintings: Sequence[Image.Image],
+    rng: np.random.Generator,
+    *,
+    long_side: int = 1024,
+    cover: tuple[float, float] = (0.3, 0.8),
+    max_rotation: float = 8.0,
+    max_perspective: float = 0.15,
+    jpeg_quality: tuple[int, int] = (30, 60),
+) -> FramedPhoto:
+    """One or two paintings, framed, hung side by side on a textured wall and photographed:
+    the framed paintings cover ``cover`` of the photo's area; the camera turns the scene by
+    up to ``max_rotation`` degrees and moves each corner of the hung group by up to
+    ``max_perspective`` of its side; glare on the varnish, a colour cast, blur, sensor noise
+    and JPEG at a quality drawn from ``jpeg_quality``.
+    """
+    import cv2
+
+    framed, boxes = [], []
+    for p in paintings:
+        f, box = add_frame(glare(p, rng), rng)
+        framed.append(f)
+        boxes.append(box)
+    # hang them side by side at a common height (the first one's), with a gap
+    target_h = framed[0].height
+    scaled = []
+    for f, box in zip(framed, boxes, strict=True):
+        s = target_h / f.height
+        scaled.append((f.resize((max(1, round(f.width * s)), target_h)), [b * s for b in box]))
+    gap = round(target_h * rng.uniform(0.1, 0.3)) if len(scaled) > 1 else 0
+    group_w = sum(f.width for f, _ in scaled) + gap * (len(scaled) - 1)
+    group_h = target_h
+    # photo size so the group covers the drawn fraction of the area
+    frac = rng.uniform(*cover)
+    aspect = rng.uniform(0.75, 1.4)  # photo w / h
+    area = group_w * group_h / frac
+    pw, ph = np.sqrt(area * aspect), np.sqrt(area / aspect)
+    pw, ph = max(pw, group_w * 1.05), max(ph, group_h * 1.05)
+    scale = long_side / max(pw, ph)
+    pw, ph = round(pw * scale), round(ph * scale)
+    # the paintings are drawn on a transparent layer, warped, then laid on the wall (the
+    # wall's texture needs no perspective, and no edge of it can ever show)
+    m = round(0.4 * max(pw, ph))
+    gx = rng.uniform(0.3, 0.7) * (pw - group_w * scale)
+    gy = rng.uniform(0.3, 0.7) * (ph - group_h * scale)
+    scene = np.zeros((ph + 2 * m, pw + 2 * m, 4), np.float32)
+    quads = []
+    x = gx + m
+    for f, box in scaled:
+        fw, fh = max(1, round(f.width * scale)), max(1, round(f.height * scale))
+        xi, yi = round(x), round(gy + m)
+        patch = np.asarray(f.resize((fw, fh), Image.Resampling.LANCZOS), np.float32)
+        scene[yi : yi + fh, xi : xi + fw, :3] = patch
+        scene[yi : yi + fh, xi : xi + fw, 3] = 1.0
+        bx0, by0, bx1, by1 = (v * scale for v in box)
+        quads.append(
+            np.array(
+                [
+                    [xi + bx0, yi + by0],
+                    [xi + bx1, yi + by0],
+                    [xi + bx1, yi + by1],
+                    [xi + bx0, yi + by1],
+                ],
+                np.float64,
+            )
+        )
+        x += f.width * scale + gap * scale
+    # the camera: rotation about the group's centre, then each corner of the group moved
+    gw, gh = group_w * scale, group_h * scale
+    src = np.array([[gx, gy], [gx + gw, gy], [gx + gw, gy + gh], [gx, gy + gh]], np.float64)
+    centre = src.mean(0)
+    t = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    dst = (src - centre) @ rot.T + centre
+    dst += rng.uniform(-max_perspective, max_perspective, size=(4, 2)) * np.array([gw, gh])
+    # keep the group in the picture (a photographer steps back rather than cut it off)
+    lo, hi = dst.min(0), dst.max(0)
+    fit = min(1.0, *(0.96 * np.array([pw, ph]) / np.maximum(hi - lo, 1e-6)))
+    dst = (dst - (lo + hi) / 2) * fit
+    dst += np.array([pw, ph]) / 2 + rng.uniform(-0.5, 0.5, 2) * np.maximum(
+        np.array([pw, ph]) * 0.96 - (hi - lo) * fit, 0
+    )
+    H = cv2.getPerspectiveTransform((src + m).astype(np.float32), dst.astype(np.float32))
+    layer = cv2.warpPerspective(scene, H, (pw, ph), flags=cv2.INTER_LINEAR)
+    alpha = layer[..., 3:4]
+    out = layer[..., :3] + (1.0 - alpha) * wall(rng, pw, ph)
+    warped = [cv2.perspectiveTransform(q[None].astype(np.float64), H)[0] for q in quads]
+    im = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+    im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
+    im = blur(im, rng, radius=(0.3, 1.8))
+    arr = np.asarray(im, np.float32) + rng.normal(0, rng.uniform(2, 8), size=(ph, pw, 1))
+    im = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
+    im = jpeg(im, quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+    return FramedPhoto(
+        image=im,
+        quads=tuple(tuple((float(px), float(py)) for px, py in q) for q in warped),
+    )

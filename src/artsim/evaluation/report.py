@@ -9,15 +9,23 @@ from typing import Any
 HEADLINE = {
     "instance": ("recall@1", "recall@5", "ap"),
     "instance-distorted": ("recall@1", "recall@5", "ap"),
+    "instance-framed": ("recall@1", "recall@5", "ap"),
+    "instance-framed-two": ("both@2",),
     "artist": ("precision@10", "ap@10"),
     "sitter": ("hit@1", "hit@5", "ap"),
 }
 TITLES = {
     "instance": "Instance retrieval (same painting, another rendering)",
-    "instance-distorted": "Instance retrieval, queries distorted like web photos",
+    "instance-distorted": "Instance retrieval, queries distorted like web photos (mild)",
+    "instance-framed": "Instance retrieval, framed photos on a wall (first painting of each photo)",
+    "instance-framed-two": "Framed photos of two paintings: both in the top 2",
     "artist": "Same artist (leave-one-out, WikiArt)",
     "sitter": "Same sitter (leave-one-out)",
 }
+
+
+def _num(value: Any, missing: float = float("nan")) -> float:
+    return missing if value is None else float(value)
 
 
 def markdown_tables(rows: list[dict[str, Any]]) -> str:
@@ -30,7 +38,7 @@ def markdown_tables(rows: list[dict[str, Any]]) -> str:
         out.append("| aspect | variant | queries | " + " | ".join(metrics) + " |")
         out.append("|---|---|---:|" + "---:|" * len(metrics))
         for r in task_rows:
-            vals = " | ".join(f"{r.get(m, float('nan')):.3f}" for m in metrics)
+            vals = " | ".join(f"{_num(r.get(m)):.3f}" for m in metrics)
             out.append(f"| {r['aspect']} | {r['variant']} | {r['queries']} | {vals} |")
         out.append("")
     return "\n".join(out)
@@ -54,7 +62,7 @@ def bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
             r["aspect"] if r["variant"] == "plain" else f"{r['aspect']}\n{r['variant']}"
             for r in task_rows
         ]
-        values = [r.get(metric, 0.0) for r in task_rows]
+        values = [_num(r.get(metric), 0.0) for r in task_rows]
         bars = ax.bar(
             range(len(values)),
             values,

@@ -149,6 +149,127 @@ def distorted_queries(
     }
 
 
+@dataclass(slots=True)
+class FramedQuery:
+    """A "framed photo" query: the photo, the pictures' corners in it, and the query path of
+    a second painting hung beside the first (None for a photo of one painting)."""
+
+    image: Any
+    quads: tuple
+    second: str | None = None
+
+
+def usable_pairs(pairs: Sequence[Any], available: set[str]) -> list[Any]:
+    return [p for p in pairs if p.query_path in available and p.target_path in available]
+
+
+def framed_queries(
+    pairs: Sequence[Any], available: set[str], root: Path, seed: int = 0, p_two: float = 0.25
+) -> dict[str, FramedQuery]:
+    """The instance queries as "framed photos" (``distort.framed_photo``, seeded); a share
+    ``p_two`` of them show a second ground-truth painting beside the first."""
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+
+    rng = np.random.default_rng(seed + 1)
+    usable = usable_pairs(pairs, available)
+    out: dict[str, FramedQuery] = {}
+    for i, p in enumerate(usable):
+        paintings = [load_rgb(root / p.query_path, max_side=1024)]
+        second = None
+        if len(usable) > 1 and rng.random() < p_two:
+            j = int(rng.integers(len(usable) - 1))
+            other = usable[j + (j >= i)]
+            if other.target_path != p.target_path:
+                second = other.query_path
+                paintings.append(load_rgb(root / second, max_side=1024))
+        photo = framed_photo(paintings, rng)
+        out[p.query_path] = FramedQuery(photo.image, photo.quads, second)
+    return out
+
+
+def split_by_painting(pairs: Sequence[Any], seed: int = 0) -> dict[str, str]:
+    """query path -> "tune" or "held-out": a seeded half of the paintings (by target file) to
+    choose thresholds on, the other half to report them on."""
+    paintings = sorted({p.target_path for p in pairs})
+    order = np.random.default_rng(seed).permutation(len(paintings))
+    tune = {paintings[i] for i in order[: len(paintings) // 2]}
+    return {p.query_path: ("tune" if p.target_path in tune else "held-out") for p in pairs}
+
+
+def both_at_2(
+    queries: dict[str, FramedQuery],
+    target_of: dict[str, str],
+    search: Callable[[str], list[tuple[str, float]]],
+    only: set[str] | None = None,
+) -> dict[str, Any]:
+    """Photos of two paintings: the share whose two targets are both in the top 2."""
+    hits = []
+    for path, q in queries.items():
+        if q.second is None or (only is not None and path not in only):
+            continue
+        top = [p for p, _ in search(path)[:2]]
+        hits.append(float(target_of[path] in top and target_of[q.second] in top))
+    return {"queries": len(hits), "both@2": round(float(np.mean(hits)), 4) if hits else None}
+
+
+def _distort_rows(
+    catalog: Catalog,
+    pairs: Sequence[Any],
+    available: set[str],
+    id_to_path: dict[str, str],
+    ignore: dict[str, set[str]],
+    root: Path,
+    *,
+    aspects: Sequence[str],
+    k: int,
+    seed: int,
+    progress: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Each distortion setting ("mild", "framed") scored with photo handling off and on, on
+    all pairs and on each half of the seeded split."""
+    rows: list[dict[str, Any]] = []
+    split = split_by_painting(pairs, seed)
+    target_of = {p.query_path: p.target_path for p in pairs}
+    framed = framed_queries(pairs, available, root, seed)
+    settings = {
+        "instance-distorted": (distorted_queries(pairs, available, root, seed), ignore),
+        "instance-framed": (
+            {q: f.image for q, f in framed.items()},
+            # the second painting in a photo is a correct answer too, not a false positive
+            {
+                q: set(ignore.get(q, set())) | ({target_of[f.second]} if f.second else set())
+                for q, f in framed.items()
+            },
+        ),
+    }
+    variants = [(a, "plain", {"photo": "off"}) for a in aspects if a in ("global", "fused")]
+    if "global" in aspects:
+        variants.append(("global", "photo", {"photo": "auto"}))
+    for task, (images, ign) in settings.items():
+        for aspect, variant, opts in variants:
+            progress(f"{task} / {aspect} / {variant}")
+            search = make_image_search(catalog, images, id_to_path, aspect, k, **opts)
+            cache: dict[str, list[tuple[str, float]]] = {}
+
+            def cached(path: str, search=search, cache=cache) -> list[tuple[str, float]]:
+                if path not in cache:
+                    cache[path] = search(path)
+                return cache[path]
+
+            for half in ("all", "tune", "held-out"):
+                chosen = [p for p in pairs if half == "all" or split[p.query_path] == half]
+                res = eval_instance(chosen, cached, available, ignore=ign)
+                name = variant if half == "all" else f"{variant}, {half}"
+                rows.append(_row(task, aspect, name, res))
+                if task == "instance-framed":
+                    two = both_at_2(framed, target_of, cached, {p.query_path for p in chosen})
+                    rows.append(
+                        {"task": "instance-framed-two", "aspect": aspect, "variant": name, **two}
+                    )
+    return rows
+
+
 def evaluate(
     catalog: Catalog,
     gt_dir: Path,
@@ -205,12 +326,18 @@ def evaluate(
         for variant, opts in variants[1:]:
             tasks_for("global", variant, opts)
     if distort:
-        queries = distorted_queries(pairs, available, root, seed)
-        for aspect in [a for a in aspects if a in ("global", "fused")]:
-            progress(f"distorted instance / {aspect}")
-            search = make_image_search(catalog, queries, id_to_path, aspect, k)
-            res = eval_instance(pairs, search, available, ignore=ignore)
-            run.rows.append(_row("instance-distorted", aspect, "plain", res))
+        run.rows += _distort_rows(
+            catalog,
+            pairs,
+            available,
+            id_to_path,
+            ignore,
+            root,
+            aspects=aspects,
+            k=k,
+            seed=seed,
+            progress=progress,
+        )
     missing_faces = sum(
         1
         for p in sitters

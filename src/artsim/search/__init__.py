@@ -144,6 +144,24 @@ def search(
     q = query if isinstance(query, Query) else resolve_query(catalog, query)
     mask = item_mask(catalog, where)
     exclude = same_file_item(catalog, q)
+    # --- photo queries (issue 13): an image query is searched as a photo of paintings ---
+    photo = options.pop("photo", "auto")
+    if aspect == "global" and q.item_id is None and photo == "auto" and not options:
+        from artsim.analysis import decode
+        from artsim.search.photo import QUERY_SIDE, search_photo
+
+        if q.source is None:
+            raise ArtsimError("query has no image")
+        loaded = decode(q.source, QUERY_SIDE)  # the one decode of this query
+        return search_photo(
+            catalog,
+            loaded.image,
+            k=k,
+            mask=mask,
+            exclude=exclude,
+            original_size=loaded.original_size,
+        )
+    # --- end photo queries ---
     if aspect == "global":
         from artsim.search.global_ import search_global
 

@@ -31,7 +31,9 @@ APPLIES = {
     "mirror": ("pose", "fused"),
     "weights": ("fused",),
     "min_score": ("pose",),
+    "photo": ("global",),
 }
+PHOTO_MODES = ("auto", "off")
 OPTION_NAMES = ("aspect", "k", "where", *APPLIES)
 
 
@@ -68,6 +70,7 @@ class SearchOptions:
     mirror: bool = False
     min_score: float = 0.0
     identity: bool = True
+    photo: str = "auto"  # global image queries: find the painting in a photo (docs/photos.md)
 
     @classmethod
     def parse(
@@ -83,6 +86,7 @@ class SearchOptions:
         mirror: Any = False,
         min_score: Any = 0.0,
         identity: Any = True,
+        photo: Any = "auto",
         max_k: int | None = MAX_K,
         strict: bool = False,
     ) -> SearchOptions:
@@ -109,6 +113,7 @@ class SearchOptions:
             mirror=_boolean("mirror", mirror),
             min_score=_fraction("min_score", min_score),
             identity=_boolean("identity", identity),
+            photo=_photo(photo),
         )
         defaults = cls()
         unread = {n: getattr(defaults, n) for n in APPLIES if aspect_name not in APPLIES[n]}
@@ -135,7 +140,7 @@ class SearchOptions:
         if self.aspect == "fused":
             return {"weights": self.weights_dict, "mirror": self.mirror, "face": self.face,
                     "box": self.box, "figure": self.figure}  # fmt: skip
-        return {}
+        return {} if self.photo == "auto" else {"photo": self.photo}  # auto: the default
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -245,6 +250,17 @@ def _weights(value: Any) -> tuple[tuple[str, float], ...] | None:
     if not any({**DEFAULT_WEIGHTS, **out}.values()):  # the weights not given keep their defaults
         raise OptionError("weights", f"{shown}: at least one weight must be positive")
     return tuple(out.items())
+
+
+def _photo(value: Any) -> str:
+    if _empty(value) or value is True:
+        return "auto"
+    if value is False:
+        return "off"
+    text = str(value).strip().lower()
+    if text not in PHOTO_MODES:
+        raise _option_error("photo", f"photo {value!r}: choose auto or off")
+    return text
 
 
 def _where(value: Any) -> tuple[str, ...]:

@@ -50,6 +50,12 @@ OPTION_DOCS = (
     ("min_score", "number", "pose: only indexed figures scoring at least this (0..1)"),
     ("box", "string", "face, fused: the query face as x,y,w,h pixels"),
     ("identity", "boolean", "face: same sitter (true) or look of the face crop"),
+    (
+        "photo",
+        "string",
+        "global, uploads: auto finds the painting in a photo and verifies the "
+        "match (results carry quad and inliers); off searches the whole image as is",
+    ),
 )
 
 

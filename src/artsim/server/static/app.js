@@ -233,7 +233,40 @@
     $("#query-preview").hidden = false;
     $("#query-img").src = src;
     $("#query-label").textContent = label;
+    drawQueryOutline([]);
   }
+
+  // --- photo queries (issue 13): outline the paintings found in the uploaded photo ---
+  // quads come in the photo's own pixels; verified matches (inliers > 0) are drawn solid.
+  function drawQueryOutline(results) {
+    const img = $("#query-img"), canvas = $("#query-outline");
+    if (!canvas) return;
+    const quads = results.filter((r) => r.quad && r.inliers > 0).slice(0, 2).map((r) => r.quad);
+    const draw = () => {
+      const w = img.clientWidth, h = img.clientHeight, dpr = window.devicePixelRatio || 1;
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+      canvas.style.width = w + "px";
+      canvas.style.height = h + "px";
+      canvas.style.left = img.offsetLeft + "px";
+      canvas.style.top = img.offsetTop + "px";
+      const ctx = canvas.getContext("2d");
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      const sx = (w * dpr) / (img.naturalWidth || 1), sy = (h * dpr) / (img.naturalHeight || 1);
+      ctx.lineWidth = 2 * dpr;
+      quads.forEach((q, i) => {
+        ctx.strokeStyle = i === 0 ? "#ffd400" : "#4fc3f7";
+        ctx.beginPath();
+        q.forEach(([x, y], j) => (j ? ctx.lineTo(x * sx, y * sy) : ctx.moveTo(x * sx, y * sy)));
+        ctx.closePath();
+        ctx.stroke();
+      });
+      canvas.dataset.quads = String(quads.length);
+    };
+    if (img.complete && img.naturalWidth) draw();
+    else img.onload = draw;
+  }
+  // --- end photo queries ---
 
   function searchById(id, label) {
     state.query = { kind: "id", id: id, label: label || id };
@@ -290,6 +323,7 @@
     if (seq !== state.searchSeq) return; // a newer search was started meanwhile
     const ms = Math.round(performance.now() - t0);
     showGrid(data.results, false);
+    if (q.kind !== "id") drawQueryOutline(data.results);
     const what = q.kind === "id" ? "“" + q.label + "”" : "the uploaded image";
     setStatus(data.count + " paintings like " + what + " by " + ASPECT_LABEL[data.aspect] +
       (data.where.length ? " (filtered)" : "") + " · " + ms + " ms" +

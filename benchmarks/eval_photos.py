@@ -1,0 +1,245 @@
+"""Photo queries (issue 13): localisation + geometric verification on the two distortion
+settings, thresholds chosen on one half of the paintings and reported on the other.
+
+    python benchmarks/eval_photos.py --catalog eval-catalog --data ../shared/data [--limit N]
+
+For every instance query it makes the "mild" web-photo distortion and the "framed photo"
+(evaluation/distort.py, seeded), then searches
+- photo off: today's global search with the full vector (the baseline);
+- photo auto: hypotheses (whole photo + rectified paintings) on the GeM part, shortlist,
+  RootSIFT + RANSAC verification;
+and records each shortlisted painting's global score and inlier count, so the inlier
+threshold can be chosen on the "tune" half without searching again. Writes
+docs/results/photos.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from artsim.catalog import Catalog
+from artsim.evaluation.groundtruth import (
+    duplicate_ignore_map,
+    load_exact_duplicates,
+    load_instance_pairs,
+    load_near_duplicates,
+)
+from artsim.evaluation.run import (
+    distorted_queries,
+    framed_queries,
+    gt_index,
+    split_by_painting,
+    usable_pairs,
+)
+from artsim.search.photo import INLIER_WEIGHT, search_photo
+
+REPO = Path(__file__).resolve().parents[1]
+THRESHOLDS = (6, 8, 10, 12, 15, 20, 25, 30)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def rank_with(hits: list[dict], t: int | None) -> list[str]:
+    """Paths ranked as search_photo would with threshold t (None: no verification)."""
+
+    def key(h: dict) -> tuple:
+        ok = t is not None and h["inliers"] >= t
+        return (not ok, -(h["global"] + (INLIER_WEIGHT * h["inliers"] if ok else 0.0)))
+
+    return [h["path"] for h in sorted(hits, key=key)]
+
+
+def recall1(records: dict[str, dict], queries: list[str], t: int | None, ignore) -> float:
+    hits = []
+    for q in queries:
+        r = records[q]
+        ranked = [p for p in rank_with(r["hits"], t) if p not in ignore.get(q, set())]
+        hits.append(float(bool(ranked) and ranked[0] == r["target"]))
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def both2(records: dict[str, dict], queries: list[str], t: int | None) -> tuple[int, float]:
+    hits = []
+    for q in queries:
+        r = records[q]
+        if r.get("second_target") is None:
+            continue
+        top = rank_with(r["hits"], t)[:2]
+        hits.append(float(r["target"] in top and r["second_target"] in top))
+    return len(hits), (float(np.mean(hits)) if hits else float("nan"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catalog", type=Path, default=REPO / "eval-catalog")
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument(
+        "--verify-queries",
+        type=int,
+        default=0,
+        help="verify only this many queries per setting (a seeded sample; 0: all); the "
+        "others are searched with localisation but without verification",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--min-inliers",
+        type=int,
+        default=0,
+        help="report with this threshold (0: the best on this setting's tune half)",
+    )
+    ap.add_argument("--settings", default="mild,framed", help="comma-separated: mild, framed")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos.json")
+    args = ap.parse_args()
+    gt = args.data / "groundtruth"
+    cat = Catalog.open(args.catalog)
+    path_to_id, id_to_path = gt_index(cat, args.data)
+    available = set(path_to_id)
+    pairs = usable_pairs(load_instance_pairs(gt), available)
+    if args.limit:  # a seeded sample of the pairs, in file order
+        keep = set(np.random.default_rng(args.seed + 7).permutation(len(pairs))[: args.limit])
+        pairs = [p for i, p in enumerate(pairs) if i in keep]
+    ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
+    split = split_by_painting(load_instance_pairs(gt), args.seed)
+    target_of = {p.query_path: p.target_path for p in pairs}
+    log(f"{len(pairs)} queries; making distorted photos")
+    wanted = set(args.settings.split(","))
+    framed = framed_queries(pairs, available, args.data, args.seed) if "framed" in wanted else {}
+    settings = {
+        "mild": {
+            q: (im, None)
+            for q, im in (
+                distorted_queries(pairs, available, args.data, args.seed)
+                if "mild" in wanted
+                else {}
+            ).items()
+        },
+        "framed": {q: (f.image, f.second) for q, f in framed.items()},
+    }
+    _ = cat.encoder  # load the model before timing
+    out: dict = {"catalog": str(args.catalog), "paintings": len(cat), "settings": {}}
+    rng = np.random.default_rng(args.seed)
+    order = list(rng.permutation(len(pairs)))
+    n_verify = args.verify_queries or len(pairs)
+    verified = {pairs[i].query_path for i in order[:n_verify]}
+    for name, queries in settings.items():
+        if name not in wanted:
+            continue
+        records: dict[str, dict] = {}
+        times_on, times_off = [], []
+        for n_done, (qpath, (image, second)) in enumerate(queries.items()):
+            if n_done % 20 == 0:
+                log(f"{name}: {n_done}/{len(queries)}")
+            exclude = path_to_id[qpath]  # the query's own clean file is in the catalog
+            t0 = time.perf_counter()
+            off = cat.search(image, k=10, photo="off")
+            times_off.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            hits = search_photo(cat, image, k=300, min_inliers=0, verify=qpath in verified)
+            times_on.append(time.perf_counter() - t0)
+            ign = set(ignore.get(qpath, set())) | {qpath}
+            off_all = [id_to_path.get(h.id) for h in off if id_to_path.get(h.id) not in ign]
+            records[qpath] = {
+                "target": target_of[qpath],
+                "second_target": target_of.get(second) if second else None,
+                "off_all": off_all,
+                "off": [p for p in off_all if not second or p != target_of.get(second)],
+                "hits": [
+                    {
+                        "path": id_to_path.get(h.id),
+                        "global": h.scores["global"],
+                        "inliers": h.scores["inliers"],
+                    }
+                    for h in hits
+                    if h.id != exclude and id_to_path.get(h.id) not in ign
+                ],
+            }
+        # for the ranking metrics the second painting's target is a correct answer too
+        ign_map = {
+            q: ({r["second_target"]} if r["second_target"] else set()) for q, r in records.items()
+        }
+        halves = {h: [q for q in records if split.get(q) == h] for h in ("tune", "held-out")}
+        halves["all"] = list(records)
+        halves["verified sample"] = [q for q in records if q in verified]
+        tune_v = [q for q in halves["tune"] if q in verified]
+        tune_scores = {t: recall1(records, tune_v, t, ign_map) for t in THRESHOLDS}
+        best_t = max(THRESHOLDS, key=lambda t: (round(tune_scores[t], 4), t))
+        best_t = args.min_inliers or best_t
+        res = {
+            "queries": len(records),
+            "threshold_sweep_tune": tune_scores,
+            "chosen_min_inliers": best_t,
+        }
+        for h, qs_all in halves.items():
+            qs = qs_all
+            off_r1 = (
+                float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qs]))
+                if qs
+                else float("nan")
+            )
+            twos = [q for q in qs if q in verified and records[q]["second_target"]]
+            off_two = [
+                float(
+                    {records[q]["target"], records[q]["second_target"]}
+                    <= set(records[q]["off_all"][:2])
+                )
+                for q in twos
+            ]
+            in100 = (
+                float(
+                    np.mean(
+                        [
+                            float(records[q]["target"] in [x["path"] for x in records[q]["hits"]])
+                            for q in qs
+                        ]
+                    )
+                )
+                if qs
+                else float("nan")
+            )
+            qv = [q for q in qs if q in verified]
+            res[h] = {
+                "queries": len(qs),
+                "verified_queries": len(qv),
+                "photo_off_recall@1": off_r1,
+                "shortlist_recall": in100,
+                "no_verification_recall@1": recall1(records, qs, None, ign_map),
+                "photo_auto_recall@1": recall1(records, qv, best_t, ign_map),
+                "photo_off_recall@1_same_queries": (
+                    float(
+                        np.mean(
+                            [float(records[q]["off"][:1] == [records[q]["target"]]) for q in qv]
+                        )
+                    )
+                    if qv
+                    else float("nan")
+                ),
+                "two_paintings": dict(
+                    zip(("queries", "both@2"), both2(records, qv, best_t), strict=True)
+                ),
+                "two_paintings_off": {
+                    "queries": len(twos),
+                    "both@2": float(np.mean(off_two)) if twos else None,
+                },
+            }
+        res["verified_sample"] = sorted(verified & set(records))
+        res["p50_ms_photo_auto"] = round(1000 * statistics.median(times_on), 1)
+        res["p50_ms_photo_off"] = round(1000 * statistics.median(times_off), 1)
+        out["settings"][name] = res
+        log(f"{name}: {json.dumps(res, indent=1)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # strict JSON: an empty group's metric is null, not NaN
+    text = json.dumps(out, indent=2).replace("NaN", "null")
+    args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Photo queries: find the painting(s) in a photograph of them, then verify.
+
+1. Hypotheses: the whole photo, plus each painting ``detectors.paintings`` finds in it,
+   rectified to a frontal view.
+2. Each hypothesis is embedded once and searched with the *instance part* of the catalog's
+   vector (for the default efficientnet-lite2 "gem+mid" vector: the GeM part, its first
+   1,280 dims; the stride-16 mean part carries palette and brushwork, which a colour cast
+   and a wall disturb most). Other models use their whole vector. The shortlist is the
+   union of every hypothesis' top ``shortlist`` paintings, each with its best hypothesis.
+3. Geometric verification (``search.verify``) of the shortlist against the query photo's
+   RootSIFT keypoints; a painting with at least ``min_inliers`` inliers is ranked above
+   every unverified one, by score = global score + ``inlier_weight`` x inliers.
+4. Each result carries the matched region in query pixels (``quad``: the verified
+   painting's corners, else the hypothesis' quadrilateral) and ``inliers``.
+
+Same-artist and "more like this" searches by catalog id never come here: the full vector
+stays the default for them (item 4 of issue 13: a query-time choice of descriptor).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from artsim.records import SearchResult
+
+if TYPE_CHECKING:
+    from artsim.catalog import Catalog
+
+PHOTO_MODES = ("auto", "off")
+QUERY_SIDE = 1024  # photos are downscaled to this before anything else
+SIFT_SIDE = 768  # the query's keypoints are found at this size
+SIFT_FEATURES = 1000
+SHORTLIST = 50  # paintings sent to verification, by their best hypothesis' score
+PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
+MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
+INLIER_WEIGHT = 0.02
+
+
+def check_photo_mode(photo: str | bool | None) -> str:
+    """auto or off (SearchOptions' one check of the `photo` option)."""
+    from artsim.search.options import _photo
+
+    return _photo(photo)
+
+
+def instance_dims(catalog: Catalog) -> int | None:
+    """How many leading dims of the global vector make its instance part (None: all)."""
+    m = catalog.manifest.get("model", {})
+    if m.get("name") == "efficientnet-lite2" and m.get("pooling", "gem+mid") == "gem+mid":
+        return 1280
+    return None
+
+
+def _whole_quad(size: tuple[int, int]) -> tuple[tuple[float, float], ...]:
+    w, h = size
+    return ((0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h)))
+
+
+def search_photo(
+    catalog: Catalog,
+    image: Image.Image,
+    *,
+    k: int = 10,
+    mask: np.ndarray | None = None,
+    exclude: str | None = None,
+    shortlist: int = SHORTLIST,
+    min_inliers: int = MIN_INLIERS,
+    inlier_weight: float = INLIER_WEIGHT,
+    localise: bool = True,
+    verify: bool = True,
+    original_size: tuple[int, int] | None = None,
+    **_: Any,
+) -> list[SearchResult]:
+    """Paintings shown in a photo, best first (see the module docstring). Quads come back
+    in pixels of ``original_size`` (the photo before a reduced-size decode), else of
+    ``image``."""
+    from artsim.catalog.local import extract_local, local_store
+    from artsim.detectors.paintings import check_size, find_paintings
+    from artsim.search import to_result
+    from artsim.search.verify import verify_candidates
+
+    check_size(image)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if max(rgb.size) > QUERY_SIDE:  # huge photos: localise and match at a sane size
+        r = QUERY_SIDE / max(rgb.size)
+        work = rgb.resize((round(rgb.width * r), round(rgb.height * r)), Image.Resampling.BILINEAR)
+    else:
+        work = rgb
+    # work pixels -> reported pixels
+    s = work.width / (original_size or rgb.size)[0]
+    hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
+        (work, _whole_quad(work.size))
+    ]
+    if localise:
+        try:
+            regions = find_paintings(work, max_paintings=3)
+        except Exception:  # a failed localisation must never fail the query
+            regions = []
+        hyps += [(r.image, r.quad) for r in regions]
+
+    data, index = catalog.vector_index("global")
+    vectors = index.vectors
+    dims = instance_dims(catalog)
+    qv = catalog.encoder.embed_images([h[0] for h in hyps])
+    if dims is not None:
+        qv = qv[:, :dims] / np.maximum(np.linalg.norm(qv[:, :dims], axis=1, keepdims=True), 1e-12)
+        cat = vectors[:, :dims]
+        norms = getattr(catalog, "_instance_norms", None)
+        if norms is None or len(norms) != len(cat):
+            norms = np.maximum(np.linalg.norm(cat, axis=1), 1e-12)
+            catalog._instance_norms = norms  # type: ignore[attr-defined]
+        sims = (qv @ cat.T) / norms
+    else:
+        sims = qv @ vectors.T
+    # rows -> items; masked and excluded paintings never come back
+    ok = np.ones(len(data), dtype=bool)
+    if mask is not None:
+        ok &= mask[data.row_pos]
+    if exclude is not None:
+        for r in data.rows_of_item(exclude):
+            ok[r] = False
+    sims = np.where(ok[None, :], sims, -np.inf)
+    best_h = sims.argmax(0)
+    best_s = sims.max(0)
+    # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
+    # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
+    # whole photo's)
+    n_short = min(len(data) - 1, max(shortlist, k))
+    short: set[int] = {
+        int(r) for r in np.argpartition(-best_s, n_short)[:n_short] if np.isfinite(best_s[r])
+    }
+    for h in range(len(hyps)):
+        n_own = min(len(data) - 1, PER_HYPOTHESIS)
+        short.update(
+            int(r) for r in np.argpartition(-sims[h], n_own)[:n_own] if np.isfinite(sims[h, r])
+        )
+    rows = sorted(short, key=lambda r: -best_s[r])
+
+    inliers = {r: 0 for r in rows}
+    raw = {r: 0 for r in rows}  # inliers before the threshold (for choosing it)
+    quads = {r: tuple((x / s, y / s) for x, y in hyps[best_h[r]][1]) for r in rows}
+    if verify and rows:
+        store = local_store(catalog)
+        feats = store.ensure([data.item_ids[r] for r in rows])
+        qf = extract_local(work, max_side=SIFT_SIDE, n_features=SIFT_FEATURES)
+        checked = [r for r in rows if data.item_ids[r] in feats]
+        results = verify_candidates(qf, work.size, [feats[data.item_ids[r]] for r in checked])
+        for r, v in zip(checked, results, strict=True):
+            raw[r] = v.inliers
+            if v.inliers >= min_inliers and v.quad is not None:
+                inliers[r] = v.inliers
+                quads[r] = tuple((x / s, y / s) for x, y in v.quad)
+
+    def score(r: int) -> float:
+        return float(best_s[r]) + inlier_weight * inliers[r]
+
+    ranked = sorted(rows, key=lambda r: (inliers[r] == 0, -score(r)))[:k]
+    return [
+        to_result(
+            catalog,
+            data.item_ids[r],
+            score(r),
+            "global",
+            quad=[list(p) for p in quads[r]],
+            inliers=int(inliers[r]),
+            scores={"global": round(float(best_s[r]), 6), "inliers": int(raw[r])},
+        )
+        for r in ranked
+    ]

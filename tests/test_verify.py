@@ -1,0 +1,73 @@
+"""Geometric verification: RootSIFT matches and a RANSAC homography, and the local-feature
+store (parts on disk, memory-mapped)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from artsim.catalog.local import LocalStore, extract_local
+from artsim.search.verify import verify_candidates
+from tests.test_paintings import generated_painting
+
+
+def photo_of(painting: Image.Image) -> tuple[Image.Image, np.ndarray]:
+    """The painting warped into a 640 x 480 photo on a grey wall; returns its corners."""
+    w, h = painting.size
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[120, 90], [520, 60], [540, 400], [100, 420]])
+    H = cv2.getPerspectiveTransform(src, dst)
+    arr = cv2.warpPerspective(
+        np.asarray(painting), H, (640, 480), borderMode=cv2.BORDER_CONSTANT, borderValue=(128,) * 3
+    )
+    return Image.fromarray(arr), dst
+
+
+def test_the_photographed_painting_verifies_and_is_located() -> None:
+    painting = generated_painting(21, 400, 400)
+    photo, corners = photo_of(painting)
+    query = extract_local(photo, max_side=768, n_features=1000)
+    same = extract_local(painting)
+    other = extract_local(generated_painting(22, 400, 400))
+    good, bad = verify_candidates(query, photo.size, [same, other])
+    assert good.inliers >= 20
+    assert bad.inliers < good.inliers / 3
+    err = np.linalg.norm(np.asarray(good.quad) - corners, axis=1).max()
+    assert err < 15  # px in the photo
+
+
+def test_too_few_query_features_verify_nothing() -> None:
+    blank = extract_local(Image.new("RGB", (200, 200), (90, 90, 90)))
+    assert len(blank) == 0
+    (v,) = verify_candidates(blank, (200, 200), [extract_local(generated_painting(1))])
+    assert v.inliers == 0 and v.quad is None
+
+
+def test_rootsift_descriptors_are_compact_and_unit_comparable() -> None:
+    f = extract_local(generated_painting(5, 600, 450))
+    assert 0 < len(f) <= 256
+    assert f.desc.dtype == np.uint8 and f.xy.dtype == np.float16
+    assert float(f.xy.min()) >= 0 and float(f.xy.max()) <= 1
+    norms = np.linalg.norm(f.unit_desc(), axis=1)
+    assert np.allclose(norms, 1, atol=1e-5)
+
+
+def test_store_computes_missing_features_once_and_reopens(tmp_path) -> None:
+    images = {}
+    for i in range(3):
+        images[f"p{i}"] = tmp_path / f"p{i}.png"
+        generated_painting(30 + i).save(images[f"p{i}"])
+    images["broken"] = tmp_path / "broken.jpg"
+    images["broken"].write_text("not an image")
+    catalog = SimpleNamespace(path=tmp_path / "cat", image_of=lambda i: str(images[i]))
+    store = LocalStore(catalog)
+    got = store.ensure(["p0", "p1", "broken"])
+    assert len(got["p0"]) > 0 and len(got["broken"]) == 0  # a bad file: no keypoints, no error
+    again = LocalStore(catalog)  # from disk
+    assert "p1" in again and "p2" not in again
+    assert np.array_equal(again.get("p0").desc, got["p0"].desc)
+    again.ensure(["p2"])
+    assert len(LocalStore(catalog)) == 4
