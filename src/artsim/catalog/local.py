@@ -62,7 +62,7 @@ def extract_local(
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     small = image.resize(size, Image.Resampling.BILINEAR) if scale < 1 else image
     gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
-    sift = cv2.SIFT_create(nfeatures=n_features)
+    sift = cv2.SIFT_create(nfeatures=n_features)  # type: ignore[attr-defined]  # not in cv2's stubs
     kps, desc = sift.detectAndCompute(gray, None)
     if desc is None or not kps:
         return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), size)
@@ -105,7 +105,7 @@ class LocalStore:
             except (OSError, ValueError):
                 continue  # a part being written by another process: its ids are recomputed
             p = len(self._parts)
-            self._parts.append(arrays)  # type: ignore[arg-type]
+            self._parts.append(arrays)
             for r, item_id in enumerate(ids):
                 self._where[item_id] = (p, r)
 
@@ -170,7 +170,7 @@ class LocalStore:
         self._loaded.add(str(stem))
         p = len(self._parts)
         self._parts.append(
-            tuple(np.load(f"{stem}.{name}.npy", mmap_mode="r") for name in ("xy", "desc", "n"))  # type: ignore[arg-type]
+            tuple(np.load(f"{stem}.{name}.npy", mmap_mode="r") for name in ("xy", "desc", "n"))
         )
         for r, item_id in enumerate(ids):
             self._where[item_id] = (p, r)

@@ -16,6 +16,7 @@ clockwise from the top left.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -209,10 +210,11 @@ def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.
     import cv2
 
     q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
-    w = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3]))
-    h = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
-    s = min(1.0, max_side / max(w, h, 1.0))
-    w, h = max(8, round(w * s)), max(8, round(h * s))
+    # edge lengths, float32 as numpy gives them (the rounding below is done on these)
+    ew: Any = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3]))
+    eh: Any = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
+    s = min(1.0, max_side / max(ew, eh, 1.0))
+    w, h = max(8, round(ew * s)), max(8, round(eh * s))
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)  # pixel edges
     H = cv2.getPerspectiveTransform(q, dst)
     arr = cv2.warpPerspective(

@@ -345,13 +345,13 @@ def framed_photo(
     scene = np.zeros((ph + 2 * m, pw + 2 * m, 4), np.float32)
     quads = []
     x = gx + m
-    for f, box in scaled:
+    for f, sbox in scaled:
         fw, fh = max(1, round(f.width * scale)), max(1, round(f.height * scale))
         xi, yi = round(x), round(gy + m)
         patch = np.asarray(f.resize((fw, fh), Image.Resampling.LANCZOS), np.float32)
         scene[yi : yi + fh, xi : xi + fw, :3] = patch
         scene[yi : yi + fh, xi : xi + fw, 3] = 1.0
-        bx0, by0, bx1, by1 = (v * scale for v in box)
+        bx0, by0, bx1, by1 = (v * scale for v in sbox)
         quads.append(
             np.array(
                 [

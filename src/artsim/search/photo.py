@@ -103,6 +103,7 @@ def search_photo(
 
     data, index = catalog.vector_index("global")
     vectors = index.vectors
+    assert vectors is not None  # the catalog's indexes keep the vectors (Catalog.vector_index)
     dims = instance_dims(catalog)
     qv = catalog.encoder.embed_images([h[0] for h in hyps])
     if dims is not None:
