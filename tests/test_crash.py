@@ -32,7 +32,7 @@ from tests.images_factory import gradient
 
 pytestmark = pytest.mark.slow
 
-N_IMAGES = 300
+N_IMAGES = 900
 BATCH = 3
 MIN_KILLS = 20  # kills that land after the run wrote something
 SEED = 1616
