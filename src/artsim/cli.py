@@ -333,23 +333,17 @@ def _search_options(**given):
 def _check_aspect_options(aspect: str, given: dict[str, bool]) -> None:
     """Options that only one aspect reads are an error elsewhere, not silently ignored."""
     from artsim.search import SEARCH_ASPECTS
+    from artsim.search.options import APPLIES
 
     if aspect not in SEARCH_ASPECTS:
         raise _err(f"unknown aspect {aspect!r}; choose from {', '.join(SEARCH_ASPECTS)}")
-    applies = {
-        "--face": ("face", "fused"),
-        "--box": ("face", "fused"),
-        "--look": ("face",),
-        "--figure": ("pose", "fused"),
-        "--mirror": ("pose", "fused"),
-        "--weights": ("fused",),
-        "--min-score": ("pose",),
-        "--photo": ("global",),
-    }
-    for option, used in given.items():
-        if used and aspect not in applies[option]:
-            where = " or ".join(f"--aspect {a}" for a in applies[option])
-            raise _err(f"{option} applies only with {where} (this search is --aspect {aspect})")
+    # the flag of each option SearchOptions knows; which aspects read it is APPLIES' to say
+    option_of = {"--look": "identity", "--min-score": "min_score"}
+    for flag, used in given.items():
+        aspects = APPLIES[option_of.get(flag, flag.removeprefix("--"))]
+        if used and aspect not in aspects:
+            where = " or ".join(f"--aspect {a}" for a in aspects)
+            raise _err(f"{flag} applies only with {where} (this search is --aspect {aspect})")
 
 
 def _check_picture_path(option: str, path: Path) -> None:
