@@ -426,21 +426,9 @@ class Catalog:
         detectors; 1 (the default) runs them in this process, None means one per CPU (at most
         4, ~1 GB of memory each; what `artsim index` does). Worker processes are spawned, so a
         script that asks for them needs the usual `if __name__ == "__main__":` guard."""
-        from artsim.sources import scan_source
-
         started = time.perf_counter()
         aspects = list(dict.fromkeys(["global", *aspects]))  # global always: it holds the item rows
-        summary = IndexSummary()
-        if isinstance(source, SourceScan):
-            scan = source
-        elif isinstance(source, str | Path):
-            scan = scan_source(source)
-        else:
-            scan = SourceScan(items=list(source))
-        items = scan.items[:limit] if limit else scan.items
-        summary.total = len(items)
-        summary.source_problems = len(scan.problems)
-        summary.warnings = list(scan.warnings)
+        scan, items, summary = _scan(source, limit)
         with self._locked(), DetectorPool(detector_workers) as pool:
             for p in scan.problems:
                 self._log_failure(p.where, None, p.reason)
@@ -788,6 +776,26 @@ def _load_one(item: SourceItem, max_side: int, max_pixels: int) -> LoadedImage |
         return exc
     except Exception as exc:  # a decoder bug must not abort a run of thousands
         return ImageLoadError(f"{item.image}: {type(exc).__name__}: {exc}")
+
+
+def _scan(
+    source: str | Path | Sequence[SourceItem] | SourceScan, limit: int | None
+) -> tuple[SourceScan, list[SourceItem], IndexSummary]:
+    """The source scanned (a folder, CSV, list of items or a scan), the items to index (the first
+    `limit`), and a run summary that counts them (`Catalog.add` and the Ray engine)."""
+    from artsim.sources import scan_source
+
+    if isinstance(source, SourceScan):
+        scan = source
+    elif isinstance(source, str | Path):
+        scan = scan_source(source)
+    else:
+        scan = SourceScan(items=list(source))
+    items = scan.items[:limit] if limit else scan.items
+    summary = IndexSummary(
+        total=len(items), source_problems=len(scan.problems), warnings=list(scan.warnings)
+    )
+    return scan, items, summary
 
 
 def _decoded_batches(

@@ -36,6 +36,7 @@ from artsim.catalog import (
     IndexSummary,
     _load_one,
     _progress,
+    _scan,
     store,
 )
 from artsim.catalog.aspects import AspectRow
@@ -152,20 +153,9 @@ def add_with_ray(
 
     num_workers: embedding actors (default: one per CPU of the cluster, or one per GPU).
     num_gpus: GPUs for the whole job, shared evenly by the actors."""
-    from artsim.sources import scan_source
-
     started = time.perf_counter()
     aspects = list(dict.fromkeys(["global", *aspects]))
-    summary = IndexSummary()
-    if isinstance(source, SourceScan):
-        scan = source
-    elif isinstance(source, str | Path):
-        scan = scan_source(source)
-    else:
-        scan = SourceScan(items=list(source))
-    items = scan.items[:limit] if limit else scan.items
-    summary.total, summary.source_problems = len(items), len(scan.problems)
-    summary.warnings = list(scan.warnings)
+    scan, items, summary = _scan(source, limit)
     started_ray = _connect(ray_address, num_workers, num_gpus)
     try:
         with catalog._locked():
