@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -67,6 +68,60 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(
+    catalog: Path, http: str = "auto", start_timeout: float = 120.0
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """This script's server process on a free port, up and answering /healthz; stopped on exit."""
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve-only", "--catalog", str(catalog),
+         "--port", str(port), "--http", http]
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + start_timeout
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("server did not start")
+            time.sleep(0.25)
+        yield server, base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def catalog_ids(base: str) -> list[str]:
+    """Every item id the server lists, page by page."""
+    import httpx
+
+    ids: list[str] = []
+    while True:
+        page = httpx.get(
+            base + "/api/items", params={"offset": len(ids), "limit": 500}, timeout=30
+        ).json()
+        ids += [it["id"] for it in page["items"]]
+        if len(ids) >= page["total"] or not page["items"]:
+            return ids
+
+
+def sample_images(n: int) -> list[bytes]:
+    """n NGA sample images (seeded order), as the bytes an upload client sends."""
+    files = sorted((data_root() / "nga" / "images").glob("*.jpg"))
+    random.Random(0).shuffle(files)
+    return [p.read_bytes() for p in files[:n]]
 
 
 def serve(catalog: str, port: int, http: str = "auto") -> None:
@@ -329,64 +384,26 @@ def main() -> int:
     import httpx
 
     ensure_catalog(args.catalog)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--serve-only",
-            "--catalog",
-            str(args.catalog),
-            "--port",
-            str(port),
-            "--http",
-            args.http,
-        ]
-    )
-    base = f"http://127.0.0.1:{port}"
-    sampler = None
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise SystemExit("server did not start")
-            time.sleep(0.25)
+    with running_server(args.catalog, args.http) as (server, base):
         sampler = RssSampler(server.pid)
         sampler.start()
-        ids: list[str] = []
-        while True:
-            page = httpx.get(
-                base + "/api/items", params={"offset": len(ids), "limit": 500}, timeout=30
-            ).json()
-            ids += [it["id"] for it in page["items"]]
-            if len(ids) >= page["total"] or not page["items"]:
-                break
-        files = sorted((data_root() / "nga" / "images").glob("*.jpg"))
-        random.Random(0).shuffle(files)
-        images = [p.read_bytes() for p in files[: args.images]]
-        # the first upload loads the encoder: not part of the measurement
-        httpx.post(
-            base + "/api/search", files={"file": ("q.jpg", images[0], "image/jpeg")}, timeout=300
-        )
-        rss_before = sampler.peak
-        cpu_before = cpu_seconds(server.pid)
-        client_cpu = time.process_time()
-        result = asyncio.run(run_load(base, ids, images, args))
-        client_cpu = time.process_time() - client_cpu
-        cpu_after = cpu_seconds(server.pid)
-    finally:
-        if sampler is not None:
-            sampler.stop.set()
-        server.terminate()
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            ids = catalog_ids(base)
+            images = sample_images(args.images)
+            # the first upload loads the encoder: not part of the measurement
+            httpx.post(
+                base + "/api/search",
+                files={"file": ("q.jpg", images[0], "image/jpeg")},
+                timeout=300,
+            )
+            rss_before = sampler.peak
+            cpu_before = cpu_seconds(server.pid)
+            client_cpu = time.process_time()
+            result = asyncio.run(run_load(base, ids, images, args))
+            client_cpu = time.process_time() - client_cpu
+            cpu_after = cpu_seconds(server.pid)
+        finally:
+            sampler.stop.set()
     import psutil
 
     report = {

@@ -32,7 +32,7 @@ from artsim.encoders import load_encoder
 from artsim.encoders.base import default_threads
 from artsim.evaluation import eval_instance, eval_same_artist, load_instance_pairs, load_same_artist
 from artsim.evaluation.distort import distort
-from artsim.evaluation.groundtruth import eval_same_sitter, load_same_sitter
+from artsim.evaluation.groundtruth import eval_same_sitter, load_same_sitter, sample_per_label
 from artsim.images import load_rgb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,13 +79,7 @@ def main() -> None:
     artists = load_same_artist(gt)
     sitters = load_same_sitter(gt)
     rng = random.Random(0)
-    by_artist: dict[str, list[str]] = {}
-    for p, a in sorted(artists.items()):
-        by_artist.setdefault(a, []).append(p)
-    subset = {}
-    for a, ps in by_artist.items():
-        for p in rng.sample(ps, min(len(ps), args.artist_per)):
-            subset[p] = a
+    subset = sample_per_label(artists, args.artist_per, rng)
     gallery = sorted(
         set(subset) | set(sitters) | {p.query_path for p in pairs} | {p.target_path for p in pairs}
     )

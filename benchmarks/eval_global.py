@@ -23,6 +23,7 @@ from artsim.encoders import load_encoder
 from artsim.encoders.base import gem
 from artsim.evaluation import eval_instance, eval_same_artist, load_instance_pairs, load_same_artist
 from artsim.evaluation.distort import distort
+from artsim.evaluation.groundtruth import sample_per_label
 from artsim.images import load_rgb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,13 +83,7 @@ def main() -> None:
     pairs = load_instance_pairs(gt)
     artists = load_same_artist(gt)
     rng = random.Random(0)
-    by_artist: dict[str, list[str]] = {}
-    for p, a in sorted(artists.items()):
-        by_artist.setdefault(a, []).append(p)
-    subset = {}
-    for a, ps in by_artist.items():
-        for p in rng.sample(ps, min(len(ps), args.artist_per)):
-            subset[p] = a
+    subset = sample_per_label(artists, args.artist_per, rng)
     gallery = sorted(set(subset) | {p.query_path for p in pairs} | {p.target_path for p in pairs})
     print(
         f"gallery {len(gallery)} images; {len(pairs)} instance pairs; {len(subset)} same-artist images"

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -33,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_server import (
     REPO,
     RawClient,
-    data_root,
+    catalog_ids,
     ensure_catalog,
-    free_port,
     percentile,
+    running_server,
+    sample_images,
 )
 
 ROUTES = ("id", "upload", "items", "thumbnail")
@@ -198,57 +198,23 @@ def main() -> int:
     args = ap.parse_args()
     warmup = args.warmup_minutes if args.warmup_minutes is not None else max(0.5, args.minutes / 10)
 
-    import httpx
     import psutil
 
     ensure_catalog(args.catalog)
-    port = free_port()
-    bench = Path(__file__).with_name("bench_server.py")
-    server = subprocess.Popen(
-        [sys.executable, str(bench), "--serve-only", "--catalog", str(args.catalog),
-         "--port", str(port)]
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    sampler = None
-    try:
-        until = time.time() + 180
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > until or server.poll() is not None:
-                raise SystemExit("server did not start")
-            time.sleep(0.25)
-        ids: list[str] = []
-        while True:
-            page = httpx.get(
-                base + "/api/items", params={"offset": len(ids), "limit": 500}, timeout=30
-            ).json()
-            ids += [it["id"] for it in page["items"]]
-            if len(ids) >= page["total"] or not page["items"]:
-                break
-        files = sorted((data_root() / "nga" / "images").glob("*.jpg"))
-        random.Random(0).shuffle(files)
-        images = [p.read_bytes() for p in files[: args.images]]
+    with running_server(args.catalog, start_timeout=180) as (server, base):
+        ids = catalog_ids(base)
+        images = sample_images(args.images)
         sampler = MemorySampler(server.pid, args.sample)
         sampler.sample()
         sampler.start()
-        started = time.time()
-        baseline_t = started + warmup * 60
-        deadline = baseline_t + args.minutes * 60
-        result = asyncio.run(run_load(base, ids, images, args, deadline))
-        sampler.sample()
-        alive = server.poll() is None
-    finally:
-        if sampler is not None:
-            sampler.stop.set()
-        server.terminate()
         try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            baseline_t = time.time() + warmup * 60
+            deadline = baseline_t + args.minutes * 60
+            result = asyncio.run(run_load(base, ids, images, args, deadline))
+            sampler.sample()
+            alive = server.poll() is None
+        finally:
+            sampler.stop.set()
     memory = growth(sampler.samples, baseline_t)
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),

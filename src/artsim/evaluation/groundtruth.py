@@ -15,6 +15,7 @@ missing.
 from __future__ import annotations
 
 import csv
+import random
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,18 @@ def load_same_artist(gt_dir: str | Path) -> dict[str, str]:
 def load_same_sitter(gt_dir: str | Path) -> dict[str, str]:
     """Read ``same_sitter.csv``: {path: sitter_id} (``<artist>|self`` or ``<artist>|<name>``)."""
     return _load_labels(gt_dir, SAME_SITTER_FILE, "sitter_id")
+
+
+def sample_per_label(labels: Mapping[str, str], per: int, rng: random.Random) -> dict[str, str]:
+    """At most ``per`` paths of each label ({path: label}), drawn with ``rng`` (seeded subsets)."""
+    by_label: dict[str, list[str]] = {}
+    for path, label in sorted(labels.items()):
+        by_label.setdefault(label, []).append(path)
+    return {
+        path: label
+        for label, paths in by_label.items()
+        for path in rng.sample(paths, min(len(paths), per))
+    }
 
 
 def load_exact_duplicates(gt_dir: str | Path) -> list[ExactDuplicate]:
