@@ -249,3 +249,16 @@ def test_eval_same_sitter_hits_and_ap() -> None:
 def test_search_output_must_be_paths_or_pairs() -> None:
     with pytest.raises(TypeError, match="list of paths or a list of"):
         eval_instance([InstancePair("q", "t", "s")], lambda q: [1, 2], {"q", "t"})
+
+
+def test_sample_per_label_caps_each_label_and_is_seeded():
+    import random
+
+    from artsim.evaluation.groundtruth import sample_per_label
+
+    labels = {f"a/{i}.jpg": "a" for i in range(10)} | {"b/0.jpg": "b", "b/1.jpg": "b"}
+    first = sample_per_label(labels, 3, random.Random(0))
+    assert sorted(first.values()) == ["a", "a", "a", "b", "b"]
+    assert all(labels[p] == lab for p, lab in first.items())
+    assert first == sample_per_label(labels, 3, random.Random(0))
+    assert sample_per_label(labels, 0, random.Random(0)) == {}
