@@ -279,3 +279,30 @@ def test_missing_image_error_shows_no_server_path(tmp_path):
         r = c.get("/api/search", params={"id": fake.ids[0], "aspect": "face", "box": "1,1,9,9"})
     assert r.status_code == 400
     assert r.json() == {"error": "gone.jpg: cannot open (No such file or directory)"}
+
+
+def test_check_image_reads_the_header_only():
+    from fastapi import HTTPException
+
+    from artsim.server.routes.search import check_image
+
+    assert check_image(jpeg_bytes(120, 90), 1_000_000) == (120, 90, "JPEG")
+    with pytest.raises(HTTPException) as err:
+        check_image(jpeg_bytes(120, 90), 10_000)
+    assert err.value.status_code == 413 and "120x90 = 10,800 pixels" in err.value.detail
+    with pytest.raises(HTTPException) as err:
+        check_image(b"GIF87a" + b"\0" * 10, 10_000)
+    assert err.value.status_code == 415
+    with pytest.raises(HTTPException) as err:
+        check_image(b"%!PS-Adobe-3.0 EPSF-3.0\n", 10_000)
+    assert err.value.status_code == 415 and "JPEG, PNG" in err.value.detail
+
+
+def test_parse_options_defaults_k_to_12_and_caps_it():
+    from artsim.search.options import OptionError
+    from artsim.server.routes.search import MAX_K, parse_options
+
+    assert parse_options({}).k == 12
+    assert parse_options({"k": str(MAX_K)}).k == MAX_K
+    with pytest.raises(OptionError, match=f"k {MAX_K + 1}"):
+        parse_options({"k": str(MAX_K + 1)})

@@ -94,3 +94,31 @@ def test_upload_too_large_is_413(real_catalog):
         # under the limit, the body gets through to the image checks (415 for text, not 413)
         small = c.post("/api/search", files={"file": ("s.txt", b"hello " * 1000, "text/plain")})
         assert small.status_code == 415
+
+
+def test_default_allowed_hosts_only_on_loopback():
+    from artsim.server.middleware import default_allowed_hosts
+
+    assert default_allowed_hosts("127.0.0.1") == ["localhost", "127.0.0.1", "::1", "127.0.0.1"]
+    assert "127.0.0.2" in default_allowed_hosts("127.0.0.2")
+    assert "localhost" in default_allowed_hosts("::1")
+    assert default_allowed_hosts("0.0.0.0") is None
+    assert default_allowed_hosts("192.168.1.5") is None
+
+
+def test_a_bad_content_length_is_400_with_the_security_headers(fake_client):
+    r = fake_client.post(
+        "/api/search",
+        content=b"x",
+        headers={"content-length": "lots", "content-type": "multipart/form-data; boundary=zz"},
+    )
+    assert r.status_code == 400 and r.json() == {"error": "invalid Content-Length header"}
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_page_alone_gets_the_content_security_policy(fake_client):
+    assert "content-security-policy" in fake_client.get("/").headers
+    assert "content-security-policy" in fake_client.get("/static/app.js").headers
+    api = fake_client.get("/api/info")
+    assert "content-security-policy" not in api.headers
+    assert api.headers["referrer-policy"] == "no-referrer"

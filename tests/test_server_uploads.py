@@ -4,6 +4,7 @@ limit, a worker restarted after a crash."""
 from __future__ import annotations
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from artsim.server.app import create_app
@@ -104,3 +105,59 @@ def test_a_busy_server_refuses_uploads_before_reading_them(tmp_path):
         r = c.post("/api/search", files={"file": ("x.txt", b"not an image")})
         assert r.status_code == 415
         assert uploads.inflight == 0  # a refused upload gives its place back
+
+
+def test_admission_counts_places_and_releases_each_once():
+    ex = _executor(max_waiting=2)
+    try:
+        held = [ex.admit() for _ in range(3)]  # one running + two waiting
+        assert ex.inflight == 3
+        with pytest.raises(HTTPException) as err:
+            ex.admit()
+        assert err.value.status_code == 503 and err.value.headers["Retry-After"] == "1"
+        held[0].release()
+        held[0].release()  # a second release gives nothing back twice
+        assert ex.inflight == 2
+        stats = ex.stats()
+        assert stats["workers"] == 1 and stats["in_flight"] == 2 and stats["max_waiting"] == 2
+        assert stats["seconds_per_upload"] is None  # nothing measured yet
+    finally:
+        ex.close()
+
+
+def test_expected_wait_and_retry_after_follow_the_measured_service_time():
+    ex = _executor()
+    ex._service_s = 2.0
+    assert ex.expected_wait(0) == 2.0 and ex.expected_wait(3) == 8.0
+    assert ex.retry_after() == "2"
+    ex._service_s = 500.0
+    assert ex.retry_after() == "30"  # capped: a client should not be told to wait minutes
+
+
+def test_a_warm_pool_refuses_what_it_could_not_answer_in_time():
+    import asyncio
+
+    ex = _executor(answer_within=6.0)  # admits an upload expected within 1 s (a sixth)
+    try:
+        # one job measures the service time and warms the pool
+        assert asyncio.run(ex.run(lambda: (1, 0.6, "done"))) == "done"
+        assert ex.warm and ex.stats()["seconds_per_upload"] == 0.6
+        first = ex.admit()  # runs at once
+        with pytest.raises(HTTPException):
+            ex.admit()  # would wait 0.6 s, then take 0.6 s: 1.2 s > 1 s
+        first.release()
+    finally:
+        ex.close()
+
+
+def test_search_upload_returns_worker_time_and_results(tmp_path):
+    from artsim.search.options import SearchOptions
+    from artsim.server.uploads import search_upload
+
+    fake = FakeCatalog(tmp_path / "f", n=5)
+    opts = SearchOptions.parse(aspect="global", k=2, where=["artist=alice"])
+    worker, seconds, results = search_upload(fake, jpeg_bytes(), "upload:x", opts)
+    assert worker > 0 and seconds >= 0
+    assert [r.metadata["artist"] for r in results] == ["Alice Painter"] * len(results)
+    assert 1 <= len(results) <= 2
+    assert fake.calls[-1]["where"] == ["artist=alice"] and fake.calls[-1]["k"] == 2
