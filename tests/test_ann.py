@@ -129,6 +129,7 @@ def test_exact_top_streams_chunks_like_one_pass():
     whole = np.argsort(-(q @ v.T), axis=1, kind="stable")[:, :10]
     assert (exact_top(v, q, 10, chunk=128) == whole).all()
     rows, queries, truth = held_out(v, 20, k=10)
+    assert (queries == v[rows]).all()
     assert len(rows) == 20 and truth.shape == (20, 10)
     assert not any(r in t for r, t in zip(rows, truth, strict=True))  # the query row left out
     assert recall_at(truth, truth) == 1.0
