@@ -81,3 +81,36 @@ def test_paintings_are_ranked_by_their_best_face():
     mask = np.array([i in ("b", "d") for i in cat.ids])
     got = search_faces(cat, Query(item_id="q", label="q"), k=5, mask=mask, exclude="q")
     assert [h.id for h in got] == ["b", "d"]
+
+
+def test_a_query_image_embeds_only_the_face_it_searches_with(monkeypatch):
+    import artsim.encoders.faces as E
+    from artsim.analysis import Analysis, FoundFaces
+    from artsim.images import LoadedImage
+    from artsim.records import Face
+    from tests.images_factory import gradient
+
+    calls: list[int] = []
+    monkeypatch.setattr(E, "embed_chips", lambda chips: calls.append(len(chips)) or unit(
+        np.stack([np.r_[np.asarray(c, np.float32).mean((0, 1)), np.ones(125)] for c in chips])))  # fmt: skip
+    boxes = [(0, 0, 10, 10), (20, 0, 40, 40), (70, 0, 20, 20)]  # the second is the largest
+    found = FoundFaces(
+        [Face(b, 0.9, "ensemble") for b in boxes],
+        np.full((3, 128), np.nan, np.float32),
+        [gradient(150, 150, seed=s) for s in range(3)],
+        [],
+    )
+    image = LoadedImage(gradient(100, 60, seed=9), (100, 60))
+
+    def query() -> Query:
+        return Query(source=b"image", label="<upload>", analysis=Analysis(image, faces=found))
+
+    chosen = choose_face(_catalog(), query(), None, None, look=False)
+    assert chosen["box"] == [20, 0, 40, 40] and calls == [1]
+    assert np.isnan(found.identity[0, 0]) and np.isnan(found.identity[2, 0])
+    np.testing.assert_array_equal(chosen["identity"], found.identity[1])
+    assert choose_face(_catalog(), query(), 2, None, look=False)["box"] == [70, 0, 20, 20]
+    assert calls == [1, 1]
+    with pytest.raises(ArtsimError, match="--face 3: the query has 3 face"):
+        choose_face(_catalog(), query(), 3, None, look=False)
+    assert calls == [1, 1]  # nothing embedded for a refused choice
