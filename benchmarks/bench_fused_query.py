@@ -7,8 +7,11 @@ the queries alternate between the two workers, so machine noise hits both alike.
         --queries 'data/wikiart/images/Baroque/*.jpg' --n 40 --aspects fused global
 
 Prints per tree and aspect the median (p50) and p90 wall seconds per query, the median CPU
-seconds (less sensitive to a busy machine), and the ratio. With
---profile the worker of this tree prints where a fused query's time goes (cProfile).
+seconds (less sensitive to a busy machine), and the ratio. With --profile the worker of this
+tree prints where its fused queries' time goes after the warm-up ones (cProfile, by cumulative
+and by own time). A global query by image file is a photo query in this tree (issue 13:
+localisation, shortlist, verification), which the baseline lacks; --photo off searches the whole
+image as the baseline does, so that the two trees do the same work.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 
 
-def worker(catalog: str, profile: bool) -> None:
+def worker(catalog: str, profile: bool, warmup: int = 0, photo: str | None = None) -> None:
     """Read 'aspect<TAB>path' lines, answer the seconds one search took (JSON)."""
     from artsim.catalog import Catalog
 
@@ -37,6 +40,8 @@ def worker(catalog: str, profile: bool) -> None:
 
         prof = cProfile.Profile()
     print(json.dumps({"ready": True, "artsim": __import__("artsim").__file__}), flush=True)
+    fused_seen = 0
+    options = {"photo": photo} if photo else {}
     for line in sys.stdin:
         line = line.rstrip("\n")
         if line == "profile":
@@ -44,16 +49,18 @@ def worker(catalog: str, profile: bool) -> None:
 
             if prof is not None:
                 stats = pstats.Stats(prof, stream=sys.stderr)
-                stats.sort_stats("cumulative").print_stats(35)
+                stats.sort_stats("cumulative").print_stats(45)
+                stats.sort_stats("tottime").print_stats(25)
             print(json.dumps({"done": True}), flush=True)
             continue
         aspect, path = line.split("\t", 1)
-        record = prof is not None and aspect == "fused"
+        fused_seen += aspect == "fused"
+        record = prof is not None and aspect == "fused" and fused_seen > warmup
         if record:
             prof.enable()
         t, c = time.perf_counter(), time.process_time()
         try:
-            hits = cat.search(path, k=10, aspect=aspect)
+            hits = cat.search(path, k=10, aspect=aspect, **(options if aspect == "global" else {}))
             ids = [h.id for h in hits]
         except Exception as exc:  # a query without a face in face-only search etc.
             ids = [f"error: {exc}"]
@@ -64,11 +71,21 @@ def worker(catalog: str, profile: bool) -> None:
 
 
 class Worker:
-    def __init__(self, name: str, src: Path, catalog: str, profile: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        src: Path,
+        catalog: str,
+        profile: bool,
+        warmup: int = 0,
+        photo: str | None = None,
+    ) -> None:
         env = {**os.environ, "PYTHONPATH": str(src)}
-        cmd = [sys.executable, __file__, "--worker", "--catalog", catalog]
+        cmd = [sys.executable, __file__, "--worker", "--catalog", catalog, "--warmup", str(warmup)]
         if profile:
             cmd.append("--profile")
+        if photo:
+            cmd += ["--photo", photo]
         self.name = name
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
@@ -100,10 +117,16 @@ def main() -> None:
     ap.add_argument("--aspects", nargs="+", default=["fused", "global"])
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="cProfile this tree's fused queries")
+    ap.add_argument(
+        "--photo",
+        choices=("auto", "off"),
+        help="this tree's global queries: photo=auto (the default: photo search) or off "
+        "(the whole image, as the baseline searches)",
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.catalog, args.profile)
+        worker(args.catalog, args.profile, args.warmup, args.photo)
         return
 
     files = sorted({f for q in args.queries for f in (glob.glob(q) or [q])})
@@ -112,7 +135,17 @@ def main() -> None:
     trees = {"new": HERE / "src"}
     if args.base:
         trees = {"base": args.base / "src", **trees}
-    workers = {name: Worker(name, src, args.catalog, args.profile) for name, src in trees.items()}
+    workers = {
+        name: Worker(
+            name,
+            src,
+            args.catalog,
+            args.profile and name == "new",
+            args.warmup,
+            args.photo if name == "new" else None,
+        )
+        for name, src in trees.items()
+    }
     for w in workers.values():
         print(f"{w.name}: {w.where}", file=sys.stderr)
     times: dict[tuple[str, str], list[float]] = {}

@@ -4,6 +4,7 @@ sharing `analyse`, so a stored row equals the query's vector for the same image.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 
 from artsim.analysis import (
     FACE_MAX_SIDE,
+    FoundFaces,
     analyse,
     analyse_batch,
     decode_side,
@@ -18,10 +20,16 @@ from artsim.analysis import (
 )
 from artsim.errors import ArtsimError
 from artsim.images import LoadedImage
+from artsim.records import Face
 from tests.images_factory import gradient
 
 # NGA sample paintings with clearly visible faces and figures (as in test_catalog_regions)
 PORTRAITS = ["1128.jpg", "12208.jpg", "1115.jpg"]
+# group scenes (People-Art) with 3 and 5 faces found
+GROUPS = [
+    "Academicism/albert-anker_b-ckligumpen-1866.jpg",
+    "Academicism/eugene-de-blaas_flirtation-at-the-well.jpg",
+]
 
 
 class _Encoder:
@@ -68,6 +76,37 @@ def test_a_marked_box_outside_the_image_is_a_clear_error() -> None:
     assert face.box == (10.0, 5.0, 20.0, 20.0) and face.detector == "user"
     with pytest.raises(ArtsimError, match="outside the query image"):
         marked_face(loaded, (500.0, 500.0, 10.0, 10.0))
+
+
+def _fake_embed(calls: list[int]):
+    """A stand-in for encoders.faces.embed_chips: a vector from each chip's mean colour."""
+
+    def embed(chips: list[Image.Image]) -> np.ndarray:
+        calls.append(len(chips))
+        out = np.zeros((len(chips), 128), np.float32)
+        for i, c in enumerate(chips):
+            out[i, :3] = np.asarray(c, dtype=np.float32).mean((0, 1)) + 1
+        return out
+
+    return embed
+
+
+def test_identities_embed_only_the_faces_asked_for_and_each_once(monkeypatch) -> None:
+    import artsim.encoders.faces as E
+
+    calls: list[int] = []
+    monkeypatch.setattr(E, "embed_chips", _fake_embed(calls))
+    chips = [gradient(150, 150, seed=s) for s in range(3)]
+    faces = [Face((0, 0, 10 + i, 10), 0.9, "ensemble") for i in range(3)]
+    ff = FoundFaces(faces, np.full((3, 128), np.nan, np.float32), chips, [])
+    one = ff.identities([1])
+    assert calls == [1] and one.shape == (1, 128)
+    assert np.isnan(ff.identity[0, 0]) and np.isnan(ff.identity[2, 0])  # not computed
+    assert np.array_equal(ff.identities([1]), one) and calls == [1]  # not embedded twice
+    every = ff.identities()
+    assert calls == [1, 2] and every.shape == (3, 128) and not np.isnan(every).any()
+    assert np.array_equal(every, _fake_embed([])(chips))  # as one batch would give
+    assert ff.identities([]).shape == (0, 128)
 
 
 # ---------------------------------------------------------------------- on real paintings
@@ -148,7 +187,7 @@ def test_stored_rows_equal_the_query_analysis_of_the_same_file(catalog) -> None:
         )
         rows = faces.rows_of_item(name)
         assert a.faces is not None and len(rows) == len(a.faces.faces)
-        np.testing.assert_array_equal(a.faces.identity, faces.vectors["identity"][rows])
+        np.testing.assert_array_equal(a.faces.identities(), faces.vectors["identity"][rows])
         np.testing.assert_array_equal(a.look, faces.vectors["look"][rows])
         boxes = [[round(v, 1) for v in f.box] for f in a.original_faces()]
         assert boxes == [faces.info[r]["box"] for r in rows]
@@ -170,3 +209,33 @@ def test_analyse_takes_files_bytes_and_pil_images_alike(catalog) -> None:
     pil = Image.open(io.BytesIO(path.read_bytes()))
     whole = analyse(pil, {"face"}, encoder=cat.encoder, look=False)  # taken as it is
     assert whole.image.image.size == pil.size and whole.image.scale == 1.0
+
+
+@pytest.mark.slow
+def test_a_fused_query_embeds_one_face_and_finds_what_embedding_all_finds(
+    catalog, data_dir, monkeypatch
+) -> None:
+    import artsim.encoders.faces as E
+    from artsim.search import Query
+
+    cat, _src = catalog
+    embedded: list[int] = []
+    real = E.embed_chips
+    monkeypatch.setattr(E, "embed_chips", lambda chips: embedded.append(len(chips)) or real(chips))
+    checked = 0
+    for path in (str(data_dir / "peopleart" / "JPEGImages" / p) for p in GROUPS):
+        name = Path(path).name
+        eager = analyse(path, {"global", "face"}, encoder=cat.encoder, look=False)
+        assert eager.faces is not None and len(eager.faces.faces) >= 2
+        embedded.clear()
+        lazy = cat.search(Query(source=path, label=name), aspect="fused", k=5)
+        assert embedded == [1]  # the largest face only, of several
+        full = cat.search(Query(source=path, label=name, analysis=eager), aspect="fused", k=5)
+        assert [(h.id, h.score, h.face_id) for h in lazy] == [
+            (h.id, h.score, h.face_id) for h in full
+        ]
+        # a chip embedded alone gives the vector it gets in a batch
+        single = np.stack([real([c])[0] for c in eager.faces.chips])
+        np.testing.assert_array_equal(single, eager.faces.identity)
+        checked += 1
+    assert checked == len(GROUPS)

@@ -3,7 +3,7 @@
 Two servers on free 127.0.0.1 ports, each uvicorn in a thread:
 - a real catalog of 40 NGA sample paintings (global aspect): upload, "more like this",
   artist filter, the map and a click on it;
-- FakeCatalog (tests/test_server.py) with 5,000 paintings, faces and poses: the face and pose
+- FakeCatalog (tests/server_support.py) with 5,000 paintings, faces and poses: the face and pose
   switches draw boxes and skeletons, and the map of 5,000 points stays responsive. Measured
   there: the longest main-thread task (PerformanceObserver 'longtask') while the map loads,
   zooms, pans and loads thumbnails, and the time from a click on the map to rendered results.
@@ -222,7 +222,7 @@ def test_upload_more_like_this_and_map(page, nga_catalog, data_dir):
 
 def test_faces_poses_and_a_5000_painting_map(page, tmp_path):
     from artsim.server.app import create_app
-    from tests.test_server import FakeCatalog
+    from tests.server_support import FakeCatalog
 
     fake = FakeCatalog(tmp_path / "fake", n=5000)
     with ServerThread(create_app(fake.path, catalog=fake, map_method="pca")) as server:

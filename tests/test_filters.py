@@ -72,3 +72,13 @@ def test_semicolons_split_only_before_a_condition():
     ]
     assert [str(c) for c in parse_where(["artist=alice;year=1600..1650", "style=x ;"])] == [
         "artist=alice", "year=1600..1650", "style=x"]  # fmt: skip
+
+
+def test_where_splitting_keeps_joined_names():
+    from artsim.search.filters import split_where as _split_where
+
+    assert _split_where(["artist==Puccio di Simone; Allegretto Nuzi"]) == [
+        "artist==Puccio di Simone; Allegretto Nuzi"
+    ]
+    assert _split_where(["artist=alice;year=1600..1650", " style=baroque ; "]) == [
+        "artist=alice", "year=1600..1650", "style=baroque"]  # fmt: skip

@@ -53,14 +53,30 @@ class _InProcess:
 @dataclass(frozen=True, slots=True)
 class FoundFaces:
     """What face detection and identity embedding derive from one image (before the look
-    embedding, which batches over images in the main process)."""
+    embedding, which batches over images in the main process).
+
+    Indexing embeds every face's identity at once. A query embeds on demand (`identities`):
+    a search uses one face of the query (the largest, or the one named), so the others'
+    identity vectors are never computed unless asked for. A chip embedded alone gives the same
+    vector as in a batch (dlib's ResNet is batch-invariant; tests/test_analysis.py checks)."""
 
     faces: list[Face]
-    identity: np.ndarray  # (n, 128) unit vectors
+    identity: np.ndarray  # (n, 128) unit vectors; NaN rows: not embedded yet (`identities`)
     chips: list[Image.Image]  # aligned 150 px chips (identity input, thumbnails)
     crops: list[Image.Image]  # square crops for the look embedding
     # the pose detector's face proposals from the same detection run (None: not computed)
     pose_proposals: list[Face] | None = None
+
+    def identities(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        """The identity vectors of these faces (all when None), embedding those not yet done
+        (in one batch; filled in place, so each face is embedded once)."""
+        want = list(range(len(self.faces))) if rows is None else [int(r) for r in rows]
+        todo = sorted({r for r in want if np.isnan(self.identity[r, 0])})
+        if todo:
+            from artsim.encoders.faces import embed_chips
+
+            self.identity[todo] = embed_chips([self.chips[r] for r in todo])
+        return self.identity[want]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +163,14 @@ def find_faces(
     detector: str = "default",
     with_pose_proposals: bool = False,
     marked: Sequence[Face] | None = None,
+    embed: bool = True,
 ) -> FoundFaces:
     """Detect, align and identity-embed the faces of a decoded RGB image. Indexing (in detector
     worker processes or in-process) and querying run this same function.
     with_pose_proposals: also keep the candidates the pose detector would look for (default
     detector only), so that faces and poses together detect faces once.
-    marked: faces given by hand (decoded-image pixels): embedded instead of detected."""
+    marked: faces given by hand (decoded-image pixels): embedded instead of detected.
+    embed=False: leave the identity vectors to `FoundFaces.identities` (a query)."""
     from artsim.detectors.faces import detect_faces, detect_faces_and_candidates, resolve_detector
     from artsim.encoders.faces import align_faces, embed_chips, face_crops
 
@@ -168,7 +186,8 @@ def find_faces(
     if not faces:
         return FoundFaces([], np.zeros((0, 128), np.float32), [], [], proposals)
     chips = [a.chip for a in align_faces(image, faces)]  # aligned once: identity and thumbnail
-    return FoundFaces(faces, embed_chips(chips), chips, face_crops(image, faces), proposals)
+    identity = embed_chips(chips) if embed else np.full((len(faces), 128), np.nan, np.float32)
+    return FoundFaces(faces, identity, chips, face_crops(image, faces), proposals)
 
 
 def find_figures(image: Image.Image, faces: Sequence[Face] | None = None) -> Figures:
@@ -213,6 +232,7 @@ def analyse_batch(
     look: bool = True,
     pool: Mapper | None = None,
     marked: Sequence[Sequence[Face] | None] | None = None,
+    embed_identity: bool = True,
 ) -> list[Analysis]:
     """Analyse decoded images; `aspects[i]` names what image i needs (an index run that resumes
     may need faces for one painting and not for the next).
@@ -220,7 +240,8 @@ def analyse_batch(
     encoder: the whole-image encoder ("global" and the look vectors). pool: runs the face and
     pose detectors (one image at a time each, so worker processes use the other cores); None
     runs them here. The global and look vectors are embedded in one batch each.
-    marked: per image, faces marked by hand (decoded pixels) to embed instead of detecting."""
+    marked: per image, faces marked by hand (decoded pixels) to embed instead of detecting.
+    embed_identity=False: faces' identity vectors on demand (`FoundFaces.identities`)."""
     if len(aspects) != len(images):
         raise ValueError(f"{len(images)} images but {len(aspects)} aspect sets")
     unknown = {a for want in aspects for a in want} - set(ANALYSES)
@@ -255,6 +276,7 @@ def analyse_batch(
                     detector,
                     "pose" in aspects[i],
                     marked[i] if marked is not None else None,
+                    embed_identity,
                 )
                 for i in todo
             ],
@@ -292,9 +314,10 @@ def _set_vectors(out: list[Analysis], todo: list[int], vecs: np.ndarray) -> None
         out[i].vector = v
 
 
-def _find_faces_star(args: tuple[Image.Image, str, bool, Sequence[Face] | None]) -> FoundFaces:
-    image, detector, with_pose_proposals, marked = args
-    return find_faces(image, detector, with_pose_proposals, marked)
+def _find_faces_star(
+    args: tuple[Image.Image, str, bool, Sequence[Face] | None, bool],
+) -> FoundFaces:
+    return find_faces(*args)
 
 
 def analyse(
@@ -306,10 +329,12 @@ def analyse(
     look: bool = True,
     face_box: tuple[float, float, float, float] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    embed_identity: bool = True,
 ) -> Analysis:
     """Analyse one image (a query): decoded once, at the side the analyses need, then each
     analysis run once. face_box: a face marked by hand (original pixels), embedded instead of
-    detecting faces."""
+    detecting faces. embed_identity=False: the faces' identity vectors are embedded when asked
+    for (`FoundFaces.identities`): a search needs only the face it searches with."""
     loaded = (
         image
         if isinstance(image, LoadedImage)
@@ -323,6 +348,7 @@ def analyse(
         detector=detector,
         look=look,
         marked=[marked] if marked is not None else None,
+        embed_identity=embed_identity,
     )[0]
 
 

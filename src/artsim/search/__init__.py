@@ -46,7 +46,8 @@ class Query:
     ) -> Analysis:
         """The query image analysed for `aspects` (the stored file for a catalog item): decoded
         once and each analysis run once, by the code that indexing runs. A search asks for
-        everything it needs in one call; a later call that asks for no more reuses it."""
+        everything it needs in one call; a later call that asks for no more reuses it. Faces'
+        identity vectors are embedded on demand (`FoundFaces.identities`): a search uses one."""
         a = self.analysis
         if a is not None and _covers(a, aspects, look, face_box):
             return a
@@ -62,6 +63,7 @@ class Query:
             look=look,
             face_box=face_box,
             max_pixels=max_pixels,
+            embed_identity=False,
         )
         return self.analysis
 

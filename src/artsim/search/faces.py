@@ -18,9 +18,12 @@ if TYPE_CHECKING:
     from artsim.catalog import Catalog
 
 
-def query_faces(catalog: Catalog, query: Query, *, look: bool = True) -> list[dict]:
+def query_faces(
+    catalog: Catalog, query: Query, *, look: bool = True, identity: bool = True
+) -> list[dict]:
     """The query's faces as dicts with box (original pixels), score, and their vectors
-    (identity; look unless look=False)."""
+    (identity unless identity=False, for a query image: see `choose_face`; look unless
+    look=False)."""
     data = catalog.aspect("face")
     if query.item_id is not None and query.item_id in data.done:
         rows = data.rows_of_item(query.item_id)
@@ -33,21 +36,31 @@ def query_faces(catalog: Catalog, query: Query, *, look: bool = True) -> list[di
             }
             for r in rows
         ]
-    return _face_dicts(query.analyse(catalog, {"face"}, look=look))
+    return _face_dicts(query.analyse(catalog, {"face"}, look=look), identity)
 
 
-def _face_dicts(a: Analysis) -> list[dict]:
+def _face_dicts(a: Analysis, identity: bool = True) -> list[dict]:
     assert a.faces is not None
+    vecs = a.faces.identities() if identity else None
     return [
         {
             "box": list(f.box),
             "score": f.score,
             "detector": f.detector,
-            "identity": a.faces.identity[i],
+            **({"identity": vecs[i]} if vecs is not None else {}),
             **({"look": a.look[i]} if a.look is not None else {}),
         }
         for i, f in enumerate(a.original_faces())
     ]
+
+
+def _with_identity(query: Query, faces: list[dict], i: int) -> dict:
+    """faces[i] with its identity vector, embedding only that face of a query image (a search
+    uses one face; embedding the others would cost as much again per face)."""
+    if "identity" in faces[i]:
+        return faces[i]
+    assert query.analysis is not None and query.analysis.faces is not None
+    return {**faces[i], "identity": query.analysis.faces.identities([i])[0]}
 
 
 def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
@@ -92,7 +105,7 @@ def choose_face(
             if matches
             else face_from_box(catalog, query, box, look=look)
         )
-    faces = query_faces(catalog, query, look=look)
+    faces = query_faces(catalog, query, look=look, identity=False)
     if not faces:
         raise ArtsimError(
             f"no face found in {query.label}; mark one with --box x,y,w,h, or search by --aspect global"
@@ -102,8 +115,8 @@ def choose_face(
             raise ArtsimError(
                 f"--face {face}: the query has {len(faces)} face(s), numbered 0..{len(faces) - 1}"
             )
-        return faces[face]
-    return faces[pick_largest([tuple(f["box"]) for f in faces])]
+        return _with_identity(query, faces, face)
+    return _with_identity(query, faces, pick_largest([tuple(f["box"]) for f in faces]))
 
 
 def search_faces(

@@ -1,85 +1,14 @@
+"""Indexes chosen within memory and latency budgets (artsim.search.ann): measured recall,
+compressed indexes, masked search without a vector copy, budgets that cannot be met."""
+
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from artsim.search.index import build_index, load_index, save_index
-
-
-def _unit(n, d, seed=0):
-    v = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def test_flat_is_exact():
-    v = _unit(500, 32)
-    vi = build_index(v)
-    q = v[:3]
-    scores, idx = vi.search(q, 5)
-    ref = np.argsort(-(q @ v.T), axis=1)[:, :5]
-    assert (idx == ref).all()
-    assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
-
-
-def test_mask_applies_before_truncation():
-    v = _unit(1000, 16, 1)
-    vi = build_index(v)
-    mask = np.zeros(1000, bool)
-    mask[::97] = True  # 11 allowed rows
-    scores, idx = vi.search(v[:1], 10, mask)
-    assert (idx >= 0).all() and mask[idx].all()  # k results whenever k exist
-    scores, idx = vi.search(v[:1], 20, mask)
-    assert (idx[0] >= 0).sum() == 11 and np.isneginf(scores[0, 11:]).all()
-
-
-def test_large_masked_subset_uses_selector():
-    v = _unit(6000, 8, 2)
-    vi = build_index(v)
-    mask = np.ones(6000, bool)
-    mask[0] = False
-    _scores, idx = vi.search(v[:1], 5, mask)
-    assert 0 not in idx[0]
-    ref = np.argsort(-(v[:1] @ v.T)[0])[1:6]
-    assert list(idx[0]) == list(ref)
-
-
-def test_hnsw_recall_and_roundtrip(tmp_path):
-    v = _unit(3000, 32, 3)
-    vi = build_index(v, kind="hnsw")
-    q = _unit(50, 32, 4)
-    _, idx = vi.search(q, 10)
-    ref = np.argsort(-(q @ v.T), axis=1)[:, :10]
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, ref, strict=True)])
-    assert recall >= 0.99
-    save_index(vi, tmp_path / "x.faiss")
-    again = load_index(v, tmp_path / "x.faiss")
-    assert again is not None and again.kind == "hnsw"
-    assert (again.search(q, 10)[1] == idx).all()
-    assert load_index(v[:10], tmp_path / "x.faiss") is None  # stale index is rebuilt, not trusted
-
-
-def test_hnsw_search_leaves_the_shared_index_alone_and_serves_large_k():
-    v = _unit(1200, 16, 5)
-    vi = build_index(v, kind="hnsw")
-    before = vi.index.hnsw.efSearch
-    q = _unit(3, 16, 6)
-    scores, idx = vi.search(q, 300)  # k above the default efSearch
-    assert vi.index.hnsw.efSearch == before  # per-call parameters: threads may search at once
-    assert idx.shape == (3, 300) and (idx >= 0).all()
-    assert all(len(set(row)) == 300 for row in idx)
-    assert (np.diff(scores, axis=1) <= 1e-6).all()
-
-
-def test_empty_index():
-    vi = build_index(np.zeros((0, 8), np.float32))
-    _scores, idx = vi.search(np.ones((1, 8), np.float32), 3)
-    assert (idx == -1).all()
-
-
-# ---------------------------------------------------------------- budgeted indexes (ann.py)
-import pytest  # noqa: E402
-
-from artsim.errors import ArtsimError  # noqa: E402
-from artsim.search.ann import (  # noqa: E402
+from artsim.catalog.index import load_index, save_index
+from artsim.errors import ArtsimError
+from artsim.search.ann import (
     BudgetError,
     build_within_budget,
     candidates,
@@ -171,3 +100,39 @@ def test_budgeted_index_roundtrip_keeps_search_parameter(tmp_path):
     assert (back.search(v[:5], 10)[1] == vi.search(v[:5], 10)[1]).all()
     path.with_suffix(".json").unlink()  # crash between index and sidecar: rebuilt, not misused
     assert load_index(v, path) is None
+
+
+def test_sizes_are_written_in_decimal_units():
+    from artsim.search.ann import format_bytes
+
+    assert format_bytes(2_500_000_000) == "2.50 GB"
+    assert format_bytes(1_200_000) == "1.20 MB"
+    assert format_bytes(999) == "999 B"
+    assert parse_bytes(format_bytes(2_500_000_000).replace(" ", "")) == 2_500_000_000
+
+
+def test_list_and_code_sizes_follow_the_catalog():
+    from artsim.search.ann import TRAIN_MAX, nlist_for, pq_m_for
+
+    assert nlist_for(500) == 12  # small: >= 39 training points per list
+    assert nlist_for(1_000_000, train_max=10**7) == 4096  # about 4 sqrt(n), a power of two
+    assert nlist_for(1_000_000, train_max=39 * 100) == 100  # capped by the training sample
+    assert nlist_for(1_000_000) == TRAIN_MAX // 39
+    assert pq_m_for(1280) == 80 and pq_m_for(64) == 8 and pq_m_for(8192) == 128
+
+
+def test_exact_top_streams_chunks_like_one_pass():
+    from artsim.search.ann import held_out, recall_at
+
+    v = _clustered(n=900, d=16)
+    q = v[:7]
+    whole = np.argsort(-(q @ v.T), axis=1, kind="stable")[:, :10]
+    assert (exact_top(v, q, 10, chunk=128) == whole).all()
+    rows, queries, truth = held_out(v, 20, k=10)
+    assert (queries == v[rows]).all()
+    assert len(rows) == 20 and truth.shape == (20, 10)
+    assert not any(r in t for r, t in zip(rows, truth, strict=True))  # the query row left out
+    assert recall_at(truth, truth) == 1.0
+    half = truth.copy()
+    half[:, 5:] = -1  # misses
+    assert recall_at(half, truth) == 0.5

@@ -1,0 +1,84 @@
+"""What every whole-image encoder shares (artsim.encoders.base): preprocessing, GeM pooling,
+batched embedding into unit vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from artsim.encoders.base import Encoder, Preprocess, file_sha256, gem
+from tests.images_factory import gradient
+
+
+def test_gem_between_avg_and_max():
+    x = torch.rand(2, 4, 5, 5)
+    g = gem(x, p=3.0)
+    assert torch.all(g >= x.mean(dim=(2, 3)) - 1e-6) and torch.all(g <= x.amax(dim=(2, 3)) + 1e-6)
+    assert torch.allclose(gem(x, p=1.0), x.mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_whole_view_keeps_the_whole_painting():
+    pre = Preprocess(resize=64, crop=64, mean=(0.5,) * 3, std=(0.5,) * 3, view="whole")
+    im = gradient(200, 100)
+    t = pre.to_uint8(im)
+    assert t.shape == (3, 64, 64)
+    # left and right edges survive (a centre crop would cut them off)
+    left = np.asarray(im)[:, :10].mean()
+    assert abs(float(t[:, :, :2].float().mean()) - left) < 25
+
+
+def test_preprocess_keeps_aspect_then_crops():
+    pre = Preprocess(resize=64, crop=56, mean=(0.5,) * 3, std=(0.5,) * 3)
+    t = pre.to_uint8(gradient(200, 100))
+    assert t.shape == (3, 56, 56) and t.dtype == torch.uint8
+
+
+class _Mean(Encoder):
+    """A tiny encoder: the mean colour of each quadrant (12 numbers)."""
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1) + 3.0
+
+
+def _tiny(**kw) -> _Mean:
+    pre = Preprocess(resize=32, crop=32, mean=(0.5,) * 3, std=(0.25,) * 3, view="whole")
+    return _Mean(name="tiny", dim=12, preprocess=pre, weights_hash="0" * 64,
+                 model=torch.nn.Identity(), channels_last=False, **kw)  # fmt: skip
+
+
+def test_embed_images_gives_unit_vectors_whatever_the_batching():
+    enc = _tiny()
+    ims = [gradient(60 + 5 * i, 40, i) for i in range(5)]
+    whole = enc.embed_images(ims)
+    assert whole.shape == (5, 12) and whole.dtype == np.float32
+    assert np.allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-6)
+    assert np.allclose(enc.embed_images(ims, batch_size=2), whole, atol=1e-6)
+    assert enc.embed_images([]).shape == (0, 12)
+
+
+def test_flip_average_adds_the_mirrored_view():
+    im = gradient(64, 48, 1)
+    plain, flipped = _tiny().embed_images([im]), _tiny(flip_average=True).embed_images([im])
+    mirror = _tiny().embed_images([im.transpose(0)])  # PIL FLIP_LEFT_RIGHT
+    expect = plain + mirror  # unit vectors of x + flip(x) as the forward sums them before norm
+    assert not np.allclose(plain, flipped)
+    assert np.allclose(flipped, expect / np.linalg.norm(expect), atol=0.05)
+
+
+def test_normalise_and_describe():
+    pre = Preprocess(resize=8, crop=8, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    assert torch.allclose(pre.normalise(x), torch.ones(1, 3, 2, 2))
+    assert torch.allclose(pre.normalise(torch.zeros_like(x)), -torch.ones(1, 3, 2, 2))
+    d = _tiny().describe()
+    assert d["name"] == "tiny" and d["dim"] == 12 and d["preprocess"]["view"] == "whole"
+    assert d["backend"] == "torch" and d["device"] == "cpu"
+
+
+def test_file_sha256_streams_in_chunks(tmp_path):
+    import hashlib
+
+    p = tmp_path / "w.bin"
+    data = bytes(range(256)) * 1000
+    p.write_bytes(data)
+    assert file_sha256(p, chunk=1000) == hashlib.sha256(data).hexdigest() == file_sha256(p)
