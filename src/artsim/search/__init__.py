@@ -20,7 +20,7 @@ from artsim.catalog.index import VectorIndex
 from artsim.errors import ArtsimError
 from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SearchResult
-from artsim.search.filters import filter_mask, parse_where
+from artsim.search.filters import fields_mask, parse_where
 
 SEARCH_ASPECTS = ("global", "face", "pose", "fused")
 
@@ -115,7 +115,9 @@ def same_file_item(catalog: Catalog, query: Query) -> str | None:
 
 
 def item_mask(catalog: Catalog, where: Sequence[str] | str | None) -> np.ndarray | None:
-    return filter_mask(catalog._metadata, parse_where(where))
+    """The --where conditions as a mask over the catalog's items (None: no conditions),
+    computed over its typed metadata columns, never per-row dicts."""
+    return fields_mask(catalog.fields, parse_where(where))
 
 
 def search(
