@@ -70,6 +70,7 @@ class AspectData:
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
     row_pos: np.ndarray | None = None  # row -> position of its item in Catalog.ids
     parts_fingerprint: str = ""  # of the parts the rows were read from (store.parts_fingerprint)
+    in_item_order: bool = False  # row i belongs to item i (row_pos is 0..n-1)
     _by_item: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
@@ -367,6 +368,9 @@ class Catalog:
         if len(keep) != len(data.item_ids):  # rows whose item row was lost: ignore them
             data = _subset_aspect(data, keep)
         data.row_pos = np.array([known[it] for it in data.item_ids], dtype=np.int64)
+        data.in_item_order = len(data.row_pos) == len(self._ids) and bool(
+            np.array_equal(data.row_pos, np.arange(len(self._ids)))
+        )
         self._aspects[name] = data
         return data
 
