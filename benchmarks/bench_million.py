@@ -241,6 +241,7 @@ def measure_search(args) -> dict:
     res["mask_text_new_value_ms"] = round((time.perf_counter() - t) * 1000, 1)
     res["text_filter_kept"] = int(kept.sum()) if kept is not None else None
     res["memory_after_searches"] = memory()
+    (out / "bench_million_search.json").write_text(json.dumps(res, indent=2))  # before baselines
     # today's code, same process: the filter over parsed dicts, and the vectors decoded
     t = time.perf_counter()
     ref = filter_mask(cat._metadata, parse_where(where))

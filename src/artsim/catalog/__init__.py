@@ -2,9 +2,12 @@
 
     CATALOG/
       manifest.json                 format version, model (name, weights hash, preprocessing), dims, counts
-      items/part-*.parquet          one row per painting: id, image, size, metadata (JSON)
+      items/part-*.parquet          one row per painting: id, image, size, metadata (JSON), and
+                                    typed columns of the metadata for filters (catalog/metadata.py)
       vectors/<aspect>/<model>/part-*.parquet
                                     rows per aspect (global: one per painting; face/pose: one per face/figure)
+      vectors/<aspect>/<model>/<name>-<hash>.f32.npy
+                                    large aspects' vectors, memory-mapped (store.write_vector_file)
       index/<aspect>-<name>.faiss   saved HNSW graphs for large catalogs
       failures.csv                  images that could not be read, with the reason
       cache/                        downloaded images, face chips

@@ -145,21 +145,25 @@ class FieldColumns:
     def __init__(self, metadata: LazyMetadata, load: ColumnLoader | None) -> None:
         self._metadata = metadata
         self._load = load
-        self._texts: dict[str, tuple[pa.Array, np.ndarray]] = {}
+        self._texts: dict[str, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
         self._numbers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._masks: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._metadata)
 
-    def text(self, key: str) -> tuple[pa.Array, np.ndarray]:
-        """(every row's lower-cased values of `key`, flattened; the row of each value)."""
+    def text(self, key: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Every row's lower-cased values of `key`, flattened and dictionary-encoded (a
+        filter compares each distinct value once: artists, styles and schools repeat):
+        (the distinct values; each value's index among them; the row of each value)."""
         got = self._texts.get(key)
         if got is None:
             col = self._column(text_column(key), pa.list_(pa.string()))
-            values = pc.list_flatten(col)
+            encoded = pc.dictionary_encode(pc.list_flatten(col))
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
             rows = pc.list_parent_indices(col).to_numpy(zero_copy_only=False)
-            got = self._texts[key] = (values, rows.astype(np.int64, copy=False))
+            got = (encoded.dictionary, codes, rows.astype(np.int64, copy=False))
+            self._texts[key] = got
         return got
 
     def number(self, key: str) -> tuple[np.ndarray, np.ndarray]:

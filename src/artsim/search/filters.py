@@ -184,10 +184,10 @@ def _compiled(fields: FieldColumns, cond: Condition) -> np.ndarray:
         op = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal}
         with np.errstate(invalid="ignore"):
             return has & op[cond.op](x, y)
-    values, rows = fields.text(cond.field)
+    values, codes, rows = fields.text(cond.field)
     needle = cond.value.lower()
     hit = pc.equal(values, needle) if cond.op == "==" else pc.match_substring(values, needle)
     hit_np = hit.to_numpy(zero_copy_only=False) if len(values) else np.zeros(0, dtype=bool)
     found = np.zeros(n, dtype=bool)
-    found[rows[hit_np]] = True
+    found[rows[hit_np[codes]]] = True
     return ~found if cond.op == "!=" else found
