@@ -24,6 +24,11 @@ Measured (medians; one query at a time, k=10, faiss on 1 thread as a server thre
   filter + search: --where year=1600..1650 as a mask (today's filter over Python dicts, and
   the same mask from pyarrow compute on the items' Parquet), then the masked k-NN search
 
+  search end to end (`--search-only`, run after the above in a fresh process when vector
+  parts are written): Catalog.search(id, where=...) cold and warm, a new filter per query,
+  masks alone, memory (anonymous / mapped), then today's dict filter (and with
+  --baseline-vectors the vectors decoded from the parts, ~12 GB at 1M)
+
     python benchmarks/bench_million.py --real /tmp/real-catalog --n 1000000 --out /tmp/million
 """
 
