@@ -335,10 +335,18 @@ def dedupe_keep(table: pa.Table, key: str) -> np.ndarray | None:
 
 # ---------------------------------------------------------------------- memory-mapped vectors
 def parts_fingerprint(parts: Iterable[tuple[Path, int]]) -> str:
-    """Names and row counts of the parts a table was read from (parts are never rewritten in
-    place: a merge or repair writes a new, higher-numbered part)."""
-    text = "\n".join(f"{p.name}:{n}" for p, n in parts)
+    """Names, row counts and sizes of the parts a table was read from (parts are never
+    rewritten in place: a merge or repair writes a new, higher-numbered part)."""
+    text = "\n".join(f"{p.name}:{n}:{_size(p)}" for p, n in parts)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _size(path: Path) -> int:
+    # with the name and rows, tells a part apart from one written later under a freed number
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def vector_file(folder: Path, name: str, fingerprint: str) -> Path:
