@@ -147,6 +147,7 @@ class FieldColumns:
         self._load = load
         self._texts: dict[str, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
         self._numbers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._spans: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._masks: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -174,6 +175,18 @@ class FieldColumns:
             valid = col.is_valid().to_numpy(zero_copy_only=False)
             values = col.fill_null(np.nan).to_numpy(zero_copy_only=False)
             got = self._numbers[key] = (values, valid)
+        return got
+
+    def span(self, key: str, end_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(start, end, has start) of a range field such as year..year_end: NaN where there
+        is no start, the end falling back to the start; made once, so a new range costs
+        two comparisons over the rows."""
+        got = self._spans.get((key, end_key))
+        if got is None:
+            start, has_start = self.number(key)
+            end, has_end = self.number(end_key)
+            got = (start, np.where(has_end, end, start), has_start)
+            self._spans[(key, end_key)] = got
         return got
 
     def cached_mask(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:

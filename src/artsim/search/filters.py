@@ -170,12 +170,11 @@ def _compiled(fields: FieldColumns, cond: Condition) -> np.ndarray:
         hi = _number(hi_s) if hi_s.strip() else np.inf
         if lo is None or hi is None:
             return np.zeros(n, dtype=bool)
-        start, has_start = fields.number(cond.field)
-        end, has_end = fields.number(RANGE_FIELDS_END.get(cond.field, ""))
-        end = np.where(has_end, end, start)
-        with np.errstate(invalid="ignore"):
-            match = (start <= hi) & (end >= lo)
-        return has_start & (~match if cond.op == "!=" else match)
+        start, end, has_start = fields.span(cond.field, RANGE_FIELDS_END.get(cond.field, ""))
+        with np.errstate(invalid="ignore"):  # NaN (no start) compares false: no match
+            match = start <= hi
+            match &= end >= lo
+        return has_start & ~match if cond.op == "!=" else match
     if cond.op in COMPARISONS:
         x, has = fields.number(cond.field)
         y = _number(cond.value)
