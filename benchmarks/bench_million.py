@@ -24,6 +24,11 @@ Measured (medians; one query at a time, k=10, faiss on 1 thread as a server thre
   filter + search: --where year=1600..1650 as a mask (today's filter over Python dicts, and
   the same mask from pyarrow compute on the items' Parquet), then the masked k-NN search
 
+  search end to end (`--search-only`, run after the above in a fresh process when vector
+  parts are written): Catalog.search(id, where=...) cold and warm, a new filter per query,
+  masks alone, memory (anonymous / mapped), then today's dict filter (and with
+  --baseline-vectors the vectors decoded from the parts, ~12 GB at 1M)
+
     python benchmarks/bench_million.py --real /tmp/real-catalog --n 1000000 --out /tmp/million
 """
 
@@ -31,8 +36,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from artsim.catalog import MANIFEST, Catalog, store
+from artsim.catalog.metadata import typed_columns
 from artsim.search.ann import (
     build_within_budget,
     exact_top,
@@ -125,6 +134,7 @@ def write_catalog(args, real, real_ids, real_meta, nn, sigma, rng) -> np.memmap:
                 "height": pa.array(np.full(m, 480), pa.int32()),
                 "metadata": metas,
                 "added": ["2026-12-01T00:00:00Z"] * m,
+                **typed_columns(metas),  # as Catalog._write_items writes them
             }
         )
         store.atomic_write_table(store.next_part_path(out / "items"), items)
@@ -142,6 +152,12 @@ def write_catalog(args, real, real_ids, real_meta, nn, sigma, rng) -> np.memmap:
         store.atomic_write_table(store.next_part_path(vec_dir), vecs)
         print(f"  wrote {start + m:,} rows", flush=True)
     mm.flush()
+    if args.vector_parts:
+        # the memmap is the aspect's vector file (store.write_vector_file), as the end of an
+        # `artsim index` run writes it: hard-linked under the name of the parts it holds
+        listed = [(p, pq.ParquetFile(p).metadata.num_rows) for p in store.list_parts(vec_dir)]
+        target = store.vector_file(vec_dir, "global", store.parts_fingerprint(listed))
+        os.link(out / "vectors.f32.npy", target)
     manifest["aspects"] = {"global": {**manifest["aspects"]["global"], "count": args.n}}
     manifest["counts"] = {"items": args.n, "failures": 0}
     store.atomic_write_json(out / MANIFEST, manifest)
@@ -155,6 +171,100 @@ def rss_mb() -> float:
 def current_rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * 4096 / 1e6
+
+
+def memory() -> dict[str, float]:
+    """This process's memory in MB: resident (anonymous: what it allocated; file: pages of
+    mapped files, which the kernel may drop) and the peak resident size."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                out[key] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def measure_search(args) -> dict:
+    """`Catalog.search(id, where=...)` end to end on the catalog in --out, in a fresh process
+    (so its memory is the search's own): opening, the first search (aspect ids and mapped
+    vectors, the saved index, the filter's columns), then p50s with a repeated filter, a new
+    filter per query and no filter; the filter masks alone; then today's baselines."""
+    from artsim.search import item_mask
+    from artsim.search.filters import fields_mask
+
+    faiss.omp_set_num_threads(1)
+    out = Path(args.out)
+    res: dict = {"memory_start": memory()}
+    t = time.perf_counter()
+    cat = Catalog.open(out)
+    res["open_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    data = cat.aspect("global")
+    res["aspect_load_s"] = round(time.perf_counter() - t, 2)
+    res["vectors_memory_mapped"] = isinstance(data.vectors["global"], np.memmap)
+    t = time.perf_counter()
+    cat.vector_index("global")
+    res["index_load_s"] = round(time.perf_counter() - t, 2)
+    res["memory_opened"] = memory()
+    rng = np.random.default_rng(2)
+    qids = [cat.ids[i] for i in rng.integers(0, len(cat), args.search_queries)]
+    cat.search(qids[-1], k=10)  # the id -> rows map and the first query's pages, untimed
+
+    def timed(query, where) -> tuple[float, list]:
+        t0 = time.perf_counter()
+        r = cat.search(query, k=10, where=where)
+        return (time.perf_counter() - t0) * 1000, r
+
+    where = "year=1600..1650"
+    res["filter"] = where
+    first_ms, first = timed(qids[0], where)  # reads the year columns
+    res["first_filtered_search_ms"] = round(first_ms, 1)
+    assert len(first) == 10 and all(1600 <= int(r.metadata["year"]) <= 1650 for r in first)
+    warm = [timed(q, where)[0] for q in qids]
+    res["filtered_search_repeated_filter_p50_ms"] = round(float(np.median(warm)), 2)
+    res["filtered_search_repeated_filter_p95_ms"] = round(float(np.percentile(warm, 95)), 2)
+    lows = rng.integers(1300, 1900, len(qids))
+    new = [timed(q, f"year={lo}..{lo + 50}")[0] for q, lo in zip(qids, lows, strict=True)]
+    res["filtered_search_new_filter_p50_ms"] = round(float(np.median(new)), 2)
+    plain = [timed(q, None)[0] for q in qids]
+    res["search_no_filter_p50_ms"] = round(float(np.median(plain)), 2)
+    res["filter_kept"] = int(item_mask(cat, where).sum())
+    # the masks alone: a new year range (columns already read), a text filter cold and warm
+    masks = []
+    for lo in lows[:20]:
+        t = time.perf_counter()
+        fields_mask(cat.fields, parse_where(f"year={lo + 1}..{lo + 40}"))
+        masks.append((time.perf_counter() - t) * 1000)
+    res["mask_new_year_range_p50_ms"] = round(float(np.median(masks)), 2)
+    t = time.perf_counter()
+    kept = fields_mask(cat.fields, parse_where(args.text_where))
+    res["text_filter"] = args.text_where
+    res["mask_text_first_ms"] = round((time.perf_counter() - t) * 1000, 1)
+    t = time.perf_counter()
+    fields_mask(cat.fields, parse_where(args.text_where + "x"))
+    res["mask_text_new_value_ms"] = round((time.perf_counter() - t) * 1000, 1)
+    res["text_filter_kept"] = int(kept.sum()) if kept is not None else None
+    res["memory_after_searches"] = memory()
+    (out / "bench_million_search.json").write_text(json.dumps(res, indent=2))  # before baselines
+    # today's code, same process: the filter over parsed dicts, and the vectors decoded
+    t = time.perf_counter()
+    ref = filter_mask(cat._metadata, parse_where(where))
+    res["baseline_filter_python_dicts_ms"] = round((time.perf_counter() - t) * 1000, 1)
+    assert ref is not None and (ref == item_mask(cat, where)).all()
+    if args.baseline_vectors:
+        model_key = cat.manifest["aspects"]["global"]["model"]
+        folder = out / "vectors" / "global" / model_key.replace("/", "_")
+        t = time.perf_counter()
+        table = store.read_parts(folder)
+        assert table is not None
+        full = store.column_to_vectors(table.column("vec_global"), data.vectors["global"].shape[1])
+        res["baseline_vectors_decoded_s"] = round(time.perf_counter() - t, 1)
+        assert np.array_equal(full[:1000], data.vectors["global"][:1000])
+        del table
+        res["memory_baseline_vectors_decoded"] = memory()
+    res["memory_end"] = memory()
+    return res
 
 
 def main() -> None:
@@ -177,7 +287,25 @@ def main() -> None:
         "--train", type=int, default=100_000, help="IVF training sample (sets nlist ~ train/39)"
     )
     ap.add_argument("--reuse", action="store_true", help="reuse a catalog written before")
+    ap.add_argument(
+        "--search-only",
+        action="store_true",
+        help="only measure Catalog.search end to end on the catalog in --out (its vector parts, "
+        "vector file and saved index written by an earlier run)",
+    )
+    ap.add_argument("--search-queries", type=int, default=60, help="queries per end-to-end p50")
+    ap.add_argument("--text-where", default="school=dutch", help="a text filter to time")
+    ap.add_argument(
+        "--baseline-vectors",
+        action="store_true",
+        help="also decode every vector from the parts as before (5.6 GB of RAM at 1M)",
+    )
     args = ap.parse_args()
+    if args.search_only:
+        res = measure_search(args)
+        print(json.dumps(res, indent=2))
+        (Path(args.out) / "bench_million_search.json").write_text(json.dumps(res, indent=2))
+        return
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
     out = Path(args.out)
@@ -280,6 +408,11 @@ def main() -> None:
     print(json.dumps(res, indent=2))
     print(f"index {format_bytes(res['index_bytes'])}")
     (out / "bench_million.json").write_text(json.dumps(res, indent=2))
+    if args.vector_parts:  # end to end through Catalog.search, in a fresh process
+        del cat, vi, mm
+        cmd = [sys.executable, __file__, "--search-only", "--real", args.real, "--out", str(out)]
+        cmd += ["--search-queries", str(args.search_queries), "--text-where", args.text_where]
+        subprocess.run(cmd + (["--baseline-vectors"] if args.baseline_vectors else []), check=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import stat
+import subprocess
 import sys
 
 import numpy as np
@@ -407,3 +408,109 @@ def test_decode_workers_feed_a_gpu(tmp_path, monkeypatch):
     cat._encoder = types.SimpleNamespace(device="cuda")
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(16)))
     assert cat._decode_workers(None) == 16
+
+
+# ------------------------------------------------------------------ memory-mapped vectors
+def _decoded(path):
+    """The global vectors decoded from the Parquet parts, as before vector files existed."""
+    cat = Catalog.open(path)
+    folder = (
+        path / "vectors" / "global" / cat.manifest["aspects"]["global"]["model"].replace("/", "_")
+    )
+    table = store.dedupe_last(store.read_parts(folder), "row_id")
+    return table.column("row_id").to_pylist(), store.column_to_vectors(
+        table.column("vec_global"), cat.manifest["model"]["dim"]
+    )
+
+
+def _more(tmp_path, n=4):
+    src = tmp_path / "more"
+    src.mkdir()
+    for i in range(n):
+        gradient(140, 100 + 7 * i, seed=50 + i).save(src / f"more{i}.jpg", quality=92)
+    return src
+
+
+def test_large_catalogs_map_their_vectors_and_read_rows_lazily(tmp_path, folder, monkeypatch):
+    import artsim.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "MMAP_MIN_ROWS", 1)  # 6 rows count as large here
+    path = tmp_path / "cat"
+    writer = Catalog.create(path)
+    writer.add(folder)
+    assert len(list(path.rglob(f"*{store.VECTOR_FILE_SUFFIX}"))) == 1
+    reader = Catalog.open(path)
+    vectors = reader.aspect("global").vectors["global"]
+    assert isinstance(vectors, np.memmap) and vectors.mode == "r"  # nothing decoded
+    row_ids, decoded = _decoded(path)
+    assert reader.aspect("global").row_ids == row_ids
+    assert np.array_equal(np.asarray(vectors), decoded)
+    before = [r.id for r in reader.search("img0.jpg", k=3, where="title!=zzz")]
+    monkeypatch.setattr(catalog_module, "MMAP_MIN_ROWS", 10**9)
+    assert [r.id for r in Catalog.open(path).search("img0.jpg", k=3, where="title!=zzz")] == before
+    # the small catalog (below the threshold) decodes its parts: same results
+    monkeypatch.setattr(catalog_module, "MMAP_MIN_ROWS", 1)
+    assert [r.id for r in reader.search("img0.jpg", k=5)] == [
+        r.id for r in Catalog.open(path).search("img0.jpg", k=5)
+    ]
+
+
+def test_a_reader_keeps_working_while_another_process_appends(tmp_path, folder, monkeypatch):
+    import artsim.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "MMAP_MIN_ROWS", 1)
+    path = tmp_path / "cat"
+    Catalog.create(path).add(folder)
+    reader = Catalog.open(path)
+    first = [(r.id, r.score) for r in reader.search("img0.jpg", k=3)]
+    old_file = next(path.rglob(f"*{store.VECTOR_FILE_SUFFIX}"))
+    # another process appends; its run is killed before it finishes (no new vector file)
+    script = (
+        "import sys; from artsim.catalog import Catalog; "
+        "Catalog._finish_run = lambda self: None; "
+        "Catalog.open(sys.argv[1]).add(sys.argv[2])"
+    )
+    more = _more(tmp_path)
+    subprocess.run([sys.executable, "-c", script, str(path), str(more)], check=True)
+    # the open reader still answers from what it opened
+    assert [(r.id, r.score) for r in reader.search("img0.jpg", k=3)] == first
+    # a new reader sees the appended rows: the vector file is for other parts, so it decodes
+    mid = Catalog.open(path)
+    assert len(mid) == 10
+    vectors = mid.aspect("global").vectors["global"]
+    assert not isinstance(vectors, np.memmap)
+    assert np.array_equal(vectors, _decoded(path)[1])
+    assert old_file.exists()  # only a writer's finished run replaces it
+    # the next run finishes: one vector file, for the parts now on disk, mapped again
+    Catalog.open(path).add(more)
+    files = list(path.rglob(f"*{store.VECTOR_FILE_SUFFIX}"))
+    assert len(files) == 1 and files != [old_file]
+    after = Catalog.open(path)
+    assert isinstance(after.aspect("global").vectors["global"], np.memmap)
+    assert np.array_equal(np.asarray(after.aspect("global").vectors["global"]), _decoded(path)[1])
+    assert [(r.id, r.score) for r in reader.search("img0.jpg", k=3)] == first  # old mapping
+
+
+def test_check_and_merge_with_vector_files(tmp_path, folder, monkeypatch):
+    import artsim.catalog as catalog_module
+    from artsim.catalog.check import check_catalog
+    from artsim.catalog.merge import merge_catalogs
+
+    monkeypatch.setattr(catalog_module, "MMAP_MIN_ROWS", 1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    Catalog.create(a).add(folder)
+    Catalog.create(b).add(_more(tmp_path))
+    assert check_catalog(a).ok
+    merge_catalogs([a, b], tmp_path / "c")
+    merged = Catalog.open(tmp_path / "c")
+    assert len(merged) == 10
+    assert isinstance(merged.aspect("global").vectors["global"], np.memmap)
+    assert np.array_equal(
+        np.asarray(merged.aspect("global").vectors["global"]), _decoded(tmp_path / "c")[1]
+    )
+    assert check_catalog(tmp_path / "c").ok
+    # a vector file that does not fit its parts (damaged) is ignored: the parts decide
+    vf = next((tmp_path / "c").rglob(f"*{store.VECTOR_FILE_SUFFIX}"))
+    vf.write_bytes(b"not numpy")
+    again = Catalog.open(tmp_path / "c")
+    assert np.array_equal(again.aspect("global").vectors["global"], _decoded(tmp_path / "c")[1])

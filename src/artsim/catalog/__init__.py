@@ -2,9 +2,12 @@
 
     CATALOG/
       manifest.json                 format version, model (name, weights hash, preprocessing), dims, counts
-      items/part-*.parquet          one row per painting: id, image, size, metadata (JSON)
+      items/part-*.parquet          one row per painting: id, image, size, metadata (JSON), and
+                                    typed columns of the metadata for filters (catalog/metadata.py)
       vectors/<aspect>/<model>/part-*.parquet
                                     rows per aspect (global: one per painting; face/pose: one per face/figure)
+      vectors/<aspect>/<model>/<name>-<hash>.f32.npy
+                                    large aspects' vectors, memory-mapped (store.write_vector_file)
       index/<aspect>-<name>.faiss   saved HNSW graphs for large catalogs
       failures.csv                  images that could not be read, with the reason
       cache/                        downloaded images, face chips
@@ -31,13 +34,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from artsim import facades
 from artsim.analysis import analyse_batch
 from artsim.catalog import store
 from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
 from artsim.catalog.index import VectorIndex, build_index, load_index, save_index
-from artsim.catalog.metadata import LazyMetadata
+from artsim.catalog.metadata import FieldColumns, LazyMetadata, typed_columns
 from artsim.catalog.parallel import DetectorPool
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
@@ -50,6 +54,9 @@ if TYPE_CHECKING:  # torch is imported only when an encoder is needed
 MANIFEST = "manifest.json"
 FAILURES_LOG = "failures.jsonl"
 FAILURES_CSV = "failures.csv"
+ITEM_COLUMNS = ["id", "image", "width", "height", "metadata"]  # what opening reads
+# aspects with this many rows get a memory-mapped copy of their vectors (store.write_vector_file)
+MMAP_MIN_ROWS = 50_000
 
 
 @dataclass(slots=True)
@@ -65,6 +72,8 @@ class AspectData:
     done: set[str] = field(default_factory=set)
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
     row_pos: np.ndarray | None = None  # row -> position of its item in Catalog.ids
+    parts_fingerprint: str = ""  # of the parts the rows were read from (store.parts_fingerprint)
+    in_item_order: bool = False  # row i belongs to item i (row_pos is 0..n-1)
     _by_item: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
@@ -273,6 +282,11 @@ class Catalog:
             "metadata": self._metadata[i],
         }
 
+    @property
+    def fields(self) -> FieldColumns:
+        """The items' metadata as typed columns, for `--where` filters (read when first used)."""
+        return self._fields
+
     def metadata(self, item_id: str) -> dict[str, Any]:
         return self._metadata[self._pos[item_id]]
 
@@ -309,13 +323,17 @@ class Catalog:
 
     # ------------------------------------------------------------------ loading
     def _load_items(self) -> None:
-        table = store.read_parts(self.path / "items")
+        # the typed field columns stay on disk until a filter names one (FieldColumns)
+        table, parts = store.read_parts_listed(self.path / "items", ITEM_COLUMNS)
         self._ids: list[str] = []
         self._images: list[str] = []
         self._sizes: list[tuple[int, int]] = []
         self._metadata: Sequence[dict[str, Any]] = []
+        self._fields = FieldColumns(LazyMetadata(pa.array([], pa.string())), None)
         if table is not None:
-            table = store.dedupe_last(table, "id")
+            keep = store.dedupe_keep(table, "id")
+            if keep is not None:
+                table = table.take(pa.array(keep))
             self._ids = table.column("id").to_pylist()
             self._images = table.column("image").to_pylist()
             self._sizes = list(
@@ -327,6 +345,9 @@ class Catalog:
             )
             # parsed on access: parsing 1M JSON strings here took most of a 19 s open
             self._metadata = LazyMetadata(table.column("metadata"))
+            self._fields = FieldColumns(
+                self._metadata, lambda cols: _read_item_columns(parts, keep, cols)
+            )
         self._pos = {item_id: i for i, item_id in enumerate(self._ids)}
         self._aspects = {}
         self._whitened = None
@@ -350,6 +371,9 @@ class Catalog:
         if len(keep) != len(data.item_ids):  # rows whose item row was lost: ignore them
             data = _subset_aspect(data, keep)
         data.row_pos = np.array([known[it] for it in data.item_ids], dtype=np.int64)
+        data.in_item_order = len(data.row_pos) == len(self._ids) and bool(
+            np.array_equal(data.row_pos, np.arange(len(self._ids)))
+        )
         self._aspects[name] = data
         return data
 
@@ -545,16 +569,16 @@ class Catalog:
         return out
 
     def _write_items(self, ok: Sequence[tuple[SourceItem, _OriginalSize]]) -> None:
+        texts = [json.dumps(it.metadata, default=str, ensure_ascii=False) for it, _ in ok]
         table = pa.table(
             {
                 "id": [it.id for it, _ in ok],
                 "image": [it.image for it, _ in ok],
                 "width": pa.array([li.original_size[0] for _, li in ok], pa.int32()),
                 "height": pa.array([li.original_size[1] for _, li in ok], pa.int32()),
-                "metadata": [
-                    json.dumps(it.metadata, default=str, ensure_ascii=False) for it, _ in ok
-                ],
+                "metadata": texts,
                 "added": [_now()] * len(ok),
+                **typed_columns(texts),  # what --where filters read (artsim.catalog.metadata)
             }
         )
         folder = self.path / "items"
@@ -598,6 +622,11 @@ class Catalog:
             data = self.aspect(name)
             meta["count"] = len(data)
             meta["items_done"] = len(data.done)
+            if data.parts_fingerprint and len(data) >= MMAP_MIN_ROWS:
+                folder = _aspect_folder(self.path, name, meta["model"])
+                for vname, vectors in data.vectors.items():
+                    if not isinstance(vectors, np.memmap):
+                        store.write_vector_file(folder, vname, data.parts_fingerprint, vectors)
             for vname, vectors in data.vectors.items():
                 if vectors.shape[0] > 50_000:
                     _, vi = self.vector_index(name, vname)
@@ -739,21 +768,73 @@ def _remove_made_folders(made: list[Path]) -> None:
 
 
 def _read_aspect(root: Path, aspect: str, model_key: str, dims: dict[str, int]) -> AspectData:
+    """An aspect's rows. Vectors come memory-mapped from the aspect's vector files when they
+    were written for exactly the parts read (store.write_vector_file), so opening a large
+    catalog reads only the ids; otherwise (a small catalog, parts added since by a run still
+    going or killed) they are decoded from the parts."""
     data = AspectData(aspect=aspect, model_key=model_key)
-    table = store.read_parts(_aspect_folder(root, aspect, model_key))
+    folder = _aspect_folder(root, aspect, model_key)
+    ids = ["item_id", "row_id", "info"]
+    table, parts = store.read_parts_listed(folder, ids)
     if table is None:
         data.vectors = {n: np.zeros((0, d), np.float32) for n, d in dims.items()}
         return data
+    fingerprint = store.parts_fingerprint(parts)
     data.done = set(table.column("item_id").to_pylist())
-    table = table.filter(pa.compute.is_valid(table.column("row_id")))
-    table = store.dedupe_last(table, "row_id")
+    valid = pa.compute.is_valid(table.column("row_id"))
+    keep = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+    table = table.take(pa.array(keep))
+    dedupe = store.dedupe_keep(table, "row_id")
+    if dedupe is not None:
+        table, keep = table.take(pa.array(dedupe)), keep[dedupe]
+    mapped = {
+        n: store.map_vector_file(folder, n, fingerprint, (table.num_rows, d))
+        for n, d in dims.items()
+    }
+    vectors: dict[str, np.ndarray] = {n: v for n, v in mapped.items() if v is not None}
+    if len(vectors) < len(dims):
+        # read the parts again with their vectors: the rows may differ from the first read
+        # (a writer merged parts meanwhile), so everything is taken from this one read
+        full, parts = store.read_parts_listed(folder)
+        if full is None:  # every part vanished (merged away) between the two reads
+            return _read_aspect(root, aspect, model_key, dims)
+        fingerprint = store.parts_fingerprint(parts)
+        data.done = set(full.column("item_id").to_pylist())
+        full = full.filter(pa.compute.is_valid(full.column("row_id")))
+        table = store.dedupe_last(full, "row_id")
+        vectors = {n: store.column_to_vectors(table.column(f"vec_{n}"), d) for n, d in dims.items()}
+    data.parts_fingerprint = fingerprint
     data.item_ids = table.column("item_id").to_pylist()
     data.row_ids = table.column("row_id").to_pylist()
     data.info = [json.loads(s) if s else {} for s in table.column("info").to_pylist()]
-    data.vectors = {
-        n: store.column_to_vectors(table.column(f"vec_{n}"), d) for n, d in dims.items()
-    }
+    data.vectors = vectors
     return data
+
+
+def _read_item_columns(
+    parts: list[tuple[Path, int]], keep: np.ndarray | None, columns: list[str]
+) -> pa.Table | None:
+    """`columns` of the items parts a catalog was opened from, rows as it holds them (null
+    where a part lacks a column); None when a part is gone or changed (merged since)."""
+    tables = []
+    for path, rows in parts:
+        try:
+            names = set(pq.read_schema(path).names)
+            present = [c for c in columns if c in names]
+            table = (
+                store.read_part(path, present)
+                if present  # a part written before typed columns: all null, the JSON decides
+                else pa.table({columns[0]: pa.nulls(rows, pa.bool_())})
+            )
+        except (OSError, pa.ArrowException, CatalogError):
+            return None
+        if table.num_rows != rows:
+            return None
+        tables.append(table)
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="default")
+    return table if keep is None else table.take(pa.array(keep))
 
 
 def _subset_aspect(data: AspectData, keep: list[int]) -> AspectData:

@@ -321,6 +321,8 @@ def _repair(
         store.replace_parts(folder, clean, [p for p in parts if p not in damaged])
         for saved in (root / "index").glob(f"{name}-*.faiss"):  # derived; rebuilt when needed
             saved.unlink(missing_ok=True)
+        for mapped in folder.glob(f"*{store.VECTOR_FILE_SUFFIX}"):  # derived, as above
+            mapped.unlink(missing_ok=True)
         report.repaired.append(f"{name}: rewrote {clean.num_rows} rows as one part")
 
     if manifest is None:

@@ -11,6 +11,7 @@ Readers take no lock and never change anything on disk. One writer at a time hol
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ PART_GLOB = "part-*.parquet"
 PART_RE = re.compile(r"part-(\d+)\.parquet")
 LOCK_FILE = ".lock"
 TEMP_SUFFIX = ".tmp"
+VECTOR_FILE_SUFFIX = ".f32.npy"
 # how often a reader lists a folder again when a part it listed was merged away meanwhile
 READ_ATTEMPTS = 8
 
@@ -218,12 +220,21 @@ def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
 
 
 def read_parts(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
+    """All parts of a folder as one table, in part order (see `read_parts_listed`)."""
+    return read_parts_listed(folder, columns)[0]
+
+
+def read_parts_listed(
+    folder: Path, columns: list[str] | None = None
+) -> tuple[pa.Table | None, list[tuple[Path, int]]]:
     """All parts of a folder as one table, in part order. Lock-free: the writer may merge
     parts meanwhile. It writes the merged part (numbered above every part it merges) before
     removing the old ones, so a part that vanished between listing and reading has its rows
     in a part numbered above everything listed: list again and read just those. Rows read
-    twice (an old part and the merged one) are duplicates, which every reader drops."""
+    twice (an old part and the merged one) are duplicates, which every reader drops.
+    Returns the table and the parts it holds, in order, with their row counts."""
     got: dict[int, pa.Table] = {}
+    paths: dict[int, Path] = {}
     above = -1  # after a vanished part: read only parts numbered above this
     for _ in range(READ_ATTEMPTS):
         parts = list_parts(folder)
@@ -232,6 +243,7 @@ def read_parts(folder: Path, columns: list[str] | None = None) -> pa.Table | Non
         for p in todo:
             try:
                 got[part_number(p) or 0] = read_part(p, columns)
+                paths[part_number(p) or 0] = p
             except FileNotFoundError:
                 vanished = True
         if not vanished:
@@ -242,12 +254,13 @@ def read_parts(folder: Path, columns: list[str] | None = None) -> pa.Table | Non
             f"{folder}: parts kept vanishing while being read (a writer merging them?); try again"
         )
     if not got:
-        return None
+        return None, []
     tables = [got[n] for n in sorted(got)]
+    listed = [(paths[n], got[n].num_rows) for n in sorted(got)]
     if len(tables) == 1:
-        return tables[0]
+        return tables[0], listed
     try:
-        return pa.concat_tables(tables, promote_options="default")
+        return pa.concat_tables(tables, promote_options="default"), listed
     except pa.ArrowException as exc:
         raise CatalogError(
             f"{folder}: parts with incompatible columns ({short_reason(exc)}); run "
@@ -305,14 +318,75 @@ def column_to_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarra
 
 def dedupe_last(table: pa.Table, key: str) -> pa.Table:
     """Keep the last row for each value of `key` (later parts override earlier ones)."""
+    keep = dedupe_keep(table, key)
+    return table if keep is None else table.take(pa.array(keep))
+
+
+def dedupe_keep(table: pa.Table, key: str) -> np.ndarray | None:
+    """The rows `dedupe_last` keeps, in order; None when it keeps them all."""
     keys = table.column(key).to_pylist()
     last: dict[Any, int] = {}
     for i, k in enumerate(keys):
         last[k] = i
     if len(last) == len(keys):
-        return table
-    keep = np.array(sorted(last.values()), dtype=np.int64)
-    return table.take(pa.array(keep))
+        return None
+    return np.array(sorted(last.values()), dtype=np.int64)
+
+
+# ---------------------------------------------------------------------- memory-mapped vectors
+def parts_fingerprint(parts: Iterable[tuple[Path, int]]) -> str:
+    """Names, row counts and sizes of the parts a table was read from (parts are never
+    rewritten in place: a merge or repair writes a new, higher-numbered part)."""
+    text = "\n".join(f"{p.name}:{n}:{_size(p)}" for p, n in parts)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _size(path: Path) -> int:
+    # with the name and rows, tells a part apart from one written later under a freed number
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def vector_file(folder: Path, name: str, fingerprint: str) -> Path:
+    return folder / f"{name}-{fingerprint}{VECTOR_FILE_SUFFIX}"
+
+
+def write_vector_file(folder: Path, name: str, fingerprint: str, vectors: np.ndarray) -> Path:
+    """An aspect's vectors (rows in the order readers load them) as a .npy that readers map
+    instead of decoding every part. Named after the parts it was made from, so a reader maps
+    it only when it read exactly those parts; written atomically; older ones are removed (a
+    reader that mapped one keeps it until it closes)."""
+    path = vector_file(folder, name, fingerprint)
+
+    def write(tmp: Path, fd: int) -> None:
+        with os.fdopen(fd, "wb") as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(vectors, np.float32))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    _atomic_write(path, write)
+    for old in folder.glob(f"{name}-*{VECTOR_FILE_SUFFIX}"):
+        if old != path:
+            with suppress(OSError):  # Windows: a reader has it mapped
+                old.unlink(missing_ok=True)
+    return path
+
+
+def map_vector_file(
+    folder: Path, name: str, fingerprint: str, shape: tuple[int, int]
+) -> np.ndarray | None:
+    """The vectors of `write_vector_file`, memory-mapped read-only (rows are read from disk
+    when touched); None when there is none for these parts or it does not fit."""
+    path = vector_file(folder, name, fingerprint)
+    try:
+        mm = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if mm.shape != shape or mm.dtype != np.float32:
+        return None
+    return mm
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from artsim.catalog.index import VectorIndex
 from artsim.errors import ArtsimError
 from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SearchResult
-from artsim.search.filters import filter_mask, parse_where
+from artsim.search.filters import fields_mask, parse_where
 
 SEARCH_ASPECTS = ("global", "face", "pose", "fused")
 
@@ -117,7 +117,9 @@ def same_file_item(catalog: Catalog, query: Query) -> str | None:
 
 
 def item_mask(catalog: Catalog, where: Sequence[str] | str | None) -> np.ndarray | None:
-    return filter_mask(catalog._metadata, parse_where(where))
+    """The --where conditions as a mask over the catalog's items (None: no conditions),
+    computed over its typed metadata columns, never per-row dicts."""
+    return fields_mask(catalog.fields, parse_where(where))
 
 
 def search(
@@ -190,14 +192,16 @@ def row_mask(
     mask: np.ndarray | None,
     exclude: str | None,
     catalog: Catalog,
+    in_item_order: bool = False,
 ) -> np.ndarray | None:
-    """Item-level mask and exclusion -> mask over an aspect's rows (None = all rows)."""
+    """Item-level mask and exclusion -> mask over an aspect's rows (None = all rows).
+    in_item_order: row i is item i (AspectData.in_item_order), so no gather is needed."""
     if mask is None and exclude is None:
         return None
     item_ok = np.ones(n_items, dtype=bool) if mask is None else mask.copy()
     if exclude is not None and exclude in catalog:
         item_ok[catalog._pos[exclude]] = False
-    return item_ok[row_pos]
+    return item_ok if in_item_order else item_ok[row_pos]
 
 
 def masked_search(
@@ -227,7 +231,7 @@ def masked_search(
         rmask = None
         if mask is not None or exclude is not None:
             assert data.row_pos is not None  # set by Catalog.aspect, which loaded `data`
-            rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog)
+            rmask = row_mask(data.row_pos, len(catalog), mask, exclude, catalog, data.in_item_order)
         if row_ok is not None:
             rmask = row_ok if rmask is None else rmask & row_ok
         scores, rows = index.search(qv[None], k, rmask)

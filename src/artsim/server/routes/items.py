@@ -23,13 +23,13 @@ def list_items(
     where: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
     """The collection in catalog order, optionally filtered."""
-    from artsim.search.filters import filter_mask, parse_where
+    from artsim.search.filters import fields_mask, parse_where
 
     c = state.cat()
     ids = c.ids
     conditions = parse_where(where or [])  # a FilterError is a 400 naming the filter
     if conditions:
-        mask = filter_mask(state.metadata, conditions)
+        mask = fields_mask(c.fields, conditions)
         ids = [i for i, ok in zip(ids, mask, strict=True) if ok] if mask is not None else ids
     page = ids[offset : offset + limit]
     return {
