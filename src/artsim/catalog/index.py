@@ -25,6 +25,7 @@ DEFAULT_EXACT_MAX = 50_000
 HNSW_M = 32
 HNSW_EF_SEARCH = 256  # recall@10 >= 0.996 at 10k and 100k, p50 3.7 ms at 100k (bench_query)
 HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_FILTER_MAX = 1024  # caps the widened walk of a filtered HNSW search
 SUBSET_EXACT_MAX = 4096  # below this many allowed rows, numpy on the subset beats any index
 
 
@@ -59,9 +60,13 @@ class VectorIndex:
         The keyword constructors are faiss's Python wrapper (it keeps `sel` alive with the
         parameters); faiss's stubs declare only the bare SWIG constructors, hence the ignores."""
         if self.kind == "hnsw":
-            ef = int(self.params.get("efSearch", HNSW_EF_SEARCH))
+            ef = max(int(self.params.get("efSearch", HNSW_EF_SEARCH)), k)
+            if sel is not None:
+                # the graph walk visits excluded rows too: widen it as the filter narrows
+                # (recall@10 at 8 % kept: 0.85 with a fixed efSearch, bench in docs/scale.md)
+                ef = min(HNSW_EF_FILTER_MAX, int(np.ceil(max(ef, 2 * k) / max(fraction, 1e-9))))
             return faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # not in faiss's stubs
-                sel=sel, efSearch=max(ef, 2 * k if sel else k)
+                sel=sel, efSearch=ef
             )
         if self.kind == "ivf":
             ivf = faiss.extract_index_ivf(self.index)
