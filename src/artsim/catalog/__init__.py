@@ -403,6 +403,10 @@ class Catalog:
                 from artsim.catalog.poses import PoseIndexer
 
                 out.append(PoseIndexer(self))
+            elif a == "local":
+                from artsim.catalog.local import LocalIndexer
+
+                out.append(LocalIndexer(self))
             else:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
         return out
@@ -561,6 +565,9 @@ class Catalog:
         store.atomic_write_table(store.next_part_path(folder), table)
 
     def _write_rows(self, ix: AspectIndexer, rows: list[AspectRow]) -> None:
+        write_payloads = getattr(ix, "write_payloads", None)
+        if write_payloads is not None:  # `local`: its features first, then the rows saying so
+            write_payloads(rows)
         columns: dict[str, Any] = {
             "item_id": [r.item_id for r in rows],
             "row_id": [r.row_id for r in rows],
@@ -647,6 +654,10 @@ class Catalog:
                 "model": v.get("model"),
                 "dims": v.get("dims"),
             }
+            if k == "local":
+                from artsim.catalog.local import stored_bytes
+
+                aspects[k]["bytes"] = stored_bytes(self)
         return {
             "path": str(self.path),
             "format_version": m["format_version"],
