@@ -146,6 +146,7 @@ def test_info_shows_the_aspect_and_its_size(tmp_path, folder, monkeypatch, capsy
     assert 132 * n_kp <= info["bytes"] <= 6 * 132 * 256 + 4096
     code, out = run_cli(monkeypatch, capsys, "info", str(path))
     line = next(x for x in out.splitlines() if x.startswith("aspect    local"))
+    assert info["stored"] == 6
     assert f"6 paintings done; {info['bytes'] / 6 / 1024:.1f} KB a painting" in line
     code, out = run_cli(monkeypatch, capsys, "info", str(path), "--json")
     assert json.loads(out)["aspects"]["local"]["bytes"] == info["bytes"]

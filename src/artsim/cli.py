@@ -512,9 +512,7 @@ def info(
     for name, a in data["aspects"].items():
         pending = f"; {a['pending']} pending (a re-run of `artsim index` does them)"
         stored = (  # local features live outside the rows: say what they take
-            f"; {a['bytes'] / max(1, a['items_done']) / 1024:.1f} KB a painting"
-            if "bytes" in a
-            else ""
+            f"; {a['bytes'] / max(1, a['stored']) / 1024:.1f} KB a painting" if "bytes" in a else ""
         )
         typer.echo(
             f"aspect    {name}: {a['count']} rows ({a['model']}), {a['items_done']} paintings done"

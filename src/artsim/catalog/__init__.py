@@ -654,10 +654,11 @@ class Catalog:
                 "model": v.get("model"),
                 "dims": v.get("dims"),
             }
-            if k == "local":
-                from artsim.catalog.local import stored_bytes
+            if k == "local":  # the features live outside the rows: their size on disk
+                from artsim.catalog.local import LocalStore, stored_bytes
 
                 aspects[k]["bytes"] = stored_bytes(self)
+                aspects[k]["stored"] = len(LocalStore(self))  # with those computed on demand
         return {
             "path": str(self.path),
             "format_version": m["format_version"],
