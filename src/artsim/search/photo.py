@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 PHOTO_MODES = ("auto", "off")
 QUERY_SIDE = 1024  # photos are downscaled to this before anything else
 # the query's keypoints: found at this size, this many (768 px and 1,000 before: same recall
-# on framed and mild tune photos, 34 % less CPU a query; docs/photos.md "Cost")
-SIFT_SIDE = 512
+# on framed and mild photos, 28 % less CPU a query; docs/photos.md "Cost")
+SIFT_SIDE = 640
 SIFT_FEATURES = 500
 SHORTLIST = 50  # paintings sent to verification, by their best hypothesis' score
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
