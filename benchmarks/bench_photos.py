@@ -1,33 +1,45 @@
-"""Cost of photo queries (issue 13): indexing time and size of the local features, and the
-query time of a photo search at 10,000 paintings.
+"""Cost of photo queries (issue 13): what the stored `local` aspect adds to indexing, and the
+time of a photo search at 10,000 paintings, stage by stage.
 
     python benchmarks/bench_photos.py --catalog eval-catalog --data ../shared/data
 
-1. Indexing: on the same images, in one process, alternately: decode + embed (what
-   `artsim index` does per painting), and decode + RootSIFT (`catalog/local.py`); the ratio is
-   the added indexing time of a stored `local` aspect. Bytes per painting from the parts.
-2. Query: the catalog's real vectors and real local features, repeated (with new ids) until
-   the catalog holds 10,000 paintings; framed-photo queries (seeded) searched with photo
-   auto (localisation, GeM-part shortlist, verification) and photo off; median and p90 ms.
-   Every local feature is computed beforehand (`build_local`), as after indexing.
+1. Indexing (`--index-images N`, 0 skips it): the same N paintings of the catalog indexed into
+   fresh catalogs by `Catalog.add`, alternately with `aspects=["global"]` (the baseline) and
+   `["global", "local"]`, `--rounds` times each, in one process; wall and CPU seconds per
+   painting (medians over rounds), their ratio, and the bytes per painting of the local store.
+2. Query: the catalog's real vectors and real local features, repeated under new ids until it
+   holds `--paintings`; framed-photo queries (seeded) sent as JPEG bytes, each searched with
+   photo off and photo auto (localisation, GeM-part shortlist, verification) in turn; p50 and
+   p90 of wall and CPU ms, and the median ms of each stage of the auto path. `uptime` before
+   and after. Every painting needs local features (the `local` aspect, else `build_local`
+   computes them first; `--no-build` tiles only those that have them).
+   `--sift-side`, `--sift-features` and `--shortlist` change the photo path's parameters (the
+   levers of docs/photos.md "Cost").
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
+import subprocess
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+import artsim.search.photo as photo
 from artsim.catalog import Catalog
-from artsim.catalog.local import build_local, extract_local, local_store
+from artsim.catalog.local import build_local, local_store, stored_bytes
 from artsim.evaluation.groundtruth import load_instance_pairs
 from artsim.evaluation.run import framed_queries, gt_index, usable_pairs
-from artsim.images import open_image
+from artsim.records import SourceItem
 from artsim.search.index import build_index
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,29 +49,40 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def indexing_cost(cat: Catalog, n: int) -> dict:
-    enc = cat.encoder
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def indexing_cost(cat: Catalog, n: int, rounds: int) -> dict[str, Any]:
+    """`Catalog.add` of the same n paintings, global vs global + local, alternately."""
     ids = cat.ids[:: max(1, len(cat) // n)][:n]
-    t_embed, t_local = [], []
-    for i in range(0, len(ids), 16):  # CPU time: the machine is shared (see query timing)
-        chunk = ids[i : i + 16]
-        t0 = time.process_time()
-        ims = [open_image(cat.image_of(x), max_side=enc.preprocess.resize).image for x in chunk]
-        enc.embed_images(ims)
-        t_embed.append((time.process_time() - t0) / len(chunk))
-        t0 = time.process_time()
-        for x in chunk:
-            extract_local(open_image(cat.image_of(x), max_side=512).image)
-        t_local.append((time.process_time() - t0) / len(chunk))
-    store = local_store(cat)
-    folder = store.folder
-    size = sum(f.stat().st_size for f in folder.glob("part-*"))
+    items = [SourceItem(i, cat.image_of(i), {}) for i in ids]
+    model = cat.model_name
+    per: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    stored = 0
+    with tempfile.TemporaryDirectory(prefix="bench-photos-") as tmp:
+        Catalog.create(Path(tmp) / "warm", model=model).add(items[:4])  # model, first shapes
+        for r in range(rounds):
+            for name, aspects in (("global", ["global"]), ("global+local", ["global", "local"])):
+                target = Catalog.create(Path(tmp) / f"{name}-{r}", model=model)
+                t0, c0 = time.perf_counter(), time.process_time()
+                summary = target.add(items, aspects=aspects)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                assert summary.added == len(items), summary
+                per[name].append((wall / len(items), cpu / len(items)))
+                if "local" in aspects:
+                    stored = stored_bytes(Catalog.open(target.path))
+                log(f"indexing {name} round {r}: {1000 * wall / len(items):.1f} ms a painting")
+    med = {k: [statistics.median(x[j] for x in v) for j in (0, 1)] for k, v in per.items()}
+    base, with_local = med["global"], med["global+local"]
     return {
-        "images": len(ids),
-        "embed_ms_per_painting": round(1000 * statistics.median(t_embed), 1),
-        "local_ms_per_painting": round(1000 * statistics.median(t_local), 1),
-        "added_indexing_time": round(statistics.median(t_local) / statistics.median(t_embed), 3),
-        "stored_bytes_per_painting": round(size / max(1, len(store))),
+        "paintings": len(items),
+        "rounds": rounds,
+        "global_ms_per_painting": {"wall": 1000 * base[0], "cpu": 1000 * base[1]},
+        "global_local_ms_per_painting": {"wall": 1000 * with_local[0], "cpu": 1000 * with_local[1]},
+        "added_time": {"wall": with_local[0] / base[0] - 1, "cpu": with_local[1] / base[1] - 1},
+        "local_bytes_per_painting": round(stored / len(items)),
+        "all_rounds_ms": {k: [[round(1000 * a, 1) for a in x] for x in v] for k, v in per.items()},
     }
 
 
@@ -94,57 +117,86 @@ def tile_to(cat: Catalog, n: int) -> None:
         store._where.setdefault(x, store._where[orig[src[j]]])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--catalog", type=Path, default=REPO / "eval-catalog")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--paintings", type=int, default=10_000)
-    ap.add_argument("--queries", type=int, default=40)
-    ap.add_argument("--index-images", type=int, default=64)
-    ap.add_argument(
-        "--no-build",
-        action="store_true",
-        help="tile only the paintings that already have local features instead of computing all",
-    )
-    ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos_bench.json")
-    args = ap.parse_args()
-    import torch
+class Stages:
+    """Wall ms of each stage of one photo query, by wrapping the functions search_photo calls
+    (it imports them at call time, so the wrappers are what it runs)."""
 
-    out: dict = {"cpu": os.popen("lscpu | grep 'Model name'").read().split(":")[-1].strip(),
-                 "torch_threads": torch.get_num_threads()}  # fmt: skip
-    cat = Catalog.open(args.catalog)
-    if not args.no_build:
-        log("local features for every painting (as after indexing)")
-        t0 = time.perf_counter()
-        n_new = build_local(cat)
-        out["build_local"] = {"computed": n_new, "seconds": round(time.perf_counter() - t0, 1)}
-    out["indexing"] = indexing_cost(cat, args.index_images)
-    log(json.dumps(out["indexing"]))
-    path_to_id, _ = gt_index(cat, args.data)
-    pairs = usable_pairs(load_instance_pairs(args.data / "groundtruth"), set(path_to_id))
-    pairs = pairs[:: max(1, len(pairs) // args.queries)][: args.queries]
-    queries = framed_queries(pairs, set(path_to_id), args.data, seed=0)
-    out["tiled_from"] = len(local_store(cat))
-    tile_to(cat, args.paintings)
-    log(f"{len(cat)} paintings; {len(queries)} framed-photo queries")
-    import io
+    def __init__(self) -> None:
+        self.now: dict[str, float] = defaultdict(float)
+        self.all: dict[str, list[float]] = defaultdict(list)
 
-    files = []
-    for q in queries.values():  # as a user would send them: JPEG bytes
-        buf = io.BytesIO()
-        q.image.save(buf, "JPEG", quality=90)
-        files.append(buf.getvalue())
+    def wrap(self, owner: Any, name: str, stage: str) -> None:
+        fn: Callable[..., Any] = getattr(owner, name)
+
+        def timed(*a: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.now[stage] += 1000 * (time.perf_counter() - t0)
+
+        setattr(owner, name, timed)
+
+    def start(self) -> None:
+        self.now = defaultdict(float)
+
+    def stop(self, total_ms: float) -> None:
+        for k, v in self.now.items():
+            self.all[k].append(v)
+        self.all["total"].append(total_ms)
+        # verification = matching + RANSAC; the rest: similarities, shortlist, results
+        known = sum(v for k, v in self.now.items() if k not in ("match+ransac", "ransac"))
+        self.all["other"].append(total_ms - known - self.now.get("match+ransac", 0.0))
+
+    def medians(self) -> dict[str, float]:
+        out = {k: round(statistics.median(v), 1) for k, v in self.all.items()}
+        if "match+ransac" in out:
+            out["match"] = round(
+                statistics.median(
+                    a - b
+                    for a, b in zip(self.all["match+ransac"], self.all["ransac"], strict=False)
+                ),
+                1,
+            )
+        return out
+
+
+def instrument(cat: Catalog) -> Stages:
+    import cv2
+
+    import artsim.analysis
+    import artsim.catalog.local
+    import artsim.detectors.paintings
+    import artsim.search.verify
+
+    st = Stages()
+    st.wrap(artsim.analysis, "decode", "decode")
+    st.wrap(artsim.detectors.paintings, "find_paintings", "find paintings")
+    st.wrap(cat.encoder, "embed_images", "embed")
+    st.wrap(artsim.catalog.local, "extract_local", "query RootSIFT")
+    st.wrap(artsim.catalog.local.LocalStore, "ensure", "read stored features")
+    st.wrap(artsim.search.verify, "verify_candidates", "match+ransac")
+    st.wrap(cv2, "findHomography", "ransac")
+    return st
+
+
+def query_cost(cat: Catalog, files: list[bytes], stages: Stages) -> dict[str, Any]:
     cat.search(files[0], k=10)  # warm-up: model, norms
     times: dict[str, list[float]] = {"auto": [], "off": [], "auto_cpu": [], "off_cpu": []}
     for data in files:
         for mode in ("off", "auto"):
-            # CPU time as well as wall time: on a shared, overloaded machine the wall time
-            # mostly measures waiting; CPU time (all threads) bounds an idle machine's wall time
+            # CPU time (all threads) beside wall time: on a shared machine the wall time is
+            # partly waiting
+            stages.start()
             t0, c0 = time.perf_counter(), time.process_time()
-            cat.search(data, k=10, photo=mode)
-            times[mode].append(1000 * (time.perf_counter() - t0))
+            hits = cat.search(data, k=10, photo=mode)
+            wall = 1000 * (time.perf_counter() - t0)
+            times[mode].append(wall)
             times[f"{mode}_cpu"].append(1000 * (time.process_time() - c0))
-    out["query"] = {
+            if mode == "auto":
+                stages.stop(wall)
+                assert hits, "a photo query found nothing"
+    return {
         "paintings": len(cat),
         "queries": len(files),
         **{
@@ -154,8 +206,88 @@ def main() -> None:
             }
             for m, v in times.items()
         },
+        "auto_stages_ms_median": stages.medians(),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catalog", type=Path, default=REPO / "eval-catalog")
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--paintings", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=40)
+    ap.add_argument("--index-images", type=int, default=96, help="0: skip the indexing cost")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
+    ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
+    ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
+    ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument(
+        "--no-build",
+        action="store_true",
+        help="tile only the paintings that already have local features instead of computing all",
+    )
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos_bench.json")
+    args = ap.parse_args()
+    import torch
+
+    photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features
+    # module constants read at call time, and the shortlist default Catalog.search relies on
+    photo.PER_HYPOTHESIS = args.per_hypothesis
+    photo.search_photo.__kwdefaults__["shortlist"] = args.shortlist
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    out: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": next(
+            (x.split(":", 1)[1].strip() for x in lscpu.splitlines() if x.startswith("Model name")),
+            "?",
+        ),
+        "cores": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "uptime_start": uptime(),
+        "params": {
+            k: getattr(args, k)
+            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis")
+        },
+    }
+    log(out["uptime_start"])
+    cat = Catalog.open(args.catalog)
+    if args.index_images:
+        out["indexing"] = indexing_cost(cat, args.index_images, args.rounds)
+        log(json.dumps(out["indexing"]))
+    if not args.no_build:
+        log("local features for every painting (as after indexing with the local aspect)")
+        t0 = time.perf_counter()
+        n_new = build_local(cat)
+        out["build_local"] = {"computed": n_new, "seconds": round(time.perf_counter() - t0, 1)}
+    path_to_id, _ = gt_index(cat, args.data)
+    pairs = usable_pairs(load_instance_pairs(args.data / "groundtruth"), set(path_to_id))
+    pairs = pairs[:: max(1, len(pairs) // args.queries)][: args.queries]
+    queries = framed_queries(pairs, set(path_to_id), args.data, seed=0)
+    files = []
+    for q in queries.values():  # as a user would send them: JPEG bytes
+        buf = io.BytesIO()
+        q.image.save(buf, "JPEG", quality=90)
+        files.append(buf.getvalue())
+    # the baseline of the tiling: photo off on the real catalog, same queries, same process
+    cat.search(files[0], k=10, photo="off")
+    off_real = []
+    for data in files:
+        t0, c0 = time.perf_counter(), time.process_time()
+        cat.search(data, k=10, photo="off")
+        off_real.append((1000 * (time.perf_counter() - t0), 1000 * (time.process_time() - c0)))
+    out["real_catalog_off_ms"] = {
+        "paintings": len(cat),
+        "p50": round(statistics.median(x[0] for x in off_real), 1),
+        "cpu_p50": round(statistics.median(x[1] for x in off_real), 1),
+    }
+    out["tiled_from"] = len(local_store(cat))
+    tile_to(cat, args.paintings)
+    log(f"{len(cat)} paintings; {len(queries)} framed-photo queries")
+    out["query"] = query_cost(cat, files, instrument(cat))
+    out["uptime_end"] = uptime()
     log(json.dumps(out["query"]))
+    log(out["uptime_end"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
 

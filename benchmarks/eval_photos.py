@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.evaluation.groundtruth import (
     duplicate_ignore_map,
@@ -97,8 +98,15 @@ def main() -> None:
         help="report with this threshold (0: the best on this setting's tune half)",
     )
     ap.add_argument("--settings", default="mild,framed", help="comma-separated: mild, framed")
+    # the speed levers of docs/photos.md "Cost", to measure their effect on recall
+    ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
+    ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
+    ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
+    ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos.json")
     args = ap.parse_args()
+    photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features  # read per call
+    photo.PER_HYPOTHESIS = args.per_hypothesis
     gt = args.data / "groundtruth"
     cat = Catalog.open(args.catalog)
     path_to_id, id_to_path = gt_index(cat, args.data)
@@ -125,7 +133,15 @@ def main() -> None:
         "framed": {q: (f.image, f.second) for q, f in framed.items()},
     }
     _ = cat.encoder  # load the model before timing
-    out: dict = {"catalog": str(args.catalog), "paintings": len(cat), "settings": {}}
+    out: dict = {
+        "catalog": str(args.catalog),
+        "paintings": len(cat),
+        "params": {
+            k: getattr(args, k)
+            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis", "limit")
+        },
+        "settings": {},
+    }
     rng = np.random.default_rng(args.seed)
     order = list(rng.permutation(len(pairs)))
     n_verify = args.verify_queries or len(pairs)
@@ -143,7 +159,14 @@ def main() -> None:
             off = cat.search(image, k=10, photo="off")
             times_off.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            hits = search_photo(cat, image, k=300, min_inliers=0, verify=qpath in verified)
+            hits = search_photo(
+                cat,
+                image,
+                k=300,
+                min_inliers=0,
+                verify=qpath in verified,
+                shortlist=args.shortlist,
+            )
             times_on.append(time.perf_counter() - t0)
             ign = set(ignore.get(qpath, set())) | {qpath}
             off_all = [id_to_path.get(h.id) for h in off if id_to_path.get(h.id) not in ign]

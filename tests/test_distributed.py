@@ -79,3 +79,26 @@ def test_ray_catalog_equals_in_process_one(cluster, source, tmp_path):
     # a re-run has nothing left to do
     again = add_with_ray(dist, source, batch_size=2, num_workers=2)
     assert again.added == 0 and again.skipped_existing == 8 and again.failed == 1
+
+
+@pytest.mark.slow
+def test_ray_writes_the_local_aspect_as_the_in_process_pipeline(cluster, tmp_path):
+    """The actors return the local features in the rows; the driver stores them first."""
+    from artsim.catalog.local import LOCAL_SIDE, LocalStore, extract_local
+    from artsim.images import open_image
+    from tests.test_paintings import generated_painting
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        generated_painting(60 + i, 400 + 80 * i, 330).save(src / f"p{i}.jpg", quality=92)
+    dist = Catalog.create(tmp_path / "ray")
+    s = add_with_ray(dist, src, aspects=["global", "local"], batch_size=2, num_workers=2)
+    assert s.added == 4 and s.aspects["local"] == 4
+    cat = Catalog.open(tmp_path / "ray")
+    assert cat.info()["aspects"]["local"]["items_done"] == 4
+    stored = LocalStore(cat)
+    for item_id in cat.ids:
+        got = stored.get(item_id)
+        fresh = extract_local(open_image(cat.image_of(item_id), max_side=LOCAL_SIDE).image)
+        assert got is not None and np.array_equal(got.desc, fresh.desc)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from artsim.catalog.local import LocalStore, extract_local
+from artsim.catalog.local import LocalFeatures, LocalStore, extract_local
 from artsim.search.verify import verify_candidates
 from tests.test_paintings import generated_painting
 
@@ -71,3 +71,26 @@ def test_store_computes_missing_features_once_and_reopens(tmp_path) -> None:
     assert np.array_equal(again.get("p0").desc, got["p0"].desc)
     again.ensure(["p2"])
     assert len(LocalStore(catalog)) == 4
+
+
+def test_nearest_two_matches_a_per_candidate_search() -> None:
+    """The one-pass top-2 over every candidate (padded) equals searching each on its own."""
+    from artsim.search.verify import _nearest_two
+
+    rng = np.random.default_rng(4)
+
+    def feats(n: int) -> LocalFeatures:
+        desc = rng.integers(0, 256, (n, 128)).astype(np.uint8)
+        return LocalFeatures(np.zeros((n, 2), np.float16), desc, (100, 100))
+
+    cands = [feats(n) for n in (256, 3, 0, 40, 256)]
+    qd = feats(50).unit_desc()
+    nearest, s1, s2 = _nearest_two(qd, cands)
+    for i, c in enumerate(cands):
+        if len(c) < 2:
+            continue
+        sims = qd @ c.unit_desc().T
+        order = np.argsort(-sims, axis=1)
+        assert np.array_equal(nearest[:, i], order[:, 0])
+        assert np.allclose(s1[:, i], sims[np.arange(len(qd)), order[:, 0]], atol=1e-6)
+        assert np.allclose(s2[:, i], sims[np.arange(len(qd)), order[:, 1]], atol=1e-6)

@@ -8,7 +8,9 @@ query vector come from the same code. Each requested analysis runs once per imag
 - "face": faces (boxes, landmarks), aligned chips, identity vectors (dlib) and, when asked,
   look vectors (the catalog encoder on a square crop);
 - "pose": figures (BlazePose keypoints) and their descriptors. With "face" requested too, the
-  pose detector's face proposals come from the same face detection run.
+  pose detector's face proposals come from the same face detection run;
+- "local": RootSIFT keypoints at 512 px (`artsim.detectors.keypoints`), for verifying photo
+  queries against the catalog.
 
 Coordinates in an `Analysis` are in decoded-image pixels; `original_faces`/`original_poses`
 give them in the original image's pixels, which is what the catalog stores.
@@ -20,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -29,7 +31,10 @@ from artsim.errors import ArtsimError
 from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
 from artsim.records import Face, Pose
 
-ANALYSES = ("global", "face", "pose")
+if TYPE_CHECKING:
+    from artsim.detectors.keypoints import LocalFeatures
+
+ANALYSES = ("global", "face", "pose", "local")
 FACE_MAX_SIDE = 1024  # small faces in group scenes need the pixels; index and query use the same
 POSE_MAX_SIDE = 1024
 
@@ -96,8 +101,7 @@ class Analysis:
     faces: FoundFaces | None = None  # "face"
     look: np.ndarray | None = None  # "face" with look=True: (n_faces, dim), rows as faces
     figures: Figures | None = None  # "pose"
-    # issue #13 (photos of paintings): the painting regions found in a photo and their local
-    # features will be analyses of their own here, requested by name like the ones above.
+    local: LocalFeatures | None = None  # "local": RootSIFT keypoints (positions relative)
 
     def original_faces(self) -> list[Face]:
         """The faces in original-image pixels."""
@@ -121,6 +125,10 @@ def decode_side(aspects: Collection[str], encoder: Any = None) -> int | None:
         sides.append(FACE_MAX_SIDE)
     if "pose" in aspects:
         sides.append(POSE_MAX_SIDE)
+    if "local" in aspects:
+        from artsim.detectors.keypoints import LOCAL_SIDE
+
+        sides.append(LOCAL_SIDE)
     return max(sides) if sides else None
 
 
@@ -251,6 +259,16 @@ def analyse_batch(
         )
     out = [Analysis(image=li) for li in images]
 
+    # local features in two threads (OpenCV releases the GIL) while the encoder runs
+    todo = [i for i, want in enumerate(aspects) if "local" in want]
+    local_pending = None
+    if todo:
+        from artsim.detectors.keypoints import extract_local
+
+        local_pool = ThreadPoolExecutor(max_workers=2)
+        local_pending = (todo, [local_pool.submit(extract_local, images[i].image) for i in todo])
+        local_pool.shutdown(wait=False)
+
     todo = [i for i, want in enumerate(aspects) if "global" in want]
     pending = None
     if todo:
@@ -306,6 +324,9 @@ def analyse_batch(
         _set_vectors(
             out, [i for i, want in enumerate(aspects) if "global" in want], pending.result()
         )
+    if local_pending is not None:
+        for i, fut in zip(*local_pending, strict=True):
+            out[i].local = fut.result()
     return out
 
 

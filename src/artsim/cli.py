@@ -198,7 +198,10 @@ def index(
         typer.Option(help="Local folder with the model's weights (transformers models)."),
     ] = None,
     aspects: Annotated[
-        str, typer.Option(help="What to index: global, face, pose (comma-separated).")
+        str,
+        typer.Option(
+            help="What to index: global, face, pose, local (comma-separated; local: RootSIFT for photo queries)."
+        ),
     ] = "global",
     batch_size: Annotated[
         int, typer.Option(min=1, max=512, help="Images per inference batch.")
@@ -508,8 +511,12 @@ def info(
         typer.echo(f"backend   {m['backend']} on {m.get('device', 'cpu')} ({precision}; last run)")
     for name, a in data["aspects"].items():
         pending = f"; {a['pending']} pending (a re-run of `artsim index` does them)"
+        stored = (  # local features live outside the rows: say what they take
+            f"; {a['bytes'] / max(1, a['stored']) / 1024:.1f} KB a painting" if "bytes" in a else ""
+        )
         typer.echo(
             f"aspect    {name}: {a['count']} rows ({a['model']}), {a['items_done']} paintings done"
+            + stored
             + (pending if a["pending"] else "")
         )
     typer.echo(f"failures  {data['failures']} (see failures.csv)")
@@ -739,7 +746,10 @@ def nga_index(
         bool, typer.Option(help="Take every object, not only paintings.")
     ] = False,
     aspects: Annotated[
-        str, typer.Option(help="What to index: global, face, pose (comma-separated).")
+        str,
+        typer.Option(
+            help="What to index: global, face, pose, local (comma-separated; local: RootSIFT for photo queries)."
+        ),
     ] = "global",
     model: Annotated[
         str | None, typer.Option(help="Whole-image encoder (see `artsim models`).")

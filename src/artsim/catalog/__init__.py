@@ -427,6 +427,10 @@ class Catalog:
                 from artsim.catalog.poses import PoseIndexer
 
                 out.append(PoseIndexer(self))
+            elif a == "local":
+                from artsim.catalog.local import LocalIndexer
+
+                out.append(LocalIndexer(self))
             else:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
         return out
@@ -585,6 +589,9 @@ class Catalog:
         store.atomic_write_table(store.next_part_path(folder), table)
 
     def _write_rows(self, ix: AspectIndexer, rows: list[AspectRow]) -> None:
+        write_payloads = getattr(ix, "write_payloads", None)
+        if write_payloads is not None:  # `local`: its features first, then the rows saying so
+            write_payloads(rows)
         columns: dict[str, Any] = {
             "item_id": [r.item_id for r in rows],
             "row_id": [r.row_id for r in rows],
@@ -676,6 +683,11 @@ class Catalog:
                 "model": v.get("model"),
                 "dims": v.get("dims"),
             }
+            if k == "local":  # the features live outside the rows: their size on disk
+                from artsim.catalog.local import LocalStore, stored_bytes
+
+                aspects[k]["bytes"] = stored_bytes(self)
+                aspects[k]["stored"] = len(LocalStore(self))  # with those computed on demand
         return {
             "path": str(self.path),
             "format_version": m["format_version"],

@@ -4,6 +4,11 @@
 
 An aspect indexer records "processed, nothing found" as a row with row_id None, so that a
 painting with no face is remembered as done and not re-examined on resume.
+
+`local` (RootSIFT keypoints for verifying photo queries, `artsim.catalog.local`) keeps its
+features outside the Parquet rows, in memory-mapped parts: its rows carry them as `payload`,
+which the indexer's `write_payloads` stores before the rows are written (rows, then item rows:
+the same crash order as every aspect).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from artsim.records import SourceItem
 if TYPE_CHECKING:  # torch is imported only when an encoder is needed
     from artsim.encoders.base import Encoder
 
-ASPECTS = ("global", "face", "pose")
+ASPECTS = ("global", "face", "pose", "local")
 
 
 @dataclass(slots=True)
@@ -28,6 +33,8 @@ class AspectRow:
     row_id: str | None  # None: the painting was processed and has nothing for this aspect
     info: dict[str, Any] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    # what the aspect stores outside the Parquet rows (local features), None for the others
+    payload: Any = None
 
 
 class AspectIndexer(Protocol):

@@ -5,7 +5,9 @@ Each painting gets up to ``N_FEATURES`` RootSIFT keypoints, found on the image d
 descriptors as uint8 (RootSIFT components scaled by 512: 128 bytes a keypoint). That is
 at most 256 x (128 + 4) bytes = 33 KB a painting.
 
-They are computed on demand (the candidates of a photo query that have none yet) or in bulk
+They are computed while indexing (the ``local`` aspect: ``artsim index --aspects global,local``,
+from the image the analysis stage decoded once for every aspect), on demand (the candidates of
+a photo query that have none yet: catalogs indexed without the aspect) or in bulk
 (``build_local``), and kept under ``CATALOG/cache/local-<params>/`` as append-only parts
 (``part-NNNNNN.ids.json``, ``.xy.npy``, ``.desc.npy``, ``.n.npy``), each written to a
 temporary name and renamed, so a crash never leaves a half part. Parts are memory-mapped, so
@@ -19,58 +21,42 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+
+from artsim.detectors.keypoints import (
+    DESC_SCALE,
+    LOCAL_SIDE,
+    N_FEATURES,
+    LocalFeatures,
+    extract_local,
+)
 
 if TYPE_CHECKING:
+    from artsim.analysis import Analysis
     from artsim.catalog import Catalog
+    from artsim.catalog.aspects import AspectRow
+    from artsim.records import SourceItem
 
-LOCAL_SIDE = 512
-N_FEATURES = 256
-DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
+LOCAL_MODEL = f"rootsift-{LOCAL_SIDE}-{N_FEATURES}"
 
-
-@dataclass(frozen=True, slots=True)
-class LocalFeatures:
-    """Keypoints of one image: xy (n, 2) in [0, 1] of its width/height, descriptors (n, 128)
-    uint8 (RootSIFT x 512), and the pixel size they were found at."""
-
-    xy: np.ndarray
-    desc: np.ndarray
-    size: tuple[int, int]
-
-    def __len__(self) -> int:
-        return len(self.desc)
-
-    def unit_desc(self) -> np.ndarray:
-        """Descriptors as float32 rows of unit length (RootSIFT: compare by inner product)."""
-        d = self.desc.astype(np.float32)
-        return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
-
-
-def extract_local(
-    image: Image.Image, *, max_side: int = LOCAL_SIDE, n_features: int = N_FEATURES
-) -> LocalFeatures:
-    """RootSIFT keypoints of an RGB image, downscaled to ``max_side`` first."""
-    import cv2
-
-    scale = min(1.0, max_side / max(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    small = image.resize(size, Image.Resampling.BILINEAR) if scale < 1 else image
-    gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
-    sift = cv2.SIFT_create(nfeatures=n_features)  # type: ignore[attr-defined]  # not in cv2's stubs
-    kps, desc = sift.detectAndCompute(gray, None)
-    if desc is None or not kps:
-        return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), size)
-    kps, desc = kps[:n_features], desc[:n_features]
-    root = np.sqrt(desc / np.maximum(desc.sum(1, keepdims=True), 1e-6))  # RootSIFT
-    q = np.clip(np.rint(root * DESC_SCALE), 0, 255).astype(np.uint8)
-    xy = np.array([k.pt for k in kps], np.float32) / np.array(size, np.float32)
-    return LocalFeatures(xy.astype(np.float16), q, size)
+# LocalFeatures and extract_local live in artsim.detectors.keypoints (the analysis stage runs
+# them); their names stay importable from here
+__all__ = [
+    "DESC_SCALE",
+    "LOCAL_MODEL",
+    "LOCAL_SIDE",
+    "N_FEATURES",
+    "LocalFeatures",
+    "LocalIndexer",
+    "LocalStore",
+    "build_local",
+    "extract_local",
+    "local_store",
+    "stored_bytes",
+]
 
 
 class LocalStore:
@@ -185,6 +171,12 @@ def local_store(catalog: Catalog) -> LocalStore:
     return store
 
 
+def stored_bytes(catalog: Catalog) -> int:
+    """Bytes on disk of the catalog's local features (every part)."""
+    folder = catalog.path / "cache" / f"local-{LOCAL_MODEL}"
+    return sum(f.stat().st_size for f in folder.glob("part-*.npy")) if folder.is_dir() else 0
+
+
 def build_local(
     catalog: Catalog,
     *,
@@ -199,3 +191,39 @@ def build_local(
         store.ensure(todo[start : start + batch], workers=workers)
         progress(min(start + batch, len(todo)), len(todo))
     return len(todo)
+
+
+class LocalIndexer:
+    """The ``local`` aspect: a row per painting (``info``: its keypoint count; row_id None when
+    it has none), the features themselves in the catalog's `LocalStore`, written before the
+    rows, so a painting counts as done only once its features are on disk."""
+
+    aspect = "local"
+    model_key = LOCAL_MODEL
+    max_side = LOCAL_SIDE  # the decode side: a painting is decoded once, for all its aspects
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.vector_dims: dict[str, int] = {}
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "features": "RootSIFT (OpenCV SIFT), uint8 descriptors, float16 positions",
+            "max_side": LOCAL_SIDE,
+            "keypoints": N_FEATURES,
+            "store": f"cache/local-{LOCAL_MODEL}",
+        }
+
+    def rows(self, item: SourceItem, analysis: Analysis) -> list[AspectRow]:
+        from artsim.catalog.aspects import AspectRow
+
+        f = analysis.local
+        assert f is not None, "analysed without 'local'"
+        row_id = item.id if len(f) else None  # no keypoints: done, never verified
+        return [AspectRow(item.id, row_id, {"keypoints": len(f)}, payload=f)]
+
+    def write_payloads(self, rows: list[AspectRow]) -> None:
+        """Store the rows' features (one part), before the rows themselves are written."""
+        rows = [r for r in rows if r.payload is not None]
+        if rows:
+            local_store(self.catalog).write([r.item_id for r in rows], [r.payload for r in rows])

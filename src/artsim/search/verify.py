@@ -7,8 +7,8 @@ surely the photo shows that painting, and the homography says where: the candida
 corners mapped into the query photo.
 
 All candidates are matched in one matrix product (query descriptors x every candidate's
-descriptors), then split per candidate, so verifying 100 candidates is one BLAS call plus
-100 small RANSACs.
+descriptors) and one top-2 pass over it (`_nearest_two`), so verifying 100 candidates is one
+BLAS call, two max passes and 100 small RANSACs.
 """
 
 from __future__ import annotations
@@ -43,6 +43,28 @@ def _plausible(quad: np.ndarray) -> bool:
     return area > 1.0 and cv2.isContourConvex(quad.astype(np.float32).reshape(-1, 1, 2))
 
 
+def _nearest_two(
+    qd: np.ndarray, candidates: list[LocalFeatures]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each query descriptor and candidate: the nearest candidate keypoint and the two
+    best similarities, (n_query, n_candidates) each. One matrix product against every
+    candidate's keypoints (padded to the longest), then two max passes over the whole
+    (n_query, n_candidates, keypoints) block: several times faster than a top-2 partition
+    per candidate, with the same answers."""
+    m = max(len(c) for c in candidates)
+    cd = np.zeros((len(candidates), m, qd.shape[1]), np.float32)
+    for i, c in enumerate(candidates):
+        if len(c):
+            cd[i, : len(c)] = c.unit_desc()
+    sims = (qd @ cd.reshape(-1, qd.shape[1]).T).reshape(len(qd), len(candidates), m)
+    for i, c in enumerate(candidates):
+        sims[:, i, len(c) :] = -np.inf  # padding is never a match
+    nearest = sims.argmax(axis=2)
+    s1 = np.take_along_axis(sims, nearest[..., None], axis=2)[..., 0]
+    np.put_along_axis(sims, nearest[..., None], -np.inf, axis=2)
+    return nearest, s1, sims.max(axis=2)
+
+
 def verify_candidates(
     query: LocalFeatures,
     query_size: tuple[int, int],
@@ -63,22 +85,13 @@ def verify_candidates(
     sizes = [len(c) for c in candidates]
     if sum(sizes) == 0:
         return out
-    cd = np.concatenate([c.unit_desc() for c in candidates if len(c)])
-    sims = qd @ cd.T  # (n_query, all candidate keypoints)
-    start = 0
+    nearest, s1_all, s2_all = _nearest_two(qd, candidates)
     for i, (c, n) in enumerate(zip(candidates, sizes, strict=True)):
         if n < 2:
-            start += n
             continue
-        block = sims[:, start : start + n]
-        start += n
-        top2 = np.argpartition(-block, 1, axis=1)[:, :2]
-        s = np.take_along_axis(block, top2, axis=1)
-        order = np.argsort(-s, axis=1)
-        s = np.take_along_axis(s, order, axis=1)
-        best = np.take_along_axis(top2, order, axis=1)[:, 0]
-        d1 = np.sqrt(np.maximum(2 - 2 * s[:, 0], 0))
-        d2 = np.sqrt(np.maximum(2 - 2 * s[:, 1], 0))
+        best = nearest[:, i]
+        d1 = np.sqrt(np.maximum(2 - 2 * s1_all[:, i], 0))
+        d2 = np.sqrt(np.maximum(2 - 2 * s2_all[:, i], 0))
         good = np.nonzero(d1 < ratio * d2)[0]
         if len(good) < MIN_MATCHES:
             continue

@@ -1,0 +1,57 @@
+"""Local features of a painting: RootSIFT keypoints (OpenCV's SIFT, descriptors square-rooted
+after L1 normalisation), for the geometric verification of photo queries (issue 13).
+
+The analysis stage (`artsim.analysis`, the ``local`` analysis) runs `extract_local` on the
+image it decoded once for every aspect; the catalog stores the result
+(`artsim.catalog.local`), and a photo query runs it on the photo (`artsim.search.photo`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+LOCAL_SIDE = 512
+N_FEATURES = 256
+DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFeatures:
+    """Keypoints of one image: xy (n, 2) in [0, 1] of its width/height, descriptors (n, 128)
+    uint8 (RootSIFT x 512), and the pixel size they were found at."""
+
+    xy: np.ndarray
+    desc: np.ndarray
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.desc)
+
+    def unit_desc(self) -> np.ndarray:
+        """Descriptors as float32 rows of unit length (RootSIFT: compare by inner product)."""
+        d = self.desc.astype(np.float32)
+        return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+
+
+def extract_local(
+    image: Image.Image, *, max_side: int = LOCAL_SIDE, n_features: int = N_FEATURES
+) -> LocalFeatures:
+    """RootSIFT keypoints of an RGB image, downscaled to ``max_side`` first."""
+    import cv2
+
+    scale = min(1.0, max_side / max(image.size))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    small = image.resize(size, Image.Resampling.BILINEAR) if scale < 1 else image
+    gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    sift = cv2.SIFT_create(nfeatures=n_features)  # type: ignore[attr-defined]  # not in cv2's stubs
+    kps, desc = sift.detectAndCompute(gray, None)
+    if desc is None or not kps:
+        return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), size)
+    kps, desc = kps[:n_features], desc[:n_features]
+    root = np.sqrt(desc / np.maximum(desc.sum(1, keepdims=True), 1e-6))  # RootSIFT
+    q = np.clip(np.rint(root * DESC_SCALE), 0, 255).astype(np.uint8)
+    xy = np.array([k.pt for k in kps], np.float32) / np.array(size, np.float32)
+    return LocalFeatures(xy.astype(np.float16), q, size)

@@ -1,0 +1,202 @@
+"""The catalog's local features (artsim.catalog.local): the `local` aspect written while
+indexing (from the image decoded once for every aspect), its resume and crash rules, `info`,
+the store's parts, and photo queries reading the stored features instead of computing them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from artsim import cli
+from artsim.catalog import Catalog, store
+from artsim.catalog.local import (
+    LOCAL_MODEL,
+    LOCAL_SIDE,
+    LocalStore,
+    build_local,
+    extract_local,
+    local_store,
+)
+from artsim.images import open_image
+from tests.test_paintings import generated_painting
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):  # JPEGs of different sizes, some larger than LOCAL_SIDE
+        generated_painting(40 + i, 380 + 90 * i, 300 + 40 * i).save(src / f"p{i}.jpg", quality=92)
+    return src
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["artsim", *args])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().out
+
+
+def test_indexing_stores_the_features_a_query_would_compute(tmp_path, folder) -> None:
+    cat = Catalog.create(tmp_path / "cat")
+    summary = cat.add(folder, aspects=["global", "local"], batch_size=4)
+    assert summary.added == 6 and summary.aspects["local"] == 6
+    again = Catalog.open(cat.path)
+    assert again.manifest["aspects"]["local"]["model"] == LOCAL_MODEL
+    assert sorted(again.aspect("local").item_ids) == sorted(again.ids)
+    stored = LocalStore(again)
+    assert len(stored) == 6
+    for item_id in again.ids:
+        got = stored.get(item_id)
+        # on demand: the stored image decoded for 512 px, as LocalStore.compute does
+        fresh = extract_local(open_image(again.image_of(item_id), max_side=LOCAL_SIDE).image)
+        assert got is not None and 0 < len(got) <= 256
+        assert np.array_equal(got.desc, fresh.desc) and np.array_equal(got.xy, fresh.xy)
+        assert again.aspect("local").info[again.aspect("local").row_ids.index(item_id)] == {
+            "keypoints": len(got)
+        }
+
+
+def test_the_local_aspect_is_added_to_an_indexed_catalog_without_re_embedding(
+    tmp_path, folder, monkeypatch
+) -> None:
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder)
+    before = Catalog.open(cat.path).aspect("global").vectors["global"].copy()
+    embedded: list[int] = []
+    real = type(cat.encoder).embed_images
+
+    def counting(self, images, *a, **kw):
+        embedded.append(len(images))
+        return real(self, images, *a, **kw)
+
+    monkeypatch.setattr(type(cat.encoder), "embed_images", counting)
+    summary = Catalog.open(cat.path).add(folder, aspects=["local"])
+    assert summary.skipped_existing == 0 and summary.aspects.get("local") == 6
+    assert embedded == []  # the paintings lacked only `local`
+    after = Catalog.open(cat.path)
+    assert np.array_equal(after.aspect("global").vectors["global"], before)
+    assert len(LocalStore(after)) == 6
+    assert Catalog.open(cat.path).add(folder, aspects=["local"]).skipped_existing == 6
+
+
+def test_a_killed_run_resumes_and_leaves_no_painting_without_its_features(
+    tmp_path, folder, monkeypatch
+) -> None:
+    """Features, then the aspect's rows, then the item rows: a kill anywhere in between leaves
+    paintings that a re-run redoes, never one that counts as done without features."""
+    path = tmp_path / "cat"
+    cat = Catalog.create(path)
+
+    class Killed(BaseException):
+        pass
+
+    real_write = store.atomic_write_table
+    writes = []
+
+    def killed_at_fifth_write(where, table):
+        writes.append(where)
+        if len(writes) == 5:  # batch 1: global, local, items; batch 2: global, then killed
+            raise Killed
+        real_write(where, table)
+
+    monkeypatch.setattr(store, "atomic_write_table", killed_at_fifth_write)
+    monkeypatch.setattr(Catalog, "_finish_run", lambda self: None)  # as kill -9: no clean-up
+    with pytest.raises(Killed):
+        cat.add(folder, aspects=["global", "local"], batch_size=2)
+    monkeypatch.undo()
+    half = Catalog.open(path)
+    assert len(half) == 2
+    info = half.info()["aspects"]["local"]
+    assert info["items_done"] == 2 and info["pending"] == 0
+    # the second batch's features reached the store before the kill: harmless, stored again
+    assert len(LocalStore(half)) == 4
+    summary = half.add(folder, aspects=["global", "local"], batch_size=2)
+    assert summary.added == 4 and summary.skipped_existing == 2
+    final = Catalog.open(path)
+    feats = LocalStore(final)
+    assert all(item_id in feats for item_id in final.ids)
+    assert sorted(final.aspect("local").item_ids) == sorted(final.ids)
+    assert final.info()["aspects"]["local"]["pending"] == 0
+
+
+def test_info_shows_the_aspect_and_its_size(tmp_path, folder, monkeypatch, capsys) -> None:
+    path = tmp_path / "cat"
+    code, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "index",
+        str(folder),
+        "--catalog",
+        str(path),
+        "--aspects",
+        "global,local",
+    )
+    assert code == 0
+    info = Catalog.open(path).info()["aspects"]["local"]
+    assert info["items_done"] == 6 and info["pending"] == 0
+    n_kp = sum(len(LocalStore(Catalog.open(path)).get(i) or ()) for i in Catalog.open(path).ids)
+    # every keypoint (132 bytes) in fixed-size rows of 256, plus the .npy headers
+    assert 132 * n_kp <= info["bytes"] <= 6 * 132 * 256 + 4096
+    code, out = run_cli(monkeypatch, capsys, "info", str(path))
+    line = next(x for x in out.splitlines() if x.startswith("aspect    local"))
+    assert info["stored"] == 6
+    assert f"6 paintings done; {info['bytes'] / 6 / 1024:.1f} KB a painting" in line
+    code, out = run_cli(monkeypatch, capsys, "info", str(path), "--json")
+    assert json.loads(out)["aspects"]["local"]["bytes"] == info["bytes"]
+
+
+def test_an_unknown_aspect_is_refused_naming_local(tmp_path, folder, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "argv", ["artsim", "index", str(folder), "--catalog",
+                                      str(tmp_path / "c"), "--aspects", "global,locale"])  # fmt: skip
+    with pytest.raises(SystemExit):
+        cli.main()
+    err = capsys.readouterr().err
+    assert "locale" in err and "local" in err.split("choose from")[1]
+
+
+def test_photo_queries_read_the_stored_features(tmp_path, folder, monkeypatch) -> None:
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global", "local"])
+    cat = Catalog.open(cat.path)
+
+    def no_compute(self, item_id):
+        raise AssertionError(f"{item_id}: computed on demand although stored")
+
+    monkeypatch.setattr(LocalStore, "compute", no_compute)
+    hits = cat.search(str(folder / "p3.jpg"), k=3)  # verification reads every candidate
+    assert hits and all(h.id != "p3.jpg" for h in hits)
+
+
+def test_without_the_aspect_features_are_computed_on_demand_and_kept(tmp_path, folder) -> None:
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder)
+    cat = Catalog.open(cat.path)
+    assert len(local_store(cat)) == 0
+    cat.search(str(folder / "p3.jpg"), k=3)
+    n = len(LocalStore(cat))
+    assert n == 5  # every candidate but the query's own painting, kept on disk
+    assert build_local(cat) == 1 and build_local(cat) == 0
+    assert len(LocalStore(cat)) == 6
+
+
+def test_a_part_without_its_ids_file_is_ignored(tmp_path, folder) -> None:
+    """The ids file is written last and commits a part: a part killed before it is not read,
+    and its paintings are computed again."""
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder)
+    cat = Catalog.open(cat.path)
+    s = LocalStore(cat)
+    s.ensure(["p0.jpg", "p1.jpg"])
+    (ids_file,) = s.folder.glob("part-*.ids.json")
+    ids_file.unlink()
+    again = LocalStore(cat)
+    assert len(again) == 0
+    got = again.ensure(["p0.jpg"])
+    assert len(got["p0.jpg"]) > 0 and "p0.jpg" in LocalStore(cat)
