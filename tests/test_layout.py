@@ -38,7 +38,6 @@ UNTESTED = {
     "artsim.evaluation": "re-exports of metrics and groundtruth",
     "artsim.search.index": "re-exports artsim.catalog.index (tests/test_catalog_index.py)",
     # issue 17: covered by tests/test_verify.py for now; branch photos-speed gives it its own
-    "artsim.catalog.local": "tested in tests/test_verify.py (own test module pending)",
 }
 
 

@@ -1,0 +1,62 @@
+"""RootSIFT keypoints of an image (artsim.detectors.keypoints)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from artsim.detectors.keypoints import DESC_SCALE, LocalFeatures, extract_local
+
+
+def _shapes(w: int = 900, h: int = 700, seed: int = 0) -> Image.Image:
+    """A picture with corners and blobs for SIFT to find, made here (no third-party images)."""
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (w, h), (235, 225, 205))
+    draw = ImageDraw.Draw(im)
+    for _ in range(120):
+        x, y = int(rng.integers(0, w - 60)), int(rng.integers(0, h - 60))
+        s = int(rng.integers(10, 60))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            draw.rectangle((x, y, x + s, y + s // 2), fill=colour)
+        else:
+            draw.ellipse((x, y, x + s, y + s), fill=colour)
+    return im
+
+
+def test_features_are_bounded_compact_and_found_at_the_reduced_size():
+    f = extract_local(_shapes(), max_side=512, n_features=200)
+    assert f.size == (512, 398)  # the longer side brought to max_side, aspect kept
+    assert 50 <= len(f) <= 200
+    assert f.desc.dtype == np.uint8 and f.desc.shape == (len(f), 128)
+    assert f.xy.dtype == np.float16 and f.xy.shape == (len(f), 2)
+    assert float(f.xy.min()) >= 0.0 and float(f.xy.max()) <= 1.0  # fractions of the size
+
+
+def test_descriptors_are_root_sift_scaled_to_a_byte():
+    f = extract_local(_shapes(seed=1))
+    root = f.desc.astype(np.float32) / DESC_SCALE
+    # RootSIFT: square roots of an L1-normalised histogram, so the squares sum to ~1
+    assert np.allclose((root**2).sum(axis=1), 1.0, atol=0.08)
+    unit = f.unit_desc()
+    assert np.allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_small_image_is_not_upscaled_and_a_flat_one_has_no_keypoints():
+    small = extract_local(_shapes(300, 200, seed=2), max_side=512)
+    assert small.size == (300, 200)
+    flat = extract_local(Image.new("RGB", (400, 300), (128, 128, 128)))
+    assert isinstance(flat, LocalFeatures) and len(flat) == 0
+    assert flat.desc.shape == (0, 128) and flat.xy.shape == (0, 2)
+
+
+def test_the_same_picture_at_another_size_gives_matching_keypoints():
+    im = _shapes(seed=3)
+    a = extract_local(im, max_side=512)
+    b = extract_local(im.resize((700, 544)), max_side=512)
+    sims = a.unit_desc() @ b.unit_desc().T
+    nearest = sims.argmax(axis=1)
+    close = np.linalg.norm(
+        a.xy.astype(np.float32) - b.xy[nearest].astype(np.float32), axis=1
+    )  # same place in the picture, as a fraction of its size
+    assert np.mean(close < 0.01) > 0.5
