@@ -4,14 +4,17 @@ the search modules' tests need no model (tests/test_search*.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from artsim.catalog import AspectData
 from artsim.catalog.index import VectorIndex, build_index
+from artsim.catalog.metadata import FieldColumns, LazyMetadata
 from artsim.encoders.poses import pose_descriptor
 from artsim.errors import ArtsimError
 from artsim.records import Pose
@@ -38,6 +41,10 @@ class MemoryCatalog:
         self._pos = {p.id: i for i, p in enumerate(paintings)}
         self._images = [f"/nowhere/{p.id}.jpg" for p in paintings]
         self._metadata = [p.metadata for p in paintings]
+        # --where reads typed columns; with no loader they come from the JSON, as for old parts
+        self.fields = FieldColumns(
+            LazyMetadata(pa.array([json.dumps(p.metadata) for p in paintings], pa.string())), None
+        )
         self.encoder = None  # searches by id never embed
         self._aspects: dict[str, AspectData] = {}
         if "global" in aspects:

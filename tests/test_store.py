@@ -256,3 +256,33 @@ def test_only_the_lock_holder_cleans_temp_files(tmp_path):
     with store.writer_lock(tmp_path):
         assert not stale.exists()
     assert thumb.exists()
+
+
+def test_dedupe_keep_matches_a_dict_of_last_rows_on_random_keys():
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from artsim.catalog.store import dedupe_keep
+
+    def reference(keys):
+        last = {}
+        for i, k in enumerate(keys):
+            last[k] = i
+        return None if len(last) == len(keys) else sorted(last.values())
+
+    rng = random.Random(0)
+    for _ in range(500):
+        keys = [
+            rng.choice(["a", "b", "c", None, "é", "x" * 40]) if rng.random() < 0.8 else str(i)
+            for i in range(rng.randrange(0, 25))
+        ]
+        table = pa.table({"k": pa.array(keys, pa.string())})
+        if len(keys) > 2:  # parts read together: several chunks
+            table = pa.concat_tables([table.slice(0, len(keys) // 2), table.slice(len(keys) // 2)])
+        got = dedupe_keep(table, "k")
+        want = reference(keys)
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert got.dtype == np.int64 and list(got) == want

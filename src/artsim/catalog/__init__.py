@@ -67,7 +67,7 @@ class AspectData:
     model_key: str
     item_ids: list[str] = field(default_factory=list)
     row_ids: list[str] = field(default_factory=list)
-    info: list[dict[str, Any]] = field(default_factory=list)
+    info: Sequence[dict[str, Any]] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     indexes: dict[str, VectorIndex] = field(default_factory=dict)
@@ -366,14 +366,18 @@ class Catalog:
                 f"`artsim index SRC --catalog {self.path} --aspects {name}`"
             )
         data = _read_aspect(self.path, name, meta["model"], meta.get("dims", {}))
-        known = self._pos
-        keep = [i for i, it in enumerate(data.item_ids) if it in known]
-        if len(keep) != len(data.item_ids):  # rows whose item row was lost: ignore them
-            data = _subset_aspect(data, keep)
-        data.row_pos = np.array([known[it] for it in data.item_ids], dtype=np.int64)
-        data.in_item_order = len(data.row_pos) == len(self._ids) and bool(
-            np.array_equal(data.row_pos, np.arange(len(self._ids)))
-        )
+        if data.item_ids == self._ids:  # one row per painting, in item order (global): no lookups
+            data.row_pos = np.arange(len(self._ids), dtype=np.int64)
+            data.in_item_order = True
+        else:
+            known = self._pos
+            keep = [i for i, it in enumerate(data.item_ids) if it in known]
+            if len(keep) != len(data.item_ids):  # rows whose item row was lost: ignore them
+                data = _subset_aspect(data, keep)
+            data.row_pos = np.array([known[it] for it in data.item_ids], dtype=np.int64)
+            data.in_item_order = len(data.row_pos) == len(self._ids) and bool(
+                np.array_equal(data.row_pos, np.arange(len(self._ids)))
+            )
         self._aspects[name] = data
         return data
 
@@ -818,7 +822,7 @@ def _read_aspect(root: Path, aspect: str, model_key: str, dims: dict[str, int]) 
     data.parts_fingerprint = fingerprint
     data.item_ids = table.column("item_id").to_pylist()
     data.row_ids = table.column("row_id").to_pylist()
-    data.info = [json.loads(s) if s else {} for s in table.column("info").to_pylist()]
+    data.info = LazyMetadata(table.column("info"))  # parsed on access: 1M empty rows took 0.5 s
     data.vectors = vectors
     return data
 

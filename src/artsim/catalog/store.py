@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
@@ -324,13 +325,16 @@ def dedupe_last(table: pa.Table, key: str) -> pa.Table:
 
 def dedupe_keep(table: pa.Table, key: str) -> np.ndarray | None:
     """The rows `dedupe_last` keeps, in order; None when it keeps them all."""
-    keys = table.column(key).to_pylist()
-    last: dict[Any, int] = {}
-    for i, k in enumerate(keys):
-        last[k] = i
-    if len(last) == len(keys):
-        return None
-    return np.array(sorted(last.values()), dtype=np.int64)
+    column = table.column(key)
+    n = len(column)
+    if n == 0 or pc.count_distinct(column, mode="all").as_py() == n:
+        return None  # the usual case, decided in Arrow (a Python dict took 1.1 s at 1M rows)
+    codes = column.combine_chunks().dictionary_encode().indices
+    if codes.null_count:  # null keys are one key, as in a dict
+        codes = pc.fill_null(codes, len(codes))
+    codes = codes.to_numpy(zero_copy_only=False)
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    return np.sort(n - 1 - first_from_end).astype(np.int64)
 
 
 # ---------------------------------------------------------------------- memory-mapped vectors
