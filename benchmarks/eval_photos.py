@@ -98,7 +98,15 @@ def main() -> None:
     )
     ap.add_argument("--settings", default="mild,framed", help="comma-separated: mild, framed")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos.json")
+    ap.add_argument(
+        "--half",
+        choices=("all", "tune", "held-out"),
+        default="all",
+        help="search only this half's queries (the photos are made for all, so they are the same)",
+    )
+    ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     args = ap.parse_args()
+    started = time.perf_counter()
     gt = args.data / "groundtruth"
     cat = Catalog.open(args.catalog)
     path_to_id, id_to_path = gt_index(cat, args.data)
@@ -130,11 +138,14 @@ def main() -> None:
     order = list(rng.permutation(len(pairs)))
     n_verify = args.verify_queries or len(pairs)
     verified = {pairs[i].query_path for i in order[:n_verify]}
+    all_records: dict[str, dict] = {}
     for name, queries in settings.items():
         if name not in wanted:
             continue
         records: dict[str, dict] = {}
         times_on, times_off = [], []
+        if args.half != "all":
+            queries = {q: v for q, v in queries.items() if split.get(q) == args.half}
         for n_done, (qpath, (image, second)) in enumerate(queries.items()):
             if n_done % 20 == 0:
                 log(f"{name}: {n_done}/{len(queries)}")
@@ -157,6 +168,7 @@ def main() -> None:
                         "path": id_to_path.get(h.id),
                         "global": h.scores["global"],
                         "inliers": h.scores["inliers"],
+                        "quad": h.quad,
                     }
                     for h in hits
                     if h.id != exclude and id_to_path.get(h.id) not in ign
@@ -235,6 +247,11 @@ def main() -> None:
         res["p50_ms_photo_off"] = round(1000 * statistics.median(times_off), 1)
         out["settings"][name] = res
         log(f"{name}: {json.dumps(res, indent=1)}")
+        all_records[name] = records
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    log(f"done in {out['seconds']} s")
+    if args.records:
+        args.records.write_text(json.dumps(all_records))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # strict JSON: an empty group's metric is null, not NaN
     text = json.dumps(out, indent=2).replace("NaN", "null")
