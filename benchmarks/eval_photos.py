@@ -37,7 +37,7 @@ from artsim.evaluation.run import (
     split_by_painting,
     usable_pairs,
 )
-from artsim.search.photo import INLIER_WEIGHT, search_photo
+from artsim.search.photo import INLIER_WEIGHT, rank_candidates, search_photo
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = (6, 8, 10, 12, 15, 20, 25, 30)
@@ -49,12 +49,17 @@ def log(msg: str) -> None:
 
 def rank_with(hits: list[dict], t: int | None) -> list[str]:
     """Paths ranked as search_photo would with threshold t (None: no verification)."""
-
-    def key(h: dict) -> tuple:
-        ok = t is not None and h["inliers"] >= t
-        return (not ok, -(h["global"] + (INLIER_WEIGHT * h["inliers"] if ok else 0.0)))
-
-    return [h["path"] for h in sorted(hits, key=key)]
+    if t is None:
+        return [h["path"] for h in sorted(hits, key=lambda h: -h["global"])]
+    order = rank_candidates(
+        [h["global"] for h in hits],
+        [h["inliers"] for h in hits],
+        [tuple(map(tuple, h["quad"])) if h.get("quad") else None for h in hits],
+        [h.get("hypothesis", 0) for h in hits],
+        min_inliers=t,
+        inlier_weight=INLIER_WEIGHT,
+    )
+    return [hits[i]["path"] for i in order]
 
 
 def recall1(records: dict[str, dict], queries: list[str], t: int | None, ignore) -> float:
@@ -169,6 +174,7 @@ def main() -> None:
                         "global": h.scores["global"],
                         "inliers": h.scores["inliers"],
                         "quad": h.quad,
+                        "hypothesis": h.scores.get("hypothesis", 0),
                     }
                     for h in hits
                     if h.id != exclude and id_to_path.get(h.id) not in ign
