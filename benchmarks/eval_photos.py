@@ -37,7 +37,7 @@ from artsim.evaluation.run import (
     split_by_painting,
     usable_pairs,
 )
-from artsim.search.photo import INLIER_WEIGHT, rank_candidates, search_photo
+from artsim.search.photo import INLIER_WEIGHT, MIN_INLIERS, rank_candidates, search_photo
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = (6, 8, 10, 12, 15, 20, 25, 30)
@@ -82,6 +82,89 @@ def both2(records: dict[str, dict], queries: list[str], t: int | None) -> tuple[
     return len(hits), (float(np.mean(hits)) if hits else float("nan"))
 
 
+def summarise(
+    records: dict[str, dict],
+    split: dict[str, str],
+    verified: set[str],
+    min_inliers: int,
+    times_on: list[float],
+    times_off: list[float],
+) -> dict:
+    """One setting's metrics per half, the inlier threshold chosen on the tune half unless
+    ``min_inliers`` is given."""
+    # for the ranking metrics the second painting's target is a correct answer too
+    ign_map = {
+        q: ({r["second_target"]} if r["second_target"] else set()) for q, r in records.items()
+    }
+    halves = {h: [q for q in records if split.get(q) == h] for h in ("tune", "held-out")}
+    halves["all"] = list(records)
+    halves["verified sample"] = [q for q in records if q in verified]
+    tune_v = [q for q in halves["tune"] if q in verified]
+    tune_scores = {t: recall1(records, tune_v, t, ign_map) for t in THRESHOLDS}
+    best_t = max(THRESHOLDS, key=lambda t: (round(tune_scores[t], 4), t))
+    if not tune_v:  # nothing to choose on (a held-out-only run): the shipped threshold
+        best_t = MIN_INLIERS
+    best_t = min_inliers or best_t
+    res = {
+        "queries": len(records),
+        "threshold_sweep_tune": tune_scores,
+        "chosen_min_inliers": best_t,
+    }
+    for h, qs_all in halves.items():
+        qs = qs_all
+        off_r1 = (
+            float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qs]))
+            if qs
+            else float("nan")
+        )
+        twos = [q for q in qs if q in verified and records[q]["second_target"]]
+        off_two = [
+            float(
+                {records[q]["target"], records[q]["second_target"]}
+                <= set(records[q]["off_all"][:2])
+            )
+            for q in twos
+        ]
+        in100 = (
+            float(
+                np.mean(
+                    [
+                        float(records[q]["target"] in [x["path"] for x in records[q]["hits"]])
+                        for q in qs
+                    ]
+                )
+            )
+            if qs
+            else float("nan")
+        )
+        qv = [q for q in qs if q in verified]
+        res[h] = {
+            "queries": len(qs),
+            "verified_queries": len(qv),
+            "photo_off_recall@1": off_r1,
+            "shortlist_recall": in100,
+            "no_verification_recall@1": recall1(records, qs, None, ign_map),
+            "photo_auto_recall@1": recall1(records, qv, best_t, ign_map),
+            "photo_off_recall@1_same_queries": (
+                float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qv]))
+                if qv
+                else float("nan")
+            ),
+            "two_paintings": dict(
+                zip(("queries", "both@2"), both2(records, qv, best_t), strict=True)
+            ),
+            "two_paintings_off": {
+                "queries": len(twos),
+                "both@2": float(np.mean(off_two)) if twos else None,
+            },
+        }
+    res["verified_sample"] = sorted(verified & set(records))
+    if times_on:
+        res["p50_ms_photo_auto"] = round(1000 * statistics.median(times_on), 1)
+        res["p50_ms_photo_off"] = round(1000 * statistics.median(times_off), 1)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", type=Path, default=REPO / "eval-catalog")
@@ -110,9 +193,29 @@ def main() -> None:
         help="search only this half's queries (the photos are made for all, so they are the same)",
     )
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
+    ap.add_argument(
+        "--rescore",
+        type=Path,
+        nargs="+",
+        help="no search: merge these --records files (e.g. a tune and a held-out run, every "
+        "query verified) and score them",
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     gt = args.data / "groundtruth"
+    if args.rescore:
+        split = split_by_painting(load_instance_pairs(gt), args.seed)
+        merged: dict[str, dict] = {}
+        for f in args.rescore:
+            for name, recs in json.loads(f.read_text()).items():
+                merged.setdefault(name, {}).update(recs)
+        out = {"rescored": [str(f) for f in args.rescore], "settings": {}}
+        for name, recs in merged.items():
+            res = summarise(recs, split, set(recs), args.min_inliers, [], [])
+            out["settings"][name] = res
+            log(f"{name}: {json.dumps(res, indent=1)}")
+        args.out.write_text(json.dumps(out, indent=2).replace("NaN", "null") + "\n")
+        return
     cat = Catalog.open(args.catalog)
     path_to_id, id_to_path = gt_index(cat, args.data)
     available = set(path_to_id)
@@ -180,77 +283,7 @@ def main() -> None:
                     if h.id != exclude and id_to_path.get(h.id) not in ign
                 ],
             }
-        # for the ranking metrics the second painting's target is a correct answer too
-        ign_map = {
-            q: ({r["second_target"]} if r["second_target"] else set()) for q, r in records.items()
-        }
-        halves = {h: [q for q in records if split.get(q) == h] for h in ("tune", "held-out")}
-        halves["all"] = list(records)
-        halves["verified sample"] = [q for q in records if q in verified]
-        tune_v = [q for q in halves["tune"] if q in verified]
-        tune_scores = {t: recall1(records, tune_v, t, ign_map) for t in THRESHOLDS}
-        best_t = max(THRESHOLDS, key=lambda t: (round(tune_scores[t], 4), t))
-        best_t = args.min_inliers or best_t
-        res = {
-            "queries": len(records),
-            "threshold_sweep_tune": tune_scores,
-            "chosen_min_inliers": best_t,
-        }
-        for h, qs_all in halves.items():
-            qs = qs_all
-            off_r1 = (
-                float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qs]))
-                if qs
-                else float("nan")
-            )
-            twos = [q for q in qs if q in verified and records[q]["second_target"]]
-            off_two = [
-                float(
-                    {records[q]["target"], records[q]["second_target"]}
-                    <= set(records[q]["off_all"][:2])
-                )
-                for q in twos
-            ]
-            in100 = (
-                float(
-                    np.mean(
-                        [
-                            float(records[q]["target"] in [x["path"] for x in records[q]["hits"]])
-                            for q in qs
-                        ]
-                    )
-                )
-                if qs
-                else float("nan")
-            )
-            qv = [q for q in qs if q in verified]
-            res[h] = {
-                "queries": len(qs),
-                "verified_queries": len(qv),
-                "photo_off_recall@1": off_r1,
-                "shortlist_recall": in100,
-                "no_verification_recall@1": recall1(records, qs, None, ign_map),
-                "photo_auto_recall@1": recall1(records, qv, best_t, ign_map),
-                "photo_off_recall@1_same_queries": (
-                    float(
-                        np.mean(
-                            [float(records[q]["off"][:1] == [records[q]["target"]]) for q in qv]
-                        )
-                    )
-                    if qv
-                    else float("nan")
-                ),
-                "two_paintings": dict(
-                    zip(("queries", "both@2"), both2(records, qv, best_t), strict=True)
-                ),
-                "two_paintings_off": {
-                    "queries": len(twos),
-                    "both@2": float(np.mean(off_two)) if twos else None,
-                },
-            }
-        res["verified_sample"] = sorted(verified & set(records))
-        res["p50_ms_photo_auto"] = round(1000 * statistics.median(times_on), 1)
-        res["p50_ms_photo_off"] = round(1000 * statistics.median(times_off), 1)
+        res = summarise(records, split, verified, args.min_inliers, times_on, times_off)
         out["settings"][name] = res
         log(f"{name}: {json.dumps(res, indent=1)}")
         all_records[name] = records

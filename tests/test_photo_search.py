@@ -54,6 +54,11 @@ def test_a_found_painting_no_match_covers_leads_with_its_best_global_hit() -> No
     # both verified matches of the left painting, but the right painting's best hit second
     assert order[:2] == [0, 2]
     assert order[2:] == [1, 4, 3]
+    # nothing verified: the best global score stays first, then the other painting's best
+    order = rank_candidates(
+        [0.5, 0.7, 0.6, 0.4], [0, 0, 0, 0], [left, whole, right, left], [1, 0, 2, 1]
+    )
+    assert order == [1, 2, 0, 3]
 
 
 def test_query_features_of_a_found_painting_map_back_into_the_photo() -> None:

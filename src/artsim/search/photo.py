@@ -144,6 +144,9 @@ def rank_candidates(
             leaders.append(i)
             places.append(q)
     seen: set[int] = set()
+    if not leaders and rest:  # nothing verified: the best global score stays first
+        leaders.append(rest[0])
+        seen.add(hyp[rest[0]])
     for i in rest:
         q = quads[i]
         if hyp[i] > 0 and hyp[i] not in seen and q is not None:
