@@ -194,6 +194,11 @@ def main() -> None:
     )
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     ap.add_argument(
+        "--no-region-features",
+        action="store_true",
+        help="verify with the whole photo's keypoints only (the behaviour before 2026-12-01)",
+    )
+    ap.add_argument(
         "--rescore",
         type=Path,
         nargs="+",
@@ -262,7 +267,14 @@ def main() -> None:
             off = cat.search(image, k=10, photo="off")
             times_off.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            hits = search_photo(cat, image, k=300, min_inliers=0, verify=qpath in verified)
+            hits = search_photo(
+                cat,
+                image,
+                k=300,
+                min_inliers=0,
+                verify=qpath in verified,
+                per_painting_features=not args.no_region_features,
+            )
             times_on.append(time.perf_counter() - t0)
             ign = set(ignore.get(qpath, set())) | {qpath}
             off_all = [id_to_path.get(h.id) for h in off if id_to_path.get(h.id) not in ign]
