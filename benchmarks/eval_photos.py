@@ -71,6 +71,12 @@ def recall1(records: dict[str, dict], queries: list[str], t: int | None, ignore)
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def second_answers(r: dict) -> set[str]:
+    """The second painting of a two-painting photo, by any of its files in the catalog: its
+    target and its own query file (e.g. the PeopleArt and the WikiArt copy of one print)."""
+    return {p for p in (r.get("second_target"), r.get("second_query")) if p}
+
+
 def both2(records: dict[str, dict], queries: list[str], t: int | None) -> tuple[int, float]:
     hits = []
     for q in queries:
@@ -78,7 +84,7 @@ def both2(records: dict[str, dict], queries: list[str], t: int | None) -> tuple[
         if r.get("second_target") is None:
             continue
         top = rank_with(r["hits"], t)[:2]
-        hits.append(float(r["target"] in top and r["second_target"] in top))
+        hits.append(float(r["target"] in top and bool(second_answers(r) & set(top))))
     return len(hits), (float(np.mean(hits)) if hits else float("nan"))
 
 
@@ -93,9 +99,8 @@ def summarise(
     """One setting's metrics per half, the inlier threshold chosen on the tune half unless
     ``min_inliers`` is given."""
     # for the ranking metrics the second painting's target is a correct answer too
-    ign_map = {
-        q: ({r["second_target"]} if r["second_target"] else set()) for q, r in records.items()
-    }
+    # (by any of its files: a photo of two paintings is rightly answered by the second one)
+    ign_map = {q: second_answers(r) for q, r in records.items()}
     halves = {h: [q for q in records if split.get(q) == h] for h in ("tune", "held-out")}
     halves["all"] = list(records)
     halves["verified sample"] = [q for q in records if q in verified]
@@ -110,18 +115,22 @@ def summarise(
         "threshold_sweep_tune": tune_scores,
         "chosen_min_inliers": best_t,
     }
+
+    def off_top(q: str) -> list[str]:  # photo off, the second painting's files not counted
+        return [p for p in records[q]["off_all"] if p not in ign_map[q]]
+
     for h, qs_all in halves.items():
         qs = qs_all
         off_r1 = (
-            float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qs]))
+            float(np.mean([float(off_top(q)[:1] == [records[q]["target"]]) for q in qs]))
             if qs
             else float("nan")
         )
         twos = [q for q in qs if q in verified and records[q]["second_target"]]
         off_two = [
             float(
-                {records[q]["target"], records[q]["second_target"]}
-                <= set(records[q]["off_all"][:2])
+                records[q]["target"] in records[q]["off_all"][:2]
+                and bool(ign_map[q] & set(records[q]["off_all"][:2]))
             )
             for q in twos
         ]
@@ -146,7 +155,7 @@ def summarise(
             "no_verification_recall@1": recall1(records, qs, None, ign_map),
             "photo_auto_recall@1": recall1(records, qv, best_t, ign_map),
             "photo_off_recall@1_same_queries": (
-                float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qv]))
+                float(np.mean([float(off_top(q)[:1] == [records[q]["target"]]) for q in qv]))
                 if qv
                 else float("nan")
             ),
@@ -210,9 +219,13 @@ def main() -> None:
     gt = args.data / "groundtruth"
     if args.rescore:
         split = split_by_painting(load_instance_pairs(gt), args.seed)
+        query_of = {p.target_path: p.query_path for p in load_instance_pairs(gt)}
         merged: dict[str, dict] = {}
         for f in args.rescore:
             for name, recs in json.loads(f.read_text()).items():
+                for r in recs.values():
+                    if r.get("second_target") and "second_query" not in r:
+                        r["second_query"] = query_of.get(r["second_target"])
                 merged.setdefault(name, {}).update(recs)
         out = {"rescored": [str(f) for f in args.rescore], "settings": {}}
         for name, recs in merged.items():
@@ -281,8 +294,11 @@ def main() -> None:
             records[qpath] = {
                 "target": target_of[qpath],
                 "second_target": target_of.get(second) if second else None,
+                "second_query": second,
                 "off_all": off_all,
-                "off": [p for p in off_all if not second or p != target_of.get(second)],
+                "off": [
+                    p for p in off_all if not second or p not in (second, target_of.get(second))
+                ],
                 "hits": [
                     {
                         "path": id_to_path.get(h.id),
