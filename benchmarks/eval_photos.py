@@ -203,9 +203,10 @@ def main() -> None:
     )
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     ap.add_argument(
-        "--no-region-features",
+        "--region-features",
         action="store_true",
-        help="verify with the whole photo's keypoints only (the behaviour before 2026-12-01)",
+        help="verify with each found painting's own keypoints too (search_photo's "
+        "per_painting_features; off by default)",
     )
     ap.add_argument(
         "--rescore",
@@ -286,7 +287,7 @@ def main() -> None:
                 k=300,
                 min_inliers=0,
                 verify=qpath in verified,
-                per_painting_features=not args.no_region_features,
+                per_painting_features=args.region_features,
             )
             times_on.append(time.perf_counter() - t0)
             ign = set(ignore.get(qpath, set())) | {qpath}
