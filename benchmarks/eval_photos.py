@@ -38,7 +38,7 @@ from artsim.evaluation.run import (
     split_by_painting,
     usable_pairs,
 )
-from artsim.search.photo import INLIER_WEIGHT, search_photo
+from artsim.search.photo import INLIER_WEIGHT, MIN_INLIERS, rank_candidates, search_photo
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = (6, 8, 10, 12, 15, 20, 25, 30)
@@ -50,12 +50,17 @@ def log(msg: str) -> None:
 
 def rank_with(hits: list[dict], t: int | None) -> list[str]:
     """Paths ranked as search_photo would with threshold t (None: no verification)."""
-
-    def key(h: dict) -> tuple:
-        ok = t is not None and h["inliers"] >= t
-        return (not ok, -(h["global"] + (INLIER_WEIGHT * h["inliers"] if ok else 0.0)))
-
-    return [h["path"] for h in sorted(hits, key=key)]
+    if t is None:
+        return [h["path"] for h in sorted(hits, key=lambda h: -h["global"])]
+    order = rank_candidates(
+        [h["global"] for h in hits],
+        [h["inliers"] for h in hits],
+        [tuple(map(tuple, h["quad"])) if h.get("quad") else None for h in hits],
+        [h.get("hypothesis", 0) for h in hits],
+        min_inliers=t,
+        inlier_weight=INLIER_WEIGHT,
+    )
+    return [hits[i]["path"] for i in order]
 
 
 def recall1(records: dict[str, dict], queries: list[str], t: int | None, ignore) -> float:
@@ -67,6 +72,12 @@ def recall1(records: dict[str, dict], queries: list[str], t: int | None, ignore)
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def second_answers(r: dict) -> set[str]:
+    """The second painting of a two-painting photo, by any of its files in the catalog: its
+    target and its own query file (e.g. the PeopleArt and the WikiArt copy of one print)."""
+    return {p for p in (r.get("second_target"), r.get("second_query")) if p}
+
+
 def both2(records: dict[str, dict], queries: list[str], t: int | None) -> tuple[int, float]:
     hits = []
     for q in queries:
@@ -74,8 +85,94 @@ def both2(records: dict[str, dict], queries: list[str], t: int | None) -> tuple[
         if r.get("second_target") is None:
             continue
         top = rank_with(r["hits"], t)[:2]
-        hits.append(float(r["target"] in top and r["second_target"] in top))
+        hits.append(float(r["target"] in top and bool(second_answers(r) & set(top))))
     return len(hits), (float(np.mean(hits)) if hits else float("nan"))
+
+
+def summarise(
+    records: dict[str, dict],
+    split: dict[str, str],
+    verified: set[str],
+    min_inliers: int,
+    times_on: list[float],
+    times_off: list[float],
+) -> dict:
+    """One setting's metrics per half, the inlier threshold chosen on the tune half unless
+    ``min_inliers`` is given."""
+    # for the ranking metrics the second painting's target is a correct answer too
+    # (by any of its files: a photo of two paintings is rightly answered by the second one)
+    ign_map = {q: second_answers(r) for q, r in records.items()}
+    halves = {h: [q for q in records if split.get(q) == h] for h in ("tune", "held-out")}
+    halves["all"] = list(records)
+    halves["verified sample"] = [q for q in records if q in verified]
+    tune_v = [q for q in halves["tune"] if q in verified]
+    tune_scores = {t: recall1(records, tune_v, t, ign_map) for t in THRESHOLDS}
+    best_t = max(THRESHOLDS, key=lambda t: (round(tune_scores[t], 4), t))
+    if not tune_v:  # nothing to choose on (a held-out-only run): the shipped threshold
+        best_t = MIN_INLIERS
+    best_t = min_inliers or best_t
+    res = {
+        "queries": len(records),
+        "threshold_sweep_tune": tune_scores,
+        "chosen_min_inliers": best_t,
+    }
+
+    def off_top(q: str) -> list[str]:  # photo off, the second painting's files not counted
+        return [p for p in records[q]["off_all"] if p not in ign_map[q]]
+
+    for h, qs_all in halves.items():
+        qs = qs_all
+        off_r1 = (
+            float(np.mean([float(off_top(q)[:1] == [records[q]["target"]]) for q in qs]))
+            if qs
+            else float("nan")
+        )
+        twos = [q for q in qs if q in verified and records[q]["second_target"]]
+        off_two = [
+            float(
+                records[q]["target"] in records[q]["off_all"][:2]
+                and bool(ign_map[q] & set(records[q]["off_all"][:2]))
+            )
+            for q in twos
+        ]
+        in100 = (
+            float(
+                np.mean(
+                    [
+                        float(records[q]["target"] in [x["path"] for x in records[q]["hits"]])
+                        for q in qs
+                    ]
+                )
+            )
+            if qs
+            else float("nan")
+        )
+        qv = [q for q in qs if q in verified]
+        res[h] = {
+            "queries": len(qs),
+            "verified_queries": len(qv),
+            "photo_off_recall@1": off_r1,
+            "shortlist_recall": in100,
+            "no_verification_recall@1": recall1(records, qs, None, ign_map),
+            "photo_auto_recall@1": recall1(records, qv, best_t, ign_map),
+            "photo_off_recall@1_same_queries": (
+                float(np.mean([float(off_top(q)[:1] == [records[q]["target"]]) for q in qv]))
+                if qv
+                else float("nan")
+            ),
+            "two_paintings": dict(
+                zip(("queries", "both@2"), both2(records, qv, best_t), strict=True)
+            ),
+            "two_paintings_off": {
+                "queries": len(twos),
+                "both@2": float(np.mean(off_two)) if twos else None,
+            },
+        }
+    res["verified_sample"] = sorted(verified & set(records))
+    if times_on:
+        res["p50_ms_photo_auto"] = round(1000 * statistics.median(times_on), 1)
+        res["p50_ms_photo_off"] = round(1000 * statistics.median(times_off), 1)
+    return res
 
 
 def main() -> None:
@@ -104,10 +201,48 @@ def main() -> None:
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos.json")
+    ap.add_argument(
+        "--half",
+        choices=("all", "tune", "held-out"),
+        default="all",
+        help="search only this half's queries (the photos are made for all, so they are the same)",
+    )
+    ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
+    ap.add_argument(
+        "--region-features",
+        action="store_true",
+        help="verify with each found painting's own keypoints too (search_photo's "
+        "per_painting_features; off by default)",
+    )
+    ap.add_argument(
+        "--rescore",
+        type=Path,
+        nargs="+",
+        help="no search: merge these --records files (e.g. a tune and a held-out run, every "
+        "query verified) and score them",
+    )
     args = ap.parse_args()
     photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features  # read per call
     photo.PER_HYPOTHESIS = args.per_hypothesis
+    started = time.perf_counter()
     gt = args.data / "groundtruth"
+    if args.rescore:
+        split = split_by_painting(load_instance_pairs(gt), args.seed)
+        query_of = {p.target_path: p.query_path for p in load_instance_pairs(gt)}
+        merged: dict[str, dict] = {}
+        for f in args.rescore:
+            for name, recs in json.loads(f.read_text()).items():
+                for r in recs.values():
+                    if r.get("second_target") and "second_query" not in r:
+                        r["second_query"] = query_of.get(r["second_target"])
+                merged.setdefault(name, {}).update(recs)
+        out = {"rescored": [str(f) for f in args.rescore], "settings": {}}
+        for name, recs in merged.items():
+            res = summarise(recs, split, set(recs), args.min_inliers, [], [])
+            out["settings"][name] = res
+            log(f"{name}: {json.dumps(res, indent=1)}")
+        args.out.write_text(json.dumps(out, indent=2).replace("NaN", "null") + "\n")
+        return
     cat = Catalog.open(args.catalog)
     path_to_id, id_to_path = gt_index(cat, args.data)
     available = set(path_to_id)
@@ -146,11 +281,14 @@ def main() -> None:
     order = list(rng.permutation(len(pairs)))
     n_verify = args.verify_queries or len(pairs)
     verified = {pairs[i].query_path for i in order[:n_verify]}
+    all_records: dict[str, dict] = {}
     for name, queries in settings.items():
         if name not in wanted:
             continue
         records: dict[str, dict] = {}
         times_on, times_off = [], []
+        if args.half != "all":
+            queries = {q: v for q, v in queries.items() if split.get(q) == args.half}
         for n_done, (qpath, (image, second)) in enumerate(queries.items()):
             if n_done % 20 == 0:
                 log(f"{name}: {n_done}/{len(queries)}")
@@ -166,6 +304,7 @@ def main() -> None:
                 min_inliers=0,
                 verify=qpath in verified,
                 shortlist=args.shortlist,
+                per_painting_features=args.region_features,
             )
             times_on.append(time.perf_counter() - t0)
             ign = set(ignore.get(qpath, set())) | {qpath}
@@ -173,91 +312,31 @@ def main() -> None:
             records[qpath] = {
                 "target": target_of[qpath],
                 "second_target": target_of.get(second) if second else None,
+                "second_query": second,
                 "off_all": off_all,
-                "off": [p for p in off_all if not second or p != target_of.get(second)],
+                "off": [
+                    p for p in off_all if not second or p not in (second, target_of.get(second))
+                ],
                 "hits": [
                     {
                         "path": id_to_path.get(h.id),
                         "global": h.scores["global"],
                         "inliers": h.scores["inliers"],
+                        "quad": h.quad,
+                        "hypothesis": h.scores.get("hypothesis", 0),
                     }
                     for h in hits
                     if h.id != exclude and id_to_path.get(h.id) not in ign
                 ],
             }
-        # for the ranking metrics the second painting's target is a correct answer too
-        ign_map = {
-            q: ({r["second_target"]} if r["second_target"] else set()) for q, r in records.items()
-        }
-        halves = {h: [q for q in records if split.get(q) == h] for h in ("tune", "held-out")}
-        halves["all"] = list(records)
-        halves["verified sample"] = [q for q in records if q in verified]
-        tune_v = [q for q in halves["tune"] if q in verified]
-        tune_scores = {t: recall1(records, tune_v, t, ign_map) for t in THRESHOLDS}
-        best_t = max(THRESHOLDS, key=lambda t: (round(tune_scores[t], 4), t))
-        best_t = args.min_inliers or best_t
-        res = {
-            "queries": len(records),
-            "threshold_sweep_tune": tune_scores,
-            "chosen_min_inliers": best_t,
-        }
-        for h, qs_all in halves.items():
-            qs = qs_all
-            off_r1 = (
-                float(np.mean([float(records[q]["off"][:1] == [records[q]["target"]]) for q in qs]))
-                if qs
-                else float("nan")
-            )
-            twos = [q for q in qs if q in verified and records[q]["second_target"]]
-            off_two = [
-                float(
-                    {records[q]["target"], records[q]["second_target"]}
-                    <= set(records[q]["off_all"][:2])
-                )
-                for q in twos
-            ]
-            in100 = (
-                float(
-                    np.mean(
-                        [
-                            float(records[q]["target"] in [x["path"] for x in records[q]["hits"]])
-                            for q in qs
-                        ]
-                    )
-                )
-                if qs
-                else float("nan")
-            )
-            qv = [q for q in qs if q in verified]
-            res[h] = {
-                "queries": len(qs),
-                "verified_queries": len(qv),
-                "photo_off_recall@1": off_r1,
-                "shortlist_recall": in100,
-                "no_verification_recall@1": recall1(records, qs, None, ign_map),
-                "photo_auto_recall@1": recall1(records, qv, best_t, ign_map),
-                "photo_off_recall@1_same_queries": (
-                    float(
-                        np.mean(
-                            [float(records[q]["off"][:1] == [records[q]["target"]]) for q in qv]
-                        )
-                    )
-                    if qv
-                    else float("nan")
-                ),
-                "two_paintings": dict(
-                    zip(("queries", "both@2"), both2(records, qv, best_t), strict=True)
-                ),
-                "two_paintings_off": {
-                    "queries": len(twos),
-                    "both@2": float(np.mean(off_two)) if twos else None,
-                },
-            }
-        res["verified_sample"] = sorted(verified & set(records))
-        res["p50_ms_photo_auto"] = round(1000 * statistics.median(times_on), 1)
-        res["p50_ms_photo_off"] = round(1000 * statistics.median(times_off), 1)
+        res = summarise(records, split, verified, args.min_inliers, times_on, times_off)
         out["settings"][name] = res
         log(f"{name}: {json.dumps(res, indent=1)}")
+        all_records[name] = records
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    log(f"done in {out['seconds']} s")
+    if args.records:
+        args.records.write_text(json.dumps(all_records))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # strict JSON: an empty group's metric is null, not NaN
     text = json.dumps(out, indent=2).replace("NaN", "null")

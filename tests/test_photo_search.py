@@ -6,12 +6,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from artsim.errors import ArtsimError
-from artsim.search.photo import MIN_INLIERS, check_photo_mode
+from artsim.search.photo import MIN_INLIERS, check_photo_mode, query_features, rank_candidates
 
 
 def test_photo_mode_is_auto_or_off() -> None:
@@ -19,6 +20,61 @@ def test_photo_mode_is_auto_or_off() -> None:
     assert check_photo_mode(False) == "off"
     with pytest.raises(ArtsimError, match="choose auto or off"):
         check_photo_mode("maybe")
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> tuple[tuple[float, float], ...]:
+    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+
+
+def test_verified_first_and_each_place_in_the_photo_leads_once() -> None:
+    left, right = _box(0, 0, 100, 100), _box(150, 0, 250, 100)
+    nudged = _box(5, 5, 100, 100)  # a second copy of the left painting, same place
+    order = rank_candidates(
+        [0.50, 0.40, 0.45, 0.90, 0.30],
+        [60, 40, 20, 3, 0],
+        [left, nudged, right, left, None],
+        min_inliers=12,
+    )
+    # left's best, then right's best (another place), then left's copy, then unverified
+    assert order == [0, 2, 1, 3, 4]
+    # under the threshold nothing is verified: global score alone
+    assert rank_candidates([0.2, 0.6], [15, 15], [left, right], min_inliers=20) == [1, 0]
+
+
+def test_a_found_painting_no_match_covers_leads_with_its_best_global_hit() -> None:
+    left, right = _box(0, 0, 100, 100), _box(150, 0, 250, 100)
+    whole = _box(0, 0, 300, 120)
+    order = rank_candidates(
+        [0.5, 0.7, 0.6, 0.4, 0.65],
+        [50, 20, 0, 0, 0],
+        [left, left, right, right, whole],
+        [1, 1, 2, 2, 0],  # the best hypothesis of each: found painting 1 or 2, or the photo
+        min_inliers=12,
+    )
+    # both verified matches of the left painting, but the right painting's best hit second
+    assert order[:2] == [0, 2]
+    assert order[2:] == [1, 4, 3]
+    # nothing verified: the best global score stays first, then the other painting's best
+    order = rank_candidates(
+        [0.5, 0.7, 0.6, 0.4], [0, 0, 0, 0], [left, whole, right, left], [1, 0, 2, 1]
+    )
+    assert order == [1, 2, 0, 3]
+
+
+def test_query_features_of_a_found_painting_map_back_into_the_photo() -> None:
+    from tests.test_paintings import generated_painting
+    from tests.test_verify import photo_of
+
+    photo, corners = photo_of(generated_painting(21, 400, 400))
+    quad = tuple((float(x), float(y)) for x, y in corners)
+    whole = query_features(photo, [])
+    both = query_features(photo, [quad])
+    assert len(both) > len(whole)  # the rectified view adds its own keypoints
+    extra = both.xy[len(whole) :].astype(np.float32) * np.array(photo.size, np.float32)
+    # the added keypoints lie on the painting, in photo pixels (within a few px of its quad)
+    poly = corners.astype(np.float32).reshape(-1, 1, 2)
+    dist = [cv2.pointPolygonTest(poly, (float(x), float(y)), True) for x, y in extra]
+    assert min(dist) > -4
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +139,25 @@ def test_id_queries_never_take_the_photo_path(small_catalog, monkeypatch) -> Non
     monkeypatch.setattr(photo, "search_photo", refuse)
     hits = cat.search(cat.ids[0], k=3)
     assert hits and all(h.quad is None for h in hits)
+
+
+@pytest.mark.slow
+def test_a_photo_of_two_paintings_returns_both_first(small_catalog) -> None:
+    """The hard case of gallery photos: two framed paintings side by side on a wall, turned
+    and in perspective: both in the top 2 when each found painting brings its own keypoints
+    (per_painting_features; with the whole photo's alone the second of the first pair falls
+    short of the inlier threshold)."""
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+    from artsim.search.photo import search_photo
+
+    cat, src = small_catalog
+    files = sorted(src.glob("*.jpg"))
+    for seed, (a, b) in enumerate([(files[2], files[11]), (files[5], files[20])]):
+        photo = framed_photo(
+            [load_rgb(a, max_side=1024), load_rgb(b, max_side=1024)],
+            np.random.default_rng(40 + seed),
+        )
+        hits = search_photo(cat, photo.image, k=5, per_painting_features=True)
+        assert {Path(h.image).name for h in hits[:2]} == {a.name, b.name}
+        assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
