@@ -50,7 +50,9 @@ def _distribution(module: str) -> str:
     if not dists:
         # an extra the dev install leaves out (openvino): its module is named as its distribution
         declared = CORE | set().union(*EXTRAS.values())
-        assert _canon(module) in declared, f"{module} is imported but neither installed nor declared"
+        assert _canon(module) in declared, (
+            f"{module} is imported but neither installed nor declared"
+        )
         return _canon(module)
     return _canon(dists[0])
 
