@@ -15,7 +15,7 @@ from tests.images_factory import gradient
 
 
 def test_the_aspects_a_catalog_knows():
-    assert ASPECTS == ("global", "face", "pose")
+    assert ASPECTS == ("global", "face", "pose", "local")
     row = AspectRow("p", None)
     assert row.info == {} and row.vectors == {}  # "processed, nothing found"
     assert AspectRow("q", None).info is not row.info  # no shared mutable default

@@ -62,3 +62,24 @@ def test_eval_counts_missing_and_scores_every_setting(root, tmp_path):
     assert framed["photo, tune"]["queries"] + framed["photo, held-out"]["queries"] == 6
     assert run.missing["instance"] == 1
     assert json.loads(json.dumps(run.to_dict()))["missing"]["instance"] == 1  # JSON-ready
+
+
+def test_image_search_scores_a_photo_ranking_by_its_order(monkeypatch):
+    from types import SimpleNamespace
+
+    import artsim.evaluation.run as run_module
+    from artsim.evaluation.run import make_image_search
+
+    # a photo search puts each place's verified match first, whatever its score
+    hits = [SimpleNamespace(id=i, score=s) for i, s in (("x", 1.2), ("y", 3.0), ("z", 0.5))]
+    monkeypatch.setattr(run_module, "search_catalog", lambda *a, **k: hits)
+    paths = {"x": "a/x.jpg", "y": "a/y.jpg", "z": "a/z.jpg"}
+    out = make_image_search(None, {"q.jpg": object()}, paths, "global", 3)("q.jpg")
+    assert [p for p, _ in out] == ["a/x.jpg", "a/y.jpg", "a/z.jpg"]  # order kept
+    scores = [s for _, s in out]
+    assert scores == sorted(scores, reverse=True)  # monotone, as the metrics require
+    hits[1].score = 0.9  # an ordinary ranking keeps its own scores
+    assert make_image_search(None, {"q.jpg": object()}, paths, "global", 3)("q.jpg")[1] == (
+        "a/y.jpg",
+        0.9,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,11 +109,17 @@ def make_image_search(
             hits = search_catalog(catalog, images[path], k=k + 1, aspect=aspect, **options)
         except ArtsimError:
             return []
-        return [
+        pairs = [
             (id_to_path[h.id], h.score)
             for h in hits
             if h.id in id_to_path and id_to_path[h.id] != path
         ][:k]
+        scores = [s for _, s in pairs]
+        if any(b > a for a, b in pairwise(scores)):
+            # a photo search ranks verified paintings and each place in the photo first, so
+            # its order is not its scores': score the order alone (no tie groups)
+            return [(p, float(len(pairs) - i)) for i, (p, _) in enumerate(pairs)]
+        return pairs
 
     return search
 
