@@ -17,6 +17,7 @@ import pytest
 from artsim import cli
 from artsim.catalog import Catalog, store
 from artsim.errors import ArtsimError, CatalogError, SourceError
+from tests.crash_support import Killed, kill_at_write
 from tests.images_factory import gradient, write_awkward_set
 
 
@@ -286,20 +287,7 @@ def test_a_killed_run_leaves_no_painting_without_vectors(tmp_path, folder, monke
     path = tmp_path / "cat"
     cat = Catalog.create(path)
 
-    class Killed(BaseException):
-        pass
-
-    real_write = store.atomic_write_table
-    writes = []
-
-    def killed_at_second_write(where, table):
-        writes.append(where)
-        if len(writes) == 2:  # the first batch wrote one part and is killed before the next
-            raise Killed
-        real_write(where, table)
-
-    monkeypatch.setattr(store, "atomic_write_table", killed_at_second_write)
-    monkeypatch.setattr(Catalog, "_finish_run", lambda self: None)  # as kill -9: no clean-up
+    kill_at_write(monkeypatch, 2)  # the first batch wrote one part and is killed before the next
     with pytest.raises(Killed):
         cat.add(folder, batch_size=2)
     monkeypatch.undo()

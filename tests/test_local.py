@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from artsim import cli
-from artsim.catalog import Catalog, store
+from artsim.catalog import Catalog
 from artsim.catalog.local import (
     LOCAL_MODEL,
     LOCAL_SIDE,
@@ -21,6 +21,7 @@ from artsim.catalog.local import (
     local_store,
 )
 from artsim.images import open_image
+from tests.crash_support import Killed, kill_at_write
 from tests.test_paintings import generated_painting
 
 
@@ -94,20 +95,7 @@ def test_a_killed_run_resumes_and_leaves_no_painting_without_its_features(
     path = tmp_path / "cat"
     cat = Catalog.create(path)
 
-    class Killed(BaseException):
-        pass
-
-    real_write = store.atomic_write_table
-    writes = []
-
-    def killed_at_fifth_write(where, table):
-        writes.append(where)
-        if len(writes) == 5:  # batch 1: global, local, items; batch 2: global, then killed
-            raise Killed
-        real_write(where, table)
-
-    monkeypatch.setattr(store, "atomic_write_table", killed_at_fifth_write)
-    monkeypatch.setattr(Catalog, "_finish_run", lambda self: None)  # as kill -9: no clean-up
+    kill_at_write(monkeypatch, 5)  # batch 1: global, local, items; batch 2: global, then killed
     with pytest.raises(Killed):
         cat.add(folder, aspects=["global", "local"], batch_size=2)
     monkeypatch.undo()
