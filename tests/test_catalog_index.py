@@ -97,3 +97,14 @@ def test_empty_index():
     vi = build_index(np.zeros((0, 8), np.float32))
     _scores, idx = vi.search(np.ones((1, 8), np.float32), 3)
     assert (idx == -1).all()
+
+
+def test_filtered_hnsw_walk_widens_with_the_filter_but_never_below_twice_k():
+    import faiss
+
+    vi = build_index(_unit(1200, 16, 8), kind="hnsw")
+    sel = faiss.IDSelectorRange(0, 600)
+    assert vi._params(10, sel, 0.5).efSearch == 512  # 256 / half the rows kept
+    assert vi._params(10, sel, 0.01).efSearch == 1024  # capped
+    assert vi._params(600, sel, 0.5).efSearch == 1200  # a large k keeps its 2k, cap or not
+    assert vi._params(10).efSearch == 256  # no filter: as built

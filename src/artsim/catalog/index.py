@@ -64,7 +64,8 @@ class VectorIndex:
             if sel is not None:
                 # the graph walk visits excluded rows too: widen it as the filter narrows
                 # (recall@10 at 8 % kept: 0.85 with a fixed efSearch, bench in docs/scale.md)
-                ef = min(HNSW_EF_FILTER_MAX, int(np.ceil(max(ef, 2 * k) / max(fraction, 1e-9))))
+                base = max(ef, 2 * k)  # the cap never narrows it below what a large k needs
+                ef = max(base, min(HNSW_EF_FILTER_MAX, int(np.ceil(base / max(fraction, 1e-9)))))
             return faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # not in faiss's stubs
                 sel=sel, efSearch=ef
             )
