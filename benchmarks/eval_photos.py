@@ -200,6 +200,12 @@ def main() -> None:
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument(
+        "--votes",
+        type=int,
+        default=photo.VOTES,
+        help="paintings added to the shortlist by local-feature votes (0: none)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos.json")
     ap.add_argument(
         "--half",
@@ -273,7 +279,7 @@ def main() -> None:
         "paintings": len(cat),
         "params": {
             k: getattr(args, k)
-            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis", "limit")
+            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis", "votes", "limit")
         },
         "settings": {},
     }
@@ -305,6 +311,7 @@ def main() -> None:
                 verify=qpath in verified,
                 shortlist=args.shortlist,
                 per_painting_features=args.region_features,
+                votes=args.votes,
             )
             times_on.append(time.perf_counter() - t0)
             ign = set(ignore.get(qpath, set())) | {qpath}

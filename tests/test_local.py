@@ -64,6 +64,21 @@ def test_indexing_stores_the_features_a_query_would_compute(tmp_path, folder) ->
         }
 
 
+def test_an_index_run_builds_the_keypoint_vote_index(tmp_path, folder, monkeypatch) -> None:
+    """So that the first photo query does not wait for it (catalog/local_votes.py)."""
+    import artsim.catalog.local_votes as lv
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global"], batch_size=4)
+    assert not list(cat.path.glob("cache/local-*/votes-*"))  # no local aspect: no votes
+    cat.add(folder, aspects=["local"], batch_size=4)
+    (meta,) = cat.path.glob("cache/local-*/votes-*.json")
+    index = lv.vote_index(LocalStore(Catalog.open(cat.path)))
+    assert index is not None and sorted(index.item_ids) == sorted(cat.ids)
+    assert meta.stem in {f.stem for f in cat.path.glob("cache/local-*/votes-*.faiss")}
+
+
 def test_the_local_aspect_is_added_to_an_indexed_catalog_without_re_embedding(
     tmp_path, folder, monkeypatch
 ) -> None:

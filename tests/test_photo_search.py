@@ -161,3 +161,40 @@ def test_a_photo_of_two_paintings_returns_both_first(small_catalog) -> None:
         hits = search_photo(cat, photo.image, k=5, per_painting_features=True)
         assert {Path(h.image).name for h in hits[:2]} == {a.name, b.name}
         assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
+
+
+@pytest.mark.slow
+def test_keypoint_votes_bring_a_painting_the_global_shortlist_misses(
+    small_catalog, monkeypatch
+) -> None:
+    """The photo's keypoints vote for paintings (catalog/local_votes.py): a painting the
+    global vector does not shortlist (here: a shortlist of one, the whole photo only) is
+    still verified and found first."""
+    import artsim.catalog.local_votes as lv
+    import artsim.search.photo as photo_mod
+    from artsim.catalog.local import build_local
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+
+    from artsim.catalog import Catalog
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)  # the sample catalog is small
+    cat, src = small_catalog
+    build_local(cat)
+    cat = Catalog.open(cat.path)  # earlier tests' queries found no vote index: not cached
+    monkeypatch.setattr(photo_mod, "PER_HYPOTHESIS", 0)
+    files = sorted(src.glob("*.jpg"))
+    found = 0
+    for i, seed in ((4, 1), (9, 2), (17, 3)):
+        shot = framed_photo([load_rgb(files[i], max_side=1024)], np.random.default_rng(seed))
+
+        def first(votes: int, shot=shot) -> str:
+            hits = photo_mod.search_photo(
+                cat, shot.image, k=1, shortlist=1, localise=False, votes=votes
+            )
+            return Path(hits[0].image).name
+
+        assert first(votes=5) == files[i].name
+        found += first(votes=0) == files[i].name
+    assert found < 3  # the global vector alone misses at least one of them
+    assert list(cat.path.glob("cache/local-*/votes-*.faiss"))  # kept for the next query

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,6 +108,42 @@ class LocalStore:
         xy, desc, n = self._parts[at[0]]
         k = int(n[at[1]])
         return LocalFeatures(np.asarray(xy[at[1], :k]), np.asarray(desc[at[1], :k]), (0, 0))
+
+    def ids(self) -> list[str]:
+        """Every painting with stored features, in a fixed order (part by part)."""
+        return sorted(self._where, key=lambda i: self._where[i])
+
+    def part_names(self) -> list[str]:
+        """Names of the parts opened (append-only: the list says what the store holds)."""
+        return [Path(stem).name for stem in self._loaded]
+
+    def blocks(self, per: int | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
+        """Part by part, in ``ids()`` order: (ids, descriptors (m, per, 128) uint8, keypoint
+        counts (m,) capped at ``per``) of the paintings whose latest features are there."""
+        per = self.n_features if per is None else per
+        rows: dict[int, list[tuple[int, str]]] = {}
+        for item_id, (p, r) in self._where.items():
+            rows.setdefault(p, []).append((r, item_id))
+        for p in sorted(rows):
+            live = sorted(rows[p])
+            at = np.array([r for r, _ in live])
+            _, desc, n = self._parts[p]
+            yield (
+                [i for _, i in live],
+                np.asarray(desc[at, :per]),
+                np.minimum(np.asarray(n[at]).astype(np.int64), per),
+            )
+
+    def keypoint_count(self, per: int | None = None) -> int:
+        """Stored keypoints of every painting, ``per`` a painting at most."""
+        per = self.n_features if per is None else per
+        rows: dict[int, list[int]] = {}
+        for p, r in self._where.values():
+            rows.setdefault(p, []).append(r)
+        return sum(
+            int(np.minimum(np.asarray(self._parts[p][2])[r].astype(np.int64), per).sum())
+            for p, r in rows.items()
+        )
 
     def compute(self, item_id: str) -> LocalFeatures:
         from artsim.errors import ArtsimError

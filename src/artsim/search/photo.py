@@ -19,6 +19,7 @@ stays the default for them (item 4 of issue 13: a query-time choice of descripto
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +41,8 @@ REGION_SIDE = 640  # each found painting's keypoints are found on its rectified 
 REGION_FEATURES = 600
 SHORTLIST = 50  # paintings sent to verification, by their best hypothesis' score
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
+OVERLAP = True  # find the photo's keypoints in a thread beside localisation and embedding
+VOTES = 20  # plus the paintings most voted for by the photo's keypoints (search.local_votes)
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -160,42 +163,40 @@ def rank_candidates(
     return leaders + [i for i in verified + rest if i not in lead]
 
 
-def search_photo(
-    catalog: Catalog,
-    image: Image.Image,
-    *,
-    k: int = 10,
-    mask: np.ndarray | None = None,
-    exclude: str | None = None,
-    shortlist: int = SHORTLIST,
-    min_inliers: int = MIN_INLIERS,
-    inlier_weight: float = INLIER_WEIGHT,
-    localise: bool = True,
-    verify: bool = True,
-    per_painting_features: bool = False,
-    original_size: tuple[int, int] | None = None,
-    **_: Any,
-) -> list[SearchResult]:
-    """Paintings shown in a photo, best first (see the module docstring). Quads come back
-    in pixels of ``original_size`` (the photo before a reduced-size decode), else of
-    ``image``."""
+def _voted_rows(
+    catalog: Catalog, data: Any, qf: LocalFeatures, n: int, ok: np.ndarray
+) -> list[int]:
+    """Rows of the ``n`` paintings most voted for by the query's keypoints (none unless the
+    stored local features cover most of the catalog: `artsim index --aspects local`)."""
     from artsim.catalog.local import local_store
-    from artsim.detectors.paintings import check_size, find_paintings
-    from artsim.search import to_result
-    from artsim.search.verify import verify_candidates
+    from artsim.catalog.local_votes import STALE_SHARE, vote_index
 
-    check_size(image)
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    if max(rgb.size) > QUERY_SIDE:  # huge photos: localise and match at a sane size
-        r = QUERY_SIDE / max(rgb.size)
-        work = rgb.resize((round(rgb.width * r), round(rgb.height * r)), Image.Resampling.BILINEAR)
-    else:
-        work = rgb
-    # work pixels -> reported pixels
-    s = work.width / (original_size or rgb.size)[0]
-    hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
-        (work, _whole_quad(work.size))
-    ]
+    store = local_store(catalog)
+    if len(store) < STALE_SHARE * len(data):
+        return []
+    index = vote_index(store)
+    if index is None:
+        return []
+    top = index.top(qf, n, keep=lambda item: any(ok[r] for r in data.rows_of_item(item)))
+    return [r for item, _ in top for r in data.rows_of_item(item) if ok[r]]
+
+
+def _shortlist(
+    catalog: Catalog,
+    hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]],
+    localise: bool,
+    mask: np.ndarray | None,
+    exclude: str | None,
+    shortlist: int,
+    k: int,
+) -> tuple[Any, set[int], np.ndarray, np.ndarray, np.ndarray]:
+    """Localise (adding each painting found in the photo, ``hyps[0][0]``, to ``hyps``),
+    embed every hypothesis and shortlist by the instance part of the vector. Returns the
+    global aspect's data, the shortlisted rows, each row's best score and best hypothesis,
+    and the rows that mask and exclude allow."""
+    from artsim.detectors.paintings import find_paintings
+
+    work = hyps[0][0]
     if localise:
         try:
             regions = find_paintings(work, max_paintings=3)
@@ -240,17 +241,72 @@ def search_photo(
         short.update(
             int(r) for r in np.argpartition(-sims[h], n_own)[:n_own] if np.isfinite(sims[h, r])
         )
+    return data, short, best_s, best_h, ok
+
+
+def search_photo(
+    catalog: Catalog,
+    image: Image.Image,
+    *,
+    k: int = 10,
+    mask: np.ndarray | None = None,
+    exclude: str | None = None,
+    shortlist: int = SHORTLIST,
+    min_inliers: int = MIN_INLIERS,
+    inlier_weight: float = INLIER_WEIGHT,
+    localise: bool = True,
+    verify: bool = True,
+    per_painting_features: bool = False,
+    votes: int = VOTES,
+    original_size: tuple[int, int] | None = None,
+    **_: Any,
+) -> list[SearchResult]:
+    """Paintings shown in a photo, best first (see the module docstring). Quads come back
+    in pixels of ``original_size`` (the photo before a reduced-size decode), else of
+    ``image``."""
+    from artsim.catalog.local import local_store
+    from artsim.detectors.paintings import check_size
+    from artsim.search import to_result
+    from artsim.search.verify import verify_candidates
+
+    check_size(image)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if max(rgb.size) > QUERY_SIDE:  # huge photos: localise and match at a sane size
+        r = QUERY_SIDE / max(rgb.size)
+        work = rgb.resize((round(rgb.width * r), round(rgb.height * r)), Image.Resampling.BILINEAR)
+    else:
+        work = rgb
+    # work pixels -> reported pixels
+    s = work.width / (original_size or rgb.size)[0]
+    hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
+        (work, _whole_quad(work.size))
+    ]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the photo's keypoints are found beside localisation and embedding (OpenCV and
+        # torch release the GIL); per-painting keypoints need the found paintings first.
+        # Those are off by default: on all 159 framed pairs they changed no recall@1 and no
+        # both@2 for 1.57x the CPU (docs/photos.md)
+        early = None
+        if verify and OVERLAP and not per_painting_features:
+            early = pool.submit(query_features, work, [])
+        data, short, best_s, best_h, ok = _shortlist(
+            catalog, hyps, localise, mask, exclude, shortlist, k
+        )
+        qf = None
+        if early is not None:
+            qf = early.result()
+        elif verify:
+            qf = query_features(work, [h[1] for h in hyps[1:]] if per_painting_features else [])
+    if qf is not None and votes > 0:
+        short.update(_voted_rows(catalog, data, qf, votes, ok))
     rows = sorted(short, key=lambda r: -best_s[r])
 
     inliers = {r: 0 for r in rows}
     raw = {r: 0 for r in rows}  # inliers before the threshold (for choosing it)
     quads = {r: tuple((x / s, y / s) for x, y in hyps[best_h[r]][1]) for r in rows}
-    if verify and rows:
+    if qf is not None and rows:
         store = local_store(catalog)
         feats = store.ensure([data.item_ids[r] for r in rows])
-        # off by default: on all 159 framed pairs the rectified paintings' own keypoints
-        # changed no recall@1 and no both@2 for 1.57x the CPU (docs/photos.md)
-        qf = query_features(work, [h[1] for h in hyps[1:]] if per_painting_features else [])
         checked = [r for r in rows if data.item_ids[r] in feats]
         results = verify_candidates(qf, work.size, [feats[data.item_ids[r]] for r in checked])
         for r, v in zip(checked, results, strict=True):

@@ -1,0 +1,120 @@
+"""The local-feature shortlist (artsim.catalog.local_votes): built from the catalog's stored
+keypoints, kept on disk, and finding the painting whose keypoints a query shares."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import artsim.catalog.local_votes as lv
+from artsim.catalog.local import DESC_SCALE, LocalFeatures, LocalStore
+
+
+def _features(rng: np.random.Generator, n: int = 64) -> LocalFeatures:
+    d = np.abs(rng.normal(size=(n, 128))).astype(np.float32)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    desc = np.clip(np.rint(d * DESC_SCALE), 0, 255).astype(np.uint8)
+    return LocalFeatures(rng.random((n, 2)).astype(np.float16), desc, (512, 512))
+
+
+def _store(tmp_path, n: int, seed: int = 0, start: int = 0) -> tuple[LocalStore, list]:
+    rng = np.random.default_rng(seed)
+    store = LocalStore(SimpleNamespace(path=tmp_path))  # type: ignore[arg-type]
+    feats = [_features(rng) for _ in range(n)]
+    ids = [f"p{start + i:04d}" for i in range(n)]
+    for a in range(0, n, 100):  # several parts, as an index run writes them
+        store.write(ids[a : a + 100], feats[a : a + 100])
+    return store, feats
+
+
+def _query_of(f: LocalFeatures, rng: np.random.Generator, share: int = 30) -> LocalFeatures:
+    """A photo's keypoints: ``share`` of the painting's, perturbed, among 150 of a wall."""
+    own = f.desc[:share].astype(np.float32) + rng.normal(0, 6, size=(share, 128))
+    wall = _features(rng, 150).desc.astype(np.float32)
+    desc = np.clip(np.concatenate([own, wall]), 0, 255).astype(np.uint8)
+    return LocalFeatures(np.zeros((len(desc), 2), np.float16), desc, (640, 480))
+
+
+def test_the_painting_sharing_the_query_keypoints_gets_the_most_votes(tmp_path) -> None:
+    store, feats = _store(tmp_path, 250)
+    index = lv.vote_index(store)
+    assert index is not None and index.per_painting == 256
+    assert index.index.ntotal == 250 * 64
+    rng = np.random.default_rng(5)
+    for target in (3, 117, 249):
+        top = index.top(_query_of(feats[target], rng), 5)
+        assert top[0][0] == f"p{target:04d}"
+        assert top[0][1] >= 20 and (len(top) < 2 or top[1][1] < top[0][1] / 2)
+    # a filter: the painting it excludes never comes back
+    top = index.top(_query_of(feats[3], rng), 5, keep=lambda i: i != "p0003")
+    assert "p0003" not in [i for i, _ in top]
+
+
+def test_the_index_is_kept_on_disk_and_read_back_without_building(tmp_path, monkeypatch) -> None:
+    store, feats = _store(tmp_path, 220)
+    first = lv.load_or_build(store)
+    assert first is not None and len(list(store.folder.glob("votes-*.faiss"))) == 1
+
+    def refuse(*a, **kw):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(lv, "build_vote_index", refuse)
+    again = lv.load_or_build(LocalStore(SimpleNamespace(path=tmp_path)))  # type: ignore[arg-type]
+    assert again is not None and again.item_ids == first.item_ids
+    q = _query_of(feats[42], np.random.default_rng(1))
+    assert again.top(q, 1)[0][0] == first.top(q, 1)[0][0] == "p0042"
+
+
+def test_a_damaged_index_file_is_built_again(tmp_path) -> None:
+    store, _ = _store(tmp_path, 210)
+    assert lv.load_or_build(store) is not None
+    (idx,) = store.folder.glob("votes-*.faiss")
+    idx.write_bytes(b"not an index")
+    rebuilt = lv.load_or_build(store)
+    assert rebuilt is not None and rebuilt.index.ntotal == 210 * 64
+
+
+def test_a_few_new_paintings_reuse_the_index_and_many_rebuild_it(tmp_path) -> None:
+    store, _ = _store(tmp_path, 200)
+    old = lv.vote_index(store)
+    assert old is not None
+    rng = np.random.default_rng(9)
+    store.write(["new-a", "new-b"], [_features(rng), _features(rng)])  # on-demand features
+    same = lv.vote_index(store)
+    assert same is not None and "new-a" not in same.item_ids  # stale but serving
+    store.write([f"more-{i}" for i in range(40)], [_features(rng) for _ in range(40)])
+    fresh = lv.vote_index(store)
+    assert fresh is not None and {"new-a", "more-39"} <= set(fresh.item_ids)
+    assert len(list(store.folder.glob("votes-*.faiss"))) == 1  # the old one removed
+
+
+def test_the_budget_caps_keypoints_per_painting_and_small_stores_have_none(tmp_path) -> None:
+    store, _ = _store(tmp_path, 200)
+    capped = lv.build_vote_index(store, max_keypoints=200 * 16)
+    assert capped.per_painting == 16 and capped.index.ntotal == 200 * 16
+    small, _ = _store(tmp_path / "small", lv.MIN_PAINTINGS - 1)
+    assert lv.load_or_build(small) is None
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_an_empty_or_one_keypoint_query_gets_no_votes_or_few(tmp_path, n) -> None:
+    store, feats = _store(tmp_path, 200)
+    index = lv.vote_index(store)
+    assert index is not None
+    q = LocalFeatures(np.zeros((n, 2), np.float16), feats[0].desc[:n], (64, 64))
+    assert index.top(q, 5) == []  # below the minimum of two votes
+
+
+def test_a_read_only_catalog_keeps_the_index_in_memory(tmp_path, monkeypatch, caplog) -> None:
+    store, feats = _store(tmp_path, 200)
+
+    def refuse(*a, **kw):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(lv.os, "replace", refuse)
+    index = lv.vote_index(store)
+    assert index is not None and index.top(_query_of(feats[7], np.random.default_rng(2)), 1)
+    assert "could not be saved" in caplog.text
+    assert not list(store.folder.glob("votes-*"))  # no temporary file left behind
