@@ -37,6 +37,7 @@ import numpy as np
 import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.catalog.local import build_local, local_store, stored_bytes
+from artsim.catalog.local_votes import VoteIndex, vote_index
 from artsim.evaluation.groundtruth import load_instance_pairs
 from artsim.evaluation.run import framed_queries, gt_index, usable_pairs
 from artsim.records import SourceItem
@@ -177,19 +178,24 @@ def instrument(cat: Catalog) -> Stages:
     st.wrap(artsim.catalog.local.LocalStore, "ensure", "read stored features")
     st.wrap(artsim.search.verify, "verify_candidates", "match+ransac")
     st.wrap(cv2, "findHomography", "ransac")
+    st.wrap(VoteIndex, "top", "votes")
     return st
 
 
-def query_cost(cat: Catalog, files: list[bytes], stages: Stages) -> dict[str, Any]:
+def query_cost(
+    cat: Catalog, files: list[bytes], stages: Stages, compare_overlap: bool = False
+) -> dict[str, Any]:
     cat.search(files[0], k=10)  # warm-up: model, norms
-    times: dict[str, list[float]] = {"auto": [], "off": [], "auto_cpu": [], "off_cpu": []}
+    modes = ("off", "auto", "serial") if compare_overlap else ("off", "auto")
+    times: dict[str, list[float]] = {m + x: [] for m in modes for x in ("", "_cpu")}
     for data in files:
-        for mode in ("off", "auto"):
+        for mode in modes:
             # CPU time (all threads) beside wall time: on a shared machine the wall time is
             # partly waiting
+            photo.OVERLAP = mode != "serial"
             stages.start()
             t0, c0 = time.perf_counter(), time.process_time()
-            hits = cat.search(data, k=10, photo=mode)
+            hits = cat.search(data, k=10, photo="off" if mode == "off" else "auto")
             wall = 1000 * (time.perf_counter() - t0)
             times[mode].append(wall)
             times[f"{mode}_cpu"].append(1000 * (time.process_time() - c0))
@@ -222,6 +228,13 @@ def main() -> None:
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument("--votes", type=int, default=photo.VOTES)
+    ap.add_argument(
+        "--compare-overlap",
+        action="store_true",
+        help="also search each photo with its keypoints found after localisation and "
+        "embedding instead of beside them (photo.OVERLAP off), alternating",
+    )
     ap.add_argument(
         "--no-build",
         action="store_true",
@@ -235,6 +248,7 @@ def main() -> None:
     # module constants read at call time, and the shortlist default Catalog.search relies on
     photo.PER_HYPOTHESIS = args.per_hypothesis
     photo.search_photo.__kwdefaults__["shortlist"] = args.shortlist
+    photo.search_photo.__kwdefaults__["votes"] = args.votes
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -247,7 +261,7 @@ def main() -> None:
         "uptime_start": uptime(),
         "params": {
             k: getattr(args, k)
-            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis")
+            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis", "votes")
         },
     }
     log(out["uptime_start"])
@@ -283,8 +297,15 @@ def main() -> None:
     }
     out["tiled_from"] = len(local_store(cat))
     tile_to(cat, args.paintings)
-    log(f"{len(cat)} paintings; {len(queries)} framed-photo queries")
-    out["query"] = query_cost(cat, files, instrument(cat))
+    store = local_store(cat)
+    with tempfile.TemporaryDirectory(prefix="bench-votes-") as tmp:
+        # the tiled catalog's vote index is built aside: the real catalog keeps its own
+        store.votes_folder = Path(tmp)
+        t0 = time.perf_counter()
+        vote_index(store)
+        out["vote_index_build_s"] = round(time.perf_counter() - t0, 1)
+        log(f"{len(cat)} paintings; {len(queries)} framed-photo queries")
+        out["query"] = query_cost(cat, files, instrument(cat), args.compare_overlap)
     out["uptime_end"] = uptime()
     log(json.dumps(out["query"]))
     log(out["uptime_end"])

@@ -172,11 +172,10 @@ def test_keypoint_votes_bring_a_painting_the_global_shortlist_misses(
     still verified and found first."""
     import artsim.catalog.local_votes as lv
     import artsim.search.photo as photo_mod
+    from artsim.catalog import Catalog
     from artsim.catalog.local import build_local
     from artsim.evaluation.distort import framed_photo
     from artsim.images import load_rgb
-
-    from artsim.catalog import Catalog
 
     monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)  # the sample catalog is small
     cat, src = small_catalog

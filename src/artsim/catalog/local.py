@@ -69,6 +69,7 @@ class LocalStore:
         self.max_side = max_side
         self.n_features = n_features
         self.folder = catalog.path / "cache" / f"local-rootsift-{max_side}-{n_features}"
+        self.votes_folder = self.folder  # where catalog.local_votes keeps its index
         self._where: dict[str, tuple[int, int]] = {}
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._loaded: set[str] = set()

@@ -149,7 +149,7 @@ def build_vote_index(
 
 
 def _paths(store: LocalStore, key: str) -> tuple[Path, Path]:
-    return store.folder / f"votes-{key}.faiss", store.folder / f"votes-{key}.json"
+    return store.votes_folder / f"votes-{key}.faiss", store.votes_folder / f"votes-{key}.json"
 
 
 def _read(meta_file: Path, max_keypoints: int, min_items: int) -> VoteIndex | None:
@@ -178,7 +178,6 @@ def load_or_build(
     """The store's vote index: read from disk when one was built for these parts, else built
     and written (atomically: a file renamed into place; older ones removed). None when the
     store holds too few paintings for votes to matter."""
-    import faiss
 
     if len(store) < MIN_PAINTINGS:
         return None
@@ -187,7 +186,7 @@ def load_or_build(
     # this store's own index, else one built before a few paintings were added (a query
     # that computes missing features on demand adds a part: rebuilding for each would cost
     # seconds a query; paintings the index lacks only miss their votes)
-    older = sorted(store.folder.glob("votes-*.json"), key=lambda f: f.stat().st_mtime)
+    older = sorted(store.votes_folder.glob("votes-*.json"), key=lambda f: f.stat().st_mtime)
     for meta_file in [ids_file, *reversed(older)]:
         found = _read(meta_file, max_keypoints, min_items=int(STALE_SHARE * len(store)))
         if found is not None:
@@ -199,7 +198,7 @@ def load_or_build(
         logging.getLogger(__name__).warning(
             "the keypoint-vote index could not be saved in %s (%s); it is rebuilt by every "
             "process that needs it",
-            store.folder,
+            store.votes_folder,
             e,
         )
     return vi
@@ -208,6 +207,7 @@ def load_or_build(
 def _write(vi: VoteIndex, store: LocalStore, idx_file: Path, ids_file: Path, budget: int) -> None:
     import faiss
 
+    idx_file.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
     tmp_idx, tmp_ids = Path(f"{idx_file}.{tag}.tmp"), Path(f"{ids_file}.{tag}.tmp")
     try:
@@ -227,7 +227,7 @@ def _write(vi: VoteIndex, store: LocalStore, idx_file: Path, ids_file: Path, bud
     finally:
         tmp_idx.unlink(missing_ok=True)
         tmp_ids.unlink(missing_ok=True)
-    for old in store.folder.glob("votes-*"):
+    for old in store.votes_folder.glob("votes-*"):
         if old.name not in (idx_file.name, ids_file.name) and not old.name.endswith(".tmp"):
             old.unlink(missing_ok=True)
 
