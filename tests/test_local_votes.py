@@ -118,3 +118,11 @@ def test_a_read_only_catalog_keeps_the_index_in_memory(tmp_path, monkeypatch, ca
     assert index is not None and index.top(_query_of(feats[7], np.random.default_rng(2)), 1)
     assert "could not be saved" in caplog.text
     assert not list(store.folder.glob("votes-*"))  # no temporary file left behind
+
+
+def test_paintings_without_keypoints_give_no_index(tmp_path) -> None:
+    """Plain images (gradients, flat colour) have no keypoints: nothing to vote for."""
+    store = LocalStore(SimpleNamespace(path=tmp_path))  # type: ignore[arg-type]
+    empty = LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), (64, 64))
+    store.write([f"flat{i}" for i in range(lv.MIN_PAINTINGS)], [empty] * lv.MIN_PAINTINGS)
+    assert lv.vote_index(store) is None

@@ -81,3 +81,39 @@ def test_existing_destination_is_refused(built):
         merge_catalogs(parts, parts[0])
     with pytest.raises(CatalogError, match="no artsim catalog"):
         merge_catalogs([parts[0], root / "nope"], root / "out2")
+
+
+def test_the_local_aspect_keeps_its_features_and_votes_after_a_merge(built, monkeypatch):
+    """The local aspect's RootSIFT lives in cache/, beside the parts: a merge copies it, so
+    the merged catalog has every painting's features (same as the sources') and builds
+    its keypoint-vote index."""
+    import artsim.catalog.local_votes as lv
+    from artsim.catalog.local import LocalStore
+    from tests.test_paintings import generated_painting
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    root, _, _ = built
+    sources = []
+    for name in ("a", "b"):
+        folder = root / f"textured-{name}"  # gradients have no keypoints
+        folder.mkdir()
+        for i in range(3):
+            seed = 10 * (name == "b") + i
+            generated_painting(seed, 400, 300).save(folder / f"{name}{i}.jpg", quality=92)
+        cat = Catalog.create(root / f"local-{name}")
+        cat.add(folder, aspects=["global", "local"])
+        sources.append(cat)
+    merge_catalogs([c.path for c in sources], root / "merged-local")
+    merged = Catalog.open(root / "merged-local")
+    features = LocalStore(merged)
+    assert len(features) == 6
+    for src in sources:
+        own = LocalStore(src)
+        for item_id in src.ids:
+            got, want = features.get(item_id), own.get(item_id)
+            assert got is not None and want is not None
+            assert np.array_equal(got.desc, want.desc) and np.array_equal(got.xy, want.xy)
+    assert merged.aspect("local").done == set(merged.ids)
+    index = lv.vote_index(features)
+    assert index is not None and sorted(index.item_ids) == sorted(merged.ids)
+    assert list((root / "merged-local" / "cache").glob("local-*/votes-*.faiss"))

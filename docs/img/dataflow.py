@@ -125,8 +125,8 @@ QUERY = {
          "global_.py  faces.py\nposes.py: k-NN over\nthe aspect's rows (FAISS),\nbest row "
          "per painting", STAGE),
         (9.5, 1.0, 2.4, 2.0, "fusion.py, photo.py",
-         "z-scored weighted sum\n(fused); a photo's\nshortlist re-ranked by\nRootSIFT + RANSAC "
-         "\n(verify.py)", STAGE),
+         "z-scored weighted sum\n(fused); a photo's\nshortlist (global +\nkeypoint votes) re-"
+         "ranked\nby RootSIFT + RANSAC", STAGE),
         (12.5, 1.0, 2.5, 2.0, "results",
          "SearchResult: id,\nscore, matched face,\nfigure or painting\noutline → CLI, JSON, "
          "web", DATA),

@@ -179,8 +179,8 @@ def load_or_build(
     and written (atomically: a file renamed into place; older ones removed). None when the
     store holds too few paintings for votes to matter."""
 
-    if len(store) < MIN_PAINTINGS:
-        return None
+    if len(store) < MIN_PAINTINGS or store.keypoint_count() == 0:
+        return None  # too few paintings for votes to matter, or nothing to vote for
     key = fingerprint(store, max_keypoints)
     idx_file, ids_file = _paths(store, key)
     # this store's own index, else one built before a few paintings were added (a query

@@ -131,13 +131,15 @@ def merge_catalogs(sources: Sequence[str | Path], dest: str | Path) -> MergeSumm
     tmp.mkdir(parents=True)
     try:
         manifest = _merged_manifest(paths, manifests)
-        for path, man in zip(paths, manifests, strict=True):
+        for n, (path, man) in enumerate(zip(paths, manifests, strict=True)):
             _copy_parts(path / "items", tmp / "items")
             for aspect, meta in man.get("aspects", {}).items():
                 _copy_parts(
                     _aspect_folder(path, aspect, meta["model"]),
                     _aspect_folder(tmp, aspect, meta["model"]),
                 )
+            if "local" in man.get("aspects", {}):
+                _copy_local_features(path, tmp, n)
             log = path / FAILURES_LOG
             if log.is_file():
                 with open(tmp / FAILURES_LOG, "ab") as out, open(log, "rb") as fh:
@@ -174,6 +176,20 @@ def _merged_manifest(paths: Sequence[Path], manifests: Sequence[dict]) -> dict:
         merged_from=[str(p.resolve()) for p in paths],
     )
     return manifest
+
+
+def _copy_local_features(src: Path, dst: Path, tag: int) -> None:
+    """The local aspect's RootSIFT (catalog/local.py) lives beside the parts, in cache/:
+    without it the merged catalog would count every painting as done and have no features.
+    Part names get a per-source prefix (ids never repeat across sources, see check_ids);
+    the ids file, which commits a part, is copied last."""
+    for folder in sorted((src / "cache").glob("local-*")):
+        out = dst / "cache" / folder.name
+        out.mkdir(parents=True, exist_ok=True)
+        # a part being written (".tmp.") is not one yet; its ids are redone by a re-run
+        files = [f for f in folder.glob("part-*") if ".tmp" not in f.name]
+        for f in sorted(files, key=lambda f: (f.name.endswith(".ids.json"), f.name)):
+            shutil.copyfile(f, out / f"part-s{tag}-{f.name.removeprefix('part-')}")
 
 
 def _copy_parts(src: Path, dst: Path) -> None:
