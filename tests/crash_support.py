@@ -22,4 +22,4 @@ def kill_at_write(monkeypatch, n: int) -> None:
         real_write(where, table)
 
     monkeypatch.setattr(store, "atomic_write_table", write)
-    monkeypatch.setattr(Catalog, "_finish_run", lambda self: None)  # as kill -9: no clean-up
+    monkeypatch.setattr(Catalog, "_finish_run", lambda self, **kw: None)  # as kill -9: no clean-up

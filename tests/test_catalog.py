@@ -455,7 +455,7 @@ def test_a_reader_keeps_working_while_another_process_appends(tmp_path, folder, 
     # another process appends; its run is killed before it finishes (no new vector file)
     script = (
         "import sys; from artsim.catalog import Catalog; "
-        "Catalog._finish_run = lambda self: None; "
+        "Catalog._finish_run = lambda self, **kw: None; "
         "Catalog.open(sys.argv[1]).add(sys.argv[2])"
     )
     more = _more(tmp_path)

@@ -126,3 +126,35 @@ def test_paintings_without_keypoints_give_no_index(tmp_path) -> None:
     empty = LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), (64, 64))
     store.write([f"flat{i}" for i in range(lv.MIN_PAINTINGS)], [empty] * lv.MIN_PAINTINGS)
     assert lv.vote_index(store) is None
+
+
+def test_a_failed_build_is_logged_once_and_not_retried_by_every_query(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    store, _ = _store(tmp_path, 200)
+    calls = []
+
+    def fail(*a, **kw):
+        calls.append(1)
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(lv, "build_vote_index", fail)
+    assert lv.vote_index(store) is None and lv.vote_index(store) is None
+    assert len(calls) == 1 and "no keypoint votes" in caplog.text
+
+
+def test_each_metadata_file_names_its_own_index(tmp_path) -> None:
+    """Two processes writing at once must never pair one's ids with the other's index:
+    the metadata, written last, names the index file written before it."""
+    import json
+
+    store, _ = _store(tmp_path, 200)
+    first = lv.build_vote_index(store)
+    lv._write(first, store, "k", lv.MAX_KEYPOINTS)
+    other = lv.VoteIndex(first.index, list(reversed(first.item_ids)), first.per_painting)
+    lv._write(other, store, "k", lv.MAX_KEYPOINTS)  # a second writer, same key
+    meta = json.loads((store.votes_folder / "votes-k.json").read_text())
+    assert (store.votes_folder / meta["index_file"]).is_file()
+    assert len(list(store.votes_folder.glob("votes-*.faiss"))) == 1  # the first one removed
+    read = lv._read(store.votes_folder / "votes-k.json", lv.MAX_KEYPOINTS, 0)
+    assert read is not None and read.item_ids == other.item_ids

@@ -195,5 +195,21 @@ def test_keypoint_votes_bring_a_painting_the_global_shortlist_misses(
 
         assert first(votes=5) == files[i].name
         found += first(votes=0) == files[i].name
+        # a voted painting the query excludes (or a filter masks) never comes back
+        target = next(x for x in cat.ids if Path(cat.image_of(x)).name == files[i].name)
+        excluded = photo_mod.search_photo(
+            cat, shot.image, k=3, shortlist=1, localise=False, votes=5, exclude=target
+        )
+        masked = photo_mod.search_photo(
+            cat,
+            shot.image,
+            k=3,
+            shortlist=1,
+            localise=False,
+            votes=5,
+            mask=np.array([x != target for x in cat.ids]),
+        )
+        for hits in (excluded, masked):
+            assert hits and target not in {h.id for h in hits}
     assert found < 3  # the global vector alone misses at least one of them
     assert list(cat.path.glob("cache/local-*/votes-*.faiss"))  # kept for the next query

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -522,7 +523,7 @@ class Catalog:
                 if self._encoder is not None:  # which runtime made this run's vectors
                     self.manifest["model"]["backend"] = self._encoder.backend
                     self.manifest["model"]["device"] = self._encoder.device
-                self._finish_run()
+                self._finish_run(votes=not summary.interrupted and sys.exc_info()[0] is None)
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:
             raise IndexInterrupted(summary)
@@ -624,7 +625,7 @@ class Catalog:
             latest[rec.get("where", "")] = rec
         return list(latest.values())
 
-    def _finish_run(self) -> None:
+    def _finish_run(self, *, votes: bool = True) -> None:
         """Merge parts, refresh counts, failure report, and saved indexes."""
         store.compact_parts(self.path / "items", key="id")
         for name, meta in self.manifest.get("aspects", {}).items():
@@ -643,8 +644,6 @@ class Catalog:
                 if vectors.shape[0] > 50_000:
                     _, vi = self.vector_index(name, vname)
                     save_index(vi, self.path / "index" / f"{name}-{vname}.faiss")
-        if "local" in self.manifest.get("aspects", {}):
-            self._build_vote_index()
         failures = self.failures()
         self.manifest["counts"] = {"items": len(self._ids), "failures": len(failures)}
         self.manifest["updated"] = _now()
@@ -657,6 +656,9 @@ class Catalog:
                 [rec.get("where"), rec.get("id") or "", rec.get("reason"), rec.get("time")]
             )
         store.atomic_write_bytes(self.path / FAILURES_CSV, buf.getvalue().encode())
+        # last, and not after an interrupted or failed run (it can take a minute)
+        if votes and "local" in self.manifest.get("aspects", {}):
+            self._build_vote_index()
 
     def _build_vote_index(self) -> None:
         """The photo queries' keypoint-vote index (catalog/local_votes.py), built now rather

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import pickle
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -181,7 +182,7 @@ def add_with_ray(
                 summary.interrupted = True
             finally:
                 bar(None)
-                catalog._finish_run()
+                catalog._finish_run(votes=not summary.interrupted and sys.exc_info()[0] is None)
     finally:
         if started_ray:
             ray.shutdown()

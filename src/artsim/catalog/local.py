@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -70,6 +71,7 @@ class LocalStore:
         self.n_features = n_features
         self.folder = catalog.path / "cache" / f"local-rootsift-{max_side}-{n_features}"
         self.votes_folder = self.folder  # where catalog.local_votes keeps its index
+        self.lock = threading.RLock()  # a server's threads share one store
         self._where: dict[str, tuple[int, int]] = {}
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._loaded: set[str] = set()
@@ -112,7 +114,8 @@ class LocalStore:
 
     def ids(self) -> list[str]:
         """Every painting with stored features, in a fixed order (part by part)."""
-        return sorted(self._where, key=lambda i: self._where[i])
+        where = dict(self._where)
+        return sorted(where, key=lambda i: where[i])
 
     def part_names(self) -> list[str]:
         """Names of the parts opened (append-only: the list says what the store holds)."""
@@ -123,7 +126,7 @@ class LocalStore:
         counts (m,) capped at ``per``) of the paintings whose latest features are there."""
         per = self.n_features if per is None else per
         rows: dict[int, list[tuple[int, str]]] = {}
-        for item_id, (p, r) in self._where.items():
+        for item_id, (p, r) in list(self._where.items()):  # another thread may add parts
             rows.setdefault(p, []).append((r, item_id))
         for p in sorted(rows):
             live = sorted(rows[p])
@@ -139,7 +142,7 @@ class LocalStore:
         """Stored keypoints of every painting, ``per`` a painting at most."""
         per = self.n_features if per is None else per
         rows: dict[int, list[int]] = {}
-        for p, r in self._where.values():
+        for p, r in list(self._where.values()):
             rows.setdefault(p, []).append(r)
         return sum(
             int(np.minimum(np.asarray(self._parts[p][2])[r].astype(np.int64), per).sum())
@@ -166,7 +169,8 @@ class LocalStore:
         if missing:
             with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV releases the GIL
                 feats = list(pool.map(self.compute, missing))
-            self.write(missing, feats)
+            with self.lock:
+                self.write(missing, feats)
         return {i: f for i in ids if (f := self.get(i)) is not None}
 
     def write(self, ids: list[str], feats: list[LocalFeatures]) -> None:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,19 +90,24 @@ def _unit(desc: np.ndarray) -> np.ndarray:
 
 
 def _keypoints(
-    store: LocalStore, per: int, chunk: int = 200_000
+    store: LocalStore, item_ids: list[str], per: int, chunk: int = 200_000
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(unit descriptors, painting positions) in chunks of about ``chunk`` keypoints, over
-    every painting of the store in ``store.ids()`` order, ``per`` keypoints each at most."""
-    pos = {item: i for i, item in enumerate(store.ids())}
+    """(unit descriptors, positions in ``item_ids``) in chunks of about ``chunk`` keypoints,
+    ``per`` a painting at most; paintings the store gained since ``item_ids`` was taken are
+    left out (their votes come with the next build)."""
+    pos = {item: i for i, item in enumerate(item_ids)}
     descs: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     size = 0
     for ids, desc, n in store.blocks(per):
+        keep = np.array([i in pos for i in ids], bool)
+        if not keep.any():
+            continue
+        desc, n = desc[keep], n[keep]
         valid = np.arange(desc.shape[1])[None, :] < n[:, None]
-        owner = np.broadcast_to(np.array([pos[i] for i in ids], np.int64)[:, None], valid.shape)
+        own = np.array([pos[i] for i, k in zip(ids, keep, strict=True) if k], np.int64)
         descs.append(_unit(desc[valid]))
-        owners.append(owner[valid])
+        owners.append(np.broadcast_to(own[:, None], valid.shape)[valid])
         size += int(valid.sum())
         if size >= chunk:
             yield np.concatenate(descs), np.concatenate(owners)
@@ -119,15 +125,15 @@ def build_vote_index(
     """Train and fill the index from every painting in the store (see the module docstring)."""
     import faiss
 
-    item_ids = store.ids()
+    item_ids = store.ids()  # one snapshot for every pass: the store may grow meanwhile
     per = int(min(store.n_features, max(8, max_keypoints // max(1, len(item_ids)))))
-    total = store.keypoint_count(per)
+    total = sum(len(d) for d, _ in _keypoints(store, item_ids, per, chunk=1 << 62))
     # IVF lists of a few thousand keypoints; k-means on a sample (40x the lists at least)
     nlist = int(min(4096, max(16, 2 ** round(np.log2(max(1.0, total / 2000))))))
     rng = np.random.default_rng(0)
     want = min(total, max(TRAIN_SAMPLE, 40 * nlist))
     sample: list[np.ndarray] = []
-    for d, _ in _keypoints(store, per):
+    for d, _ in _keypoints(store, item_ids, per):
         take = rng.random(len(d)) < want / max(1, total)
         sample.append(d[take])
     train = np.concatenate(sample) if sample else np.zeros((0, 128), np.float32)
@@ -137,10 +143,10 @@ def build_vote_index(
     if len(train) < max(nlist, 256):
         # too few keypoints to train lists and codebooks: one list, exact codes
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(128), 128, 1)
-        train = np.concatenate([d for d, _ in _keypoints(store, per)] or [train])
+        train = np.concatenate([d for d, _ in _keypoints(store, item_ids, per)] or [train])
     index.train(train)
     done = 0
-    for d, owner in _keypoints(store, per):
+    for d, owner in _keypoints(store, item_ids, per):
         index.add_with_ids(d, owner)
         done += len(d)
         progress(done, total)
@@ -148,23 +154,27 @@ def build_vote_index(
     return VoteIndex(index, item_ids, per)
 
 
-def _paths(store: LocalStore, key: str) -> tuple[Path, Path]:
-    return store.votes_folder / f"votes-{key}.faiss", store.votes_folder / f"votes-{key}.json"
+def _mtime(f: Path) -> float:
+    try:
+        return f.stat().st_mtime
+    except OSError:  # removed meanwhile by another process's newer index
+        return 0.0
 
 
 def _read(meta_file: Path, max_keypoints: int, min_items: int) -> VoteIndex | None:
+    """The index a metadata file names (each names its own index file, written before it,
+    so two processes writing at once never pair one's ids with the other's index)."""
     import faiss
 
-    idx_file = meta_file.with_suffix(".faiss")
     try:
         meta = json.loads(meta_file.read_text())
         if meta["max_keypoints"] != max_keypoints or len(meta["item_ids"]) < min_items:
             return None
-        index = faiss.read_index(str(idx_file), faiss.IO_FLAG_MMAP)
+        index = faiss.read_index(str(meta_file.parent / meta["index_file"]), faiss.IO_FLAG_MMAP)
         if index.ntotal != meta["keypoints"]:
             return None
     except (OSError, RuntimeError, ValueError, KeyError, TypeError):
-        return None  # missing or damaged: built again
+        return None  # missing, damaged or being replaced: the next candidate, else built
     faiss.extract_index_ivf(index).nprobe = NPROBE
     return VoteIndex(index, meta["item_ids"], meta["per_painting"])
 
@@ -175,25 +185,23 @@ def load_or_build(
     max_keypoints: int = MAX_KEYPOINTS,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> VoteIndex | None:
-    """The store's vote index: read from disk when one was built for these parts, else built
-    and written (atomically: a file renamed into place; older ones removed). None when the
-    store holds too few paintings for votes to matter."""
-
+    """The store's vote index: read from disk when one covers most of the store, else built
+    and written. None when the store holds too few paintings for votes to matter."""
     if len(store) < MIN_PAINTINGS or store.keypoint_count() == 0:
         return None  # too few paintings for votes to matter, or nothing to vote for
     key = fingerprint(store, max_keypoints)
-    idx_file, ids_file = _paths(store, key)
     # this store's own index, else one built before a few paintings were added (a query
     # that computes missing features on demand adds a part: rebuilding for each would cost
     # seconds a query; paintings the index lacks only miss their votes)
-    older = sorted(store.votes_folder.glob("votes-*.json"), key=lambda f: f.stat().st_mtime)
-    for meta_file in [ids_file, *reversed(older)]:
+    own = store.votes_folder / f"votes-{key}.json"
+    older = sorted(store.votes_folder.glob("votes-*.json"), key=_mtime, reverse=True)
+    for meta_file in [own, *older]:
         found = _read(meta_file, max_keypoints, min_items=int(STALE_SHARE * len(store)))
         if found is not None:
             return found
     vi = build_vote_index(store, max_keypoints=max_keypoints, progress=progress)
     try:
-        _write(vi, store, idx_file, ids_file, max_keypoints)
+        _write(vi, store, key, max_keypoints)
     except (OSError, RuntimeError) as e:  # read-only catalog (faiss raises RuntimeError)
         logging.getLogger(__name__).warning(
             "the keypoint-vote index could not be saved in %s (%s); it is rebuilt by every "
@@ -204,41 +212,72 @@ def load_or_build(
     return vi
 
 
-def _write(vi: VoteIndex, store: LocalStore, idx_file: Path, ids_file: Path, budget: int) -> None:
+def _write(vi: VoteIndex, store: LocalStore, key: str, budget: int) -> None:
+    """The index under a name of its own, then the metadata naming it (renamed into place:
+    it commits the index); then older indexes and stale temporary files are removed."""
     import faiss
 
-    idx_file.parent.mkdir(parents=True, exist_ok=True)
+    folder = store.votes_folder
+    folder.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
-    tmp_idx, tmp_ids = Path(f"{idx_file}.{tag}.tmp"), Path(f"{ids_file}.{tag}.tmp")
+    idx_file = folder / f"votes-{key}-{tag}.faiss"
+    meta_file = folder / f"votes-{key}.json"
+    tmp_idx, tmp_meta = Path(f"{idx_file}.tmp"), Path(f"{meta_file}.{tag}.tmp")
     try:
         faiss.write_index(vi.index, str(tmp_idx))
-        tmp_ids.write_text(
-            json.dumps(
-                {
-                    "item_ids": vi.item_ids,
-                    "per_painting": vi.per_painting,
-                    "keypoints": int(vi.index.ntotal),
-                    "max_keypoints": budget,
-                }
-            )
-        )
-        os.replace(tmp_idx, idx_file)  # the index first: the ids file commits it
-        os.replace(tmp_ids, ids_file)
+        os.replace(tmp_idx, idx_file)
+        meta = {
+            "index_file": idx_file.name,
+            "item_ids": vi.item_ids,
+            "per_painting": vi.per_painting,
+            "keypoints": int(vi.index.ntotal),
+            "max_keypoints": budget,
+        }
+        tmp_meta.write_text(json.dumps(meta))
+        os.replace(tmp_meta, meta_file)
+    except BaseException:
+        idx_file.unlink(missing_ok=True)
+        raise
     finally:
         tmp_idx.unlink(missing_ok=True)
-        tmp_ids.unlink(missing_ok=True)
-    for old in store.votes_folder.glob("votes-*"):
-        if old.name not in (idx_file.name, ids_file.name) and not old.name.endswith(".tmp"):
-            old.unlink(missing_ok=True)
+        tmp_meta.unlink(missing_ok=True)
+    now = time.time()
+    for old in folder.glob("votes-*"):
+        if old.name in (idx_file.name, meta_file.name):
+            continue
+        # another process's temporary file may be in use for an hour; its index a reader
+        # may have just opened (it reads the metadata, then the index: a miss re-reads)
+        if old.name.endswith(".tmp") and now - _mtime(old) < 3600:
+            continue
+        old.unlink(missing_ok=True)
 
 
 def vote_index(store: LocalStore, *, max_keypoints: int = MAX_KEYPOINTS) -> VoteIndex | None:
-    """The vote index of this open store, loaded or built once per store object (and again
-    when the store gained parts)."""
-    key = fingerprint(store, max_keypoints)
-    cached = getattr(store, "_votes", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    vi = load_or_build(store, max_keypoints=max_keypoints)
-    store._votes = (key, vi)  # type: ignore[attr-defined]
-    return vi
+    """The vote index of this open store, loaded or built once per store object, and again
+    only when the store has grown by over a tenth (or the budget changed). A failure is
+    logged once and leaves the store without votes until it changes."""
+    with store.lock:  # the server's threads share a store
+        key = fingerprint(store, max_keypoints)
+        cached = getattr(store, "_votes", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if (
+            cached is not None
+            and cached[1] is not None
+            and cached[2] == max_keypoints
+            and len(cached[1].item_ids) >= STALE_SHARE * len(store)
+        ):
+            store._votes = (key, cached[1], max_keypoints)  # type: ignore[attr-defined]
+            return cached[1]
+        try:
+            vi = load_or_build(store, max_keypoints=max_keypoints)
+        except (OSError, RuntimeError, MemoryError, ValueError) as e:
+            logging.getLogger(__name__).warning(
+                "no keypoint votes for photo queries: the vote index of %s failed (%s: %s)",
+                store.folder,
+                type(e).__name__,
+                e,
+            )
+            vi = None
+        store._votes = (key, vi, max_keypoints)  # type: ignore[attr-defined]
+        return vi

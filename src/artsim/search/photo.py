@@ -19,6 +19,7 @@ stays the default for them (item 4 of issue 13: a query-time choice of descripto
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -179,7 +180,11 @@ def _voted_rows(
     index = vote_index(store)
     if index is None:
         return []
-    top = index.top(qf, n, keep=lambda item: any(ok[r] for r in data.rows_of_item(item)))
+    try:
+        top = index.top(qf, n, keep=lambda item: any(ok[r] for r in data.rows_of_item(item)))
+    except (RuntimeError, IndexError) as e:  # votes are optional: never fail the query
+        logging.getLogger(__name__).warning("keypoint votes failed (%s); global shortlist only", e)
+        return []
     return [r for item, _ in top for r in data.rows_of_item(item) if ok[r]]
 
 
@@ -290,6 +295,7 @@ def search_photo(
         # both@2 for 1.57x the CPU (docs/photos.md)
         early = None
         if verify and OVERLAP and not per_painting_features:
+            work.load()  # a lazily decoded image must not be loaded by two threads at once
             early = pool.submit(query_features, work, [])
         data, short, best_s, best_h, ok = _shortlist(
             catalog, hyps, localise, mask, exclude, shortlist, k
