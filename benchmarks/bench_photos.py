@@ -230,6 +230,12 @@ def main() -> None:
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--votes", type=int, default=photo.VOTES)
     ap.add_argument(
+        "--region-features",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="each found painting's own keypoints (auto: photos of two paintings or more)",
+    )
+    ap.add_argument(
         "--compare-overlap",
         action="store_true",
         help="also search each photo with its keypoints found after localisation and "
@@ -249,6 +255,11 @@ def main() -> None:
     photo.PER_HYPOTHESIS = args.per_hypothesis
     photo.search_photo.__kwdefaults__["shortlist"] = args.shortlist
     photo.search_photo.__kwdefaults__["votes"] = args.votes
+    photo.search_photo.__kwdefaults__["per_painting_features"] = {
+        "auto": None,
+        "on": True,
+        "off": False,
+    }[args.region_features]
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -261,7 +272,14 @@ def main() -> None:
         "uptime_start": uptime(),
         "params": {
             k: getattr(args, k)
-            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis", "votes")
+            for k in (
+                "sift_side",
+                "sift_features",
+                "shortlist",
+                "per_hypothesis",
+                "votes",
+                "region_features",
+            )
         },
     }
     log(out["uptime_start"])

@@ -216,9 +216,10 @@ def main() -> None:
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     ap.add_argument(
         "--region-features",
-        action="store_true",
+        choices=("auto", "on", "off"),
+        default="auto",
         help="verify with each found painting's own keypoints too (search_photo's "
-        "per_painting_features; off by default)",
+        "per_painting_features; auto: when the photo shows two paintings or more)",
     )
     ap.add_argument(
         "--rescore",
@@ -279,7 +280,15 @@ def main() -> None:
         "paintings": len(cat),
         "params": {
             k: getattr(args, k)
-            for k in ("sift_side", "sift_features", "shortlist", "per_hypothesis", "votes", "limit")
+            for k in (
+                "sift_side",
+                "sift_features",
+                "shortlist",
+                "per_hypothesis",
+                "votes",
+                "region_features",
+                "limit",
+            )
         },
         "settings": {},
     }
@@ -310,7 +319,9 @@ def main() -> None:
                 min_inliers=0,
                 verify=qpath in verified,
                 shortlist=args.shortlist,
-                per_painting_features=args.region_features,
+                per_painting_features={"auto": None, "on": True, "off": False}[
+                    args.region_features
+                ],
                 votes=args.votes,
             )
             times_on.append(time.perf_counter() - t0)

@@ -145,7 +145,8 @@ def test_id_queries_never_take_the_photo_path(small_catalog, monkeypatch) -> Non
 def test_a_photo_of_two_paintings_returns_both_first(small_catalog) -> None:
     """The hard case of gallery photos: two framed paintings side by side on a wall, turned
     and in perspective: both in the top 2 when each found painting brings its own keypoints
-    (per_painting_features; with the whole photo's alone the second of the first pair falls
+    (per_painting_features, on by default for a photo of two paintings or more; with the
+    whole photo's alone the second of the first pair falls
     short of the inlier threshold)."""
     from artsim.evaluation.distort import framed_photo
     from artsim.images import load_rgb
@@ -158,7 +159,8 @@ def test_a_photo_of_two_paintings_returns_both_first(small_catalog) -> None:
             [load_rgb(a, max_side=1024), load_rgb(b, max_side=1024)],
             np.random.default_rng(40 + seed),
         )
-        hits = search_photo(cat, photo.image, k=5, per_painting_features=True)
+        # per_painting_features=None (the default): on, since two paintings are found
+        hits = search_photo(cat, photo.image, k=5)
         assert {Path(h.image).name for h in hits[:2]} == {a.name, b.name}
         assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
 

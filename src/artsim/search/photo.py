@@ -44,6 +44,7 @@ REGION_FEATURES = 600
 # them, 30 gave the same recall on both halves of the framed photos, docs/photos.md)
 SHORTLIST = 30
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
+MULTI_PAINTING = 2  # per_painting_features=None: on when the photo shows this many paintings
 OVERLAP = True  # find the photo's keypoints in a thread beside localisation and embedding
 VOTES = 20  # plus the paintings most voted for by the photo's keypoints (catalog.local_votes)
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
@@ -78,18 +79,22 @@ def query_features(
     whole_features: int = SIFT_FEATURES,
     region_side: int = REGION_SIDE,
     region_features: int = REGION_FEATURES,
+    whole: LocalFeatures | None = None,
 ) -> LocalFeatures:
     """The query's RootSIFT keypoints, positions in [0, 1] of ``work``: the whole photo's,
     plus each found painting's, computed on its rectified view (frontal, and with a keypoint
     budget of its own: in the whole photo a painting covering a third of it gets few of the
     strongest keypoints, the wall, frame and glare take the rest) and mapped back into the
-    photo by the inverse of the rectifying homography."""
+    photo by the inverse of the rectifying homography. ``whole``: the whole photo's,
+    found already."""
     import cv2
 
     from artsim.catalog.local import LocalFeatures, extract_local
     from artsim.detectors.paintings import rectify
 
-    parts = [extract_local(work, max_side=whole_side, n_features=whole_features)]
+    if whole is None:
+        whole = extract_local(work, max_side=whole_side, n_features=whole_features)
+    parts = [whole]
     xys = [parts[0].xy.astype(np.float32) * np.array(work.size, np.float32)]
     for quad in quads:
         q = np.asarray(quad, np.float32).reshape(4, 2)
@@ -263,7 +268,7 @@ def search_photo(
     inlier_weight: float = INLIER_WEIGHT,
     localise: bool = True,
     verify: bool = True,
-    per_painting_features: bool = False,
+    per_painting_features: bool | None = None,
     votes: int = VOTES,
     original_size: tuple[int, int] | None = None,
     **_: Any,
@@ -294,17 +299,22 @@ def search_photo(
         # Those are off by default: on all 159 framed pairs they changed no recall@1 and no
         # both@2 for 1.57x the CPU (docs/photos.md)
         early = None
-        if verify and OVERLAP and not per_painting_features:
+        if verify and OVERLAP:
             work.load()  # a lazily decoded image must not be loaded by two threads at once
             early = pool.submit(query_features, work, [])
         data, short, best_s, best_h, ok = _shortlist(
             catalog, hyps, localise, mask, exclude, shortlist, k
         )
         qf = None
-        if early is not None:
-            qf = early.result()
-        elif verify:
-            qf = query_features(work, [h[1] for h in hyps[1:]] if per_painting_features else [])
+        if verify:
+            # each found painting's own keypoints when the photo shows several (None: auto):
+            # the whole photo's strongest go mostly to the richer painting
+            regions = per_painting_features
+            if regions is None:
+                regions = len(hyps) - 1 >= MULTI_PAINTING
+            found = [h[1] for h in hyps[1:]] if regions else []
+            whole = early.result() if early is not None else None
+            qf = query_features(work, found, whole=whole)
     if qf is not None and votes > 0:
         short.update(_voted_rows(catalog, data, qf, votes, ok))
     rows = sorted(short, key=lambda r: -best_s[r])
