@@ -6,10 +6,14 @@
    vector (for the default efficientnet-lite2 "gem+mid" vector: the GeM part, its first
    1,280 dims; the stride-16 mean part carries palette and brushwork, which a colour cast
    and a wall disturb most). Other models use their whole vector. The shortlist is the
-   union of every hypothesis' top ``shortlist`` paintings, each with its best hypothesis.
+   union of every hypothesis' top ``shortlist`` paintings, each with its best hypothesis,
+   and of the ``votes`` paintings most voted for by the photo's RootSIFT keypoints
+   (``catalog.local_votes``: found whether or not localisation cut the painting well).
 3. Geometric verification (``search.verify``) of the shortlist against the query photo's
-   RootSIFT keypoints; a painting with at least ``min_inliers`` inliers is ranked above
-   every unverified one, by score = global score + ``inlier_weight`` x inliers.
+   RootSIFT keypoints (the whole photo's, found in a thread beside steps 1-2, plus each found
+   painting's own when the photo shows several); a painting with at least ``min_inliers``
+   inliers is ranked above every unverified one, by score = global score +
+   ``inlier_weight`` x inliers, each place in the photo leading once (``rank_candidates``).
 4. Each result carries the matched region in query pixels (``quad``: the verified
    painting's corners, else the hypothesis' quadrilateral) and ``inliers``.
 
