@@ -161,3 +161,24 @@ def test_search_upload_returns_worker_time_and_results(tmp_path):
     assert [r.metadata["artist"] for r in results] == ["Alice Painter"] * len(results)
     assert 1 <= len(results) <= 2
     assert fake.calls[-1]["where"] == ["artist=alice"] and fake.calls[-1]["k"] == 2
+
+
+def test_a_worker_warms_the_keypoint_vote_index_of_photo_queries(tmp_path, monkeypatch) -> None:
+    """A catalog indexed with the local aspect before votes existed (no index on disk):
+    each upload worker loads or builds it when it starts, not the first uploaded photo."""
+    import artsim.catalog.local_votes as lv
+    from artsim.catalog import Catalog
+    from artsim.server.uploads import warm_worker
+    from tests.test_paintings import generated_painting
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        generated_painting(60 + i, 420, 320).save(src / f"p{i}.jpg", quality=92)
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(src, aspects=["global", "local"])
+    for f in cat.path.glob("cache/local-*/votes-*"):
+        f.unlink()
+    warm_worker(str(cat.path))
+    assert list(cat.path.glob("cache/local-*/votes-*.json"))

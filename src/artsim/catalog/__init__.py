@@ -658,12 +658,15 @@ class Catalog:
         store.atomic_write_bytes(self.path / FAILURES_CSV, buf.getvalue().encode())
         # last, and not after an interrupted or failed run (it can take a minute)
         if votes and "local" in self.manifest.get("aspects", {}):
-            self._build_vote_index()
+            self.load_vote_index()
 
-    def _build_vote_index(self) -> None:
-        """The photo queries' keypoint-vote index (catalog/local_votes.py), built now rather
-        than by the first photo query (9 s at 7,000 paintings). Optional: a failure is a
-        logged warning, and the first photo query tries again."""
+    def load_vote_index(self) -> None:
+        """Load (or build and save) the photo queries' keypoint-vote index
+        (catalog/local_votes.py) now rather than in the first photo query (9 s to build at
+        7,000 paintings): at the end of an index run with the local aspect, and when a
+        server's workers start. Nothing when the stored local features cover under 90 % of
+        the catalog. Optional: a failure is a logged warning and leaves photo queries
+        without votes."""
         from artsim.catalog.local import local_store
         from artsim.catalog.local_votes import STALE_SHARE, vote_index
 
@@ -674,8 +677,8 @@ class Catalog:
             vote_index(st)
         except (OSError, RuntimeError, MemoryError) as e:
             logging.getLogger(__name__).warning(
-                "the keypoint-vote index of %s could not be built (%s: %s); the first photo "
-                "query will try again",
+                "the keypoint-vote index of %s could not be built (%s: %s); photo queries "
+                "run without votes",
                 self.path,
                 type(e).__name__,
                 e,
