@@ -231,7 +231,7 @@ def main() -> None:
     ap.add_argument("--votes", type=int, default=photo.VOTES)
     ap.add_argument(
         "--region-features",
-        choices=("auto", "on", "off"),
+        choices=tuple(photo.PER_PAINTING_MODES),
         default="auto",
         help="each found painting's own keypoints (auto: photos of two paintings or more)",
     )
@@ -255,11 +255,9 @@ def main() -> None:
     photo.PER_HYPOTHESIS = args.per_hypothesis
     photo.search_photo.__kwdefaults__["shortlist"] = args.shortlist
     photo.search_photo.__kwdefaults__["votes"] = args.votes
-    photo.search_photo.__kwdefaults__["per_painting_features"] = {
-        "auto": None,
-        "on": True,
-        "off": False,
-    }[args.region_features]
+    photo.search_photo.__kwdefaults__["per_painting_features"] = photo.PER_PAINTING_MODES[
+        args.region_features
+    ]
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -216,7 +216,7 @@ def main() -> None:
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     ap.add_argument(
         "--region-features",
-        choices=("auto", "on", "off"),
+        choices=tuple(photo.PER_PAINTING_MODES),
         default="auto",
         help="verify with each found painting's own keypoints too (search_photo's "
         "per_painting_features; auto: when the photo shows two paintings or more)",
@@ -319,9 +319,7 @@ def main() -> None:
                 min_inliers=0,
                 verify=qpath in verified,
                 shortlist=args.shortlist,
-                per_painting_features={"auto": None, "on": True, "off": False}[
-                    args.region_features
-                ],
+                per_painting_features=photo.PER_PAINTING_MODES[args.region_features],
                 votes=args.votes,
             )
             times_on.append(time.perf_counter() - t0)

@@ -22,7 +22,6 @@ import collections
 import csv
 import io
 import json
-import logging
 import os
 import shutil
 import sys
@@ -51,6 +50,7 @@ from artsim.records import SearchResult, SourceItem
 from artsim.sources import SourceScan
 
 if TYPE_CHECKING:  # torch is imported only when an encoder is needed
+    from artsim.catalog.local_votes import VoteIndex
     from artsim.encoders.base import Encoder
 
 MANIFEST = "manifest.json"
@@ -660,29 +660,19 @@ class Catalog:
         if votes and "local" in self.manifest.get("aspects", {}):
             self.load_vote_index()
 
-    def load_vote_index(self) -> None:
-        """Load (or build and save) the photo queries' keypoint-vote index
-        (catalog/local_votes.py) now rather than in the first photo query (9 s to build at
-        7,000 paintings): at the end of an index run with the local aspect, and when a
-        server's workers start. Nothing when the stored local features cover under 90 % of
-        the catalog. Optional: a failure is a logged warning and leaves photo queries
-        without votes."""
+    def load_vote_index(self) -> VoteIndex | None:
+        """The photo queries' keypoint-vote index (catalog/local_votes.py), loaded or built
+        and saved once per open catalog: at the end of an index run with the local aspect and
+        when a server's workers start, so the first photo query does not wait (9 s to build
+        at 7,000 paintings). None when the stored local features cover under 90 % of the
+        catalog, or when building failed (logged once by `vote_index`)."""
         from artsim.catalog.local import local_store
         from artsim.catalog.local_votes import STALE_SHARE, vote_index
 
         st = local_store(self)
         if len(st) < STALE_SHARE * len(self._ids):
-            return
-        try:
-            vote_index(st)
-        except (OSError, RuntimeError, MemoryError) as e:
-            logging.getLogger(__name__).warning(
-                "the keypoint-vote index of %s could not be built (%s: %s); photo queries "
-                "run without votes",
-                self.path,
-                type(e).__name__,
-                e,
-            )
+            return None
+        return vote_index(st)
 
     # ------------------------------------------------------------------ search
     def search(

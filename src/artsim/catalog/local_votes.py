@@ -127,7 +127,9 @@ def build_vote_index(
 
     item_ids = store.ids()  # one snapshot for every pass: the store may grow meanwhile
     per = int(min(store.n_features, max(8, max_keypoints // max(1, len(item_ids)))))
-    total = sum(len(d) for d, _ in _keypoints(store, item_ids, per, chunk=1 << 62))
+    # sizes the lists and the training sample; paintings added since the snapshot make it
+    # a slight overcount, which changes neither
+    total = store.keypoint_count(per)
     # IVF lists of a few thousand keypoints; k-means on a sample (40x the lists at least)
     nlist = int(min(4096, max(16, 2 ** round(np.log2(max(1.0, total / 2000))))))
     rng = np.random.default_rng(0)

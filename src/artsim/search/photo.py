@@ -47,6 +47,8 @@ REGION_FEATURES = 600
 # paintings sent to verification by their best hypothesis' score (50 before the votes: with
 # them, 30 gave the same recall on both halves of the framed photos, docs/photos.md)
 SHORTLIST = 30
+# search_photo's per_painting_features by name, for the benchmarks' --region-features
+PER_PAINTING_MODES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
 MULTI_PAINTING = 2  # per_painting_features=None: on when the photo shows this many paintings
 OVERLAP = True  # find the photo's keypoints in a thread beside localisation and embedding
@@ -180,13 +182,7 @@ def _voted_rows(
 ) -> list[int]:
     """Rows of the ``n`` paintings most voted for by the query's keypoints (none unless the
     stored local features cover most of the catalog: `artsim index --aspects local`)."""
-    from artsim.catalog.local import local_store
-    from artsim.catalog.local_votes import STALE_SHARE, vote_index
-
-    store = local_store(catalog)
-    if len(store) < STALE_SHARE * len(data):
-        return []
-    index = vote_index(store)
+    index = catalog.load_vote_index()
     if index is None:
         return []
     try:
