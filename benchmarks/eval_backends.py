@@ -5,8 +5,9 @@ Variants of the default encoder (EfficientNet-Lite2, gem+mid, whole view):
 - torch-fp32: PyTorch fp32, the reference;
 - onnx: ONNX Runtime fp32, the new default on CPUs without AMX;
 - openvino: OpenVINO fp32;
-- openvino-int8: static int8 by NNCF (OpenVINO), calibrated on real WikiArt paintings that are
-  not in the evaluation gallery (never random data).
+- openvino-int8: `--backend openvino-int8` (artsim.encoders.int8: static int8 by NNCF, run by
+  OpenVINO), calibrated as an index run calibrates it, on 128 real paintings: here WikiArt
+  paintings that are not in the evaluation gallery (never random data).
 
 Metrics: instance recall@1 and mAP with clean and distorted queries, same-artist
 precision@10 / mAP@10, same-sitter hit@1 and mAP with the global vectors; plus the cosine of each
@@ -18,17 +19,18 @@ variant's vectors to PyTorch fp32's and the model-only speed (batch 32, median o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from artsim.encoders import backends as B
-from artsim.encoders import load_encoder
+from artsim.encoders import int8, load_encoder
 from artsim.encoders.base import default_threads
 from artsim.evaluation import eval_instance, eval_same_artist, load_instance_pairs, load_same_artist
 from artsim.evaluation.distort import distort
@@ -38,35 +40,11 @@ from artsim.images import load_rgb
 REPO = Path(__file__).resolve().parents[1]
 
 
-def int8_runner(enc, calibration: list[np.ndarray], threads: int) -> B.Runner:
-    import nncf
-    import openvino as ov
-
-    path = B.cached_export(enc, B._runtime_version("openvino"))
-    core = ov.Core()
-    model = core.read_model(str(path))
-    quantised = nncf.quantize(
-        model,
-        nncf.Dataset(calibration),
-        subset_size=len(calibration),
-        preset=nncf.QuantizationPreset.MIXED,
-    )
-    compiled = core.compile_model(
-        quantised, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
-    )
-    request = compiled.create_infer_request()
-    return B.Runner(
-        "openvino-int8",
-        lambda x: np.array(request.infer({0: x})[0], dtype=np.float32, copy=True),
-        f"nncf {nncf.__version__}",
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--artist-per", type=int, default=8)
-    ap.add_argument("--calibration-n", type=int, default=300)
+    ap.add_argument("--calibration-n", type=int, default=int8.CALIBRATION_IMAGES)
     ap.add_argument(
         "--variants",
         default="torch-bf16,torch-fp32,onnx,openvino,openvino-int8",
@@ -97,10 +75,9 @@ def main() -> None:
 
     ref = load_encoder.__wrapped__("efficientnet-lite2", backend="torch", bf16=False)
     pre = ref.preprocess
-    calibration = [
-        pre.normalise(pre.to_uint8(load_rgb(args.data / p, max_side=260))[None]).numpy()
-        for p in calib_paths
-    ]
+    calibration = torch.stack(
+        [pre.to_uint8(load_rgb(args.data / p, max_side=2 * pre.crop)) for p in calib_paths]
+    )
     bench_batch = torch.stack([pre.to_uint8(im) for im in images[:32]])
     wanted = args.variants.split(",")
     variants = {"torch-fp32": ref} if "torch-fp32" in wanted else {}
@@ -113,11 +90,14 @@ def main() -> None:
             variants[name] = load_encoder.__wrapped__("efficientnet-lite2", backend=name)
     if "openvino-int8" in wanted:
         t = time.perf_counter()
-        int8 = load_encoder.__wrapped__("efficientnet-lite2", backend="torch", bf16=False)
-        int8.runner = int8_runner(int8, calibration, default_threads())
-        int8.backend = "openvino-int8"
-        variants["openvino-int8"] = int8
-        print(f"int8 quantisation {time.perf_counter() - t:.0f}s")
+        folder = Path(tempfile.mkdtemp(prefix="eval-int8-"))
+        record = int8.calibrate(ref, folder, calibration, default_threads())
+        variants["openvino-int8"] = dataclasses.replace(
+            ref,
+            runner=int8.load_runner(folder, record, default_threads()),
+            backend=int8.INT8_BACKEND,
+        )
+        print(f"int8 quantisation {time.perf_counter() - t:.0f}s: {json.dumps(record)}")
     # cosines against PyTorch fp32, or ONNX Runtime fp32 which equals it to 0.99999
     reference = "torch-fp32" if "torch-fp32" in variants else "onnx"
     variants = {reference: variants[reference], **variants}

@@ -49,6 +49,8 @@ from artsim.images import DEFAULT_MAX_PIXELS, LoadedImage, open_image
 from artsim.records import SearchResult, SourceItem
 from artsim.sources import SourceScan
 
+INT8_BACKEND = "openvino-int8"  # artsim.encoders.int8 (imported only when used)
+
 if TYPE_CHECKING:  # torch is imported only when an encoder is needed
     from artsim.catalog.local_votes import VoteIndex
     from artsim.encoders.base import Encoder
@@ -130,6 +132,7 @@ class Catalog:
         self.backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
         self.device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
         self._encoder: Encoder | None = None
+        self._int8_problem = ""  # why this catalog's int8 network cannot run here, if it cannot
         # artsim.search.whitening's cache: (Whitening, index of whitened vectors); Any, not
         # Whitening, as the catalog never imports search (tests/test_imports.py)
         self._whitened: tuple[Any, VectorIndex] | None = None
@@ -171,13 +174,21 @@ class Catalog:
         get_spec(model)
         cat_backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
         cat_device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
+        # int8 (artsim.encoders.int8): asked for, or chosen by auto where it pays off
+        int8 = cat_backend == INT8_BACKEND
+        if int8:
+            _check_int8_wanted(model, cat_device)
+        int8_auto = (
+            not int8 and bf16 is None and _int8_auto_possible(model, cat_backend, cat_device)
+        )
         encoder = load_encoder(
             model,
             model_path=model_path,
-            bf16=bf16,
+            bf16=False if int8 or int8_auto else bf16,
             pooling=pooling,
-            backend=cat_backend,
-            device=cat_device,
+            # an int8 catalog's fp32 reference (and fallback) until calibrated
+            backend="auto" if int8 else cat_backend,
+            device="cpu" if int8 else cat_device,
         )
         desc = encoder.describe()
         manifest = {
@@ -194,6 +205,10 @@ class Catalog:
                 "device": encoder.device,
                 "pooling": encoder.extra.get("pooling", pooling),
                 "model_path": str(Path(model_path).resolve()) if model_path else None,
+                # an int8 catalog's network (artsim.encoders.int8): None until the first
+                # paintings indexed calibrate it
+                **({"int8": None, "backend": INT8_BACKEND} if int8 else {}),
+                **({"int8": None, "int8_auto": True} if int8_auto else {}),
             },
             "aspects": {
                 "global": {"model": encoder.name, "dims": {"global": encoder.dim}, "count": 0}
@@ -305,12 +320,21 @@ class Catalog:
             # the manifest's bf16 and backend say what ran before, as information: fp32 vectors
             # from every backend agree to 0.99999 (bf16's to ~0.996, as before), so this
             # process picks what is fastest here
+            int8 = "int8" in m
+            if self.backend == INT8_BACKEND and not int8:
+                raise CatalogError(
+                    f"{self.path}: --backend {INT8_BACKEND} is chosen when a catalog is created; "
+                    "this catalog holds fp32 vectors, which int8 ones cannot mix with. Index "
+                    f"into a new catalog folder with --backend {INT8_BACKEND}, or pick another backend"
+                )
             enc = load_encoder(
                 m["name"],
                 model_path=self.model_path,
                 pooling=m.get("pooling"),
-                backend=self.backend,
-                device=self.device,
+                # an int8 catalog runs its own network (below) over an fp32 reference
+                bf16=False if int8 else None,
+                backend="auto" if self.backend == INT8_BACKEND else self.backend,
+                device="cpu" if int8 else self.device,
             )
             if (
                 m.get("weights_sha256") not in (None, "unknown")
@@ -320,8 +344,101 @@ class Catalog:
                     f"{self.path}: catalog was built with {m['name']} weights sha256 {m['weights_sha256'][:12]}…, "
                     f"but the weights found now hash to {enc.weights_hash[:12]}…; pass the original --model-path"
                 )
-            self._encoder = enc
+            self._encoder = self._int8_encoder(enc) if int8 and m["int8"] else enc
         return self._encoder
+
+    def _int8_encoder(self, reference: Encoder) -> Encoder:
+        """The catalog's int8 network over the fp32 reference encoder; where it cannot run
+        (no OpenVINO, a changed file), the fp32 reference with one warning: queries then compare
+        fp32 vectors with the stored int8 ones (cosine ~0.98: close, not equal), and `add`
+        refuses to mix them in."""
+        import dataclasses
+        import warnings
+
+        from artsim.encoders.backends import BackendError
+        from artsim.encoders.base import default_threads
+        from artsim.encoders.int8 import load_runner
+
+        try:
+            runner = load_runner(self.path, self.manifest["model"]["int8"], default_threads())
+        except BackendError as exc:
+            self._int8_problem = str(exc)
+            warnings.warn(
+                f"artsim: {exc}; falling back to fp32 ({reference.backend}), whose vectors only approximate "
+                "this catalog's int8 ones (searches work, adding paintings does not)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return reference
+        return dataclasses.replace(reference, runner=runner, backend=INT8_BACKEND)
+
+    def prepare_int8(
+        self, items: Sequence[SourceItem], max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> None:
+        """Before an int8 catalog's first vectors: calibrate its network on CALIBRATION_IMAGES
+        paintings spread over `items`, and store it. A catalog for which auto chose int8 stays
+        fp32 when its first run is small (AUTO_MIN_PAINTINGS): calibrating would cost more
+        than int8 saves. Raises CatalogError when the int8 network cannot run here (adding
+        fp32 vectors would mix two networks)."""
+        m = self.manifest["model"]
+        if "int8" not in m or not items:
+            return
+        if m["int8"] is None:
+            from artsim.encoders import int8
+
+            problem = int8.available()
+            if m.get("int8_auto") and (problem or len(items) < int8.AUTO_MIN_PAINTINGS):
+                del m["int8"], m["int8_auto"]  # an fp32 catalog for good
+                store.atomic_write_json(self.path / MANIFEST, self.manifest)
+                return
+            if problem:
+                raise CatalogError(f"{self.path}: an int8 catalog needs {problem}")
+            self._calibrate_int8(items, max_pixels)
+        enc = self._encoder
+        if enc is not None and enc.backend != INT8_BACKEND and not self._int8_problem:
+            self._encoder = None  # loaded before the network existed: load it now
+        if self.encoder.backend != INT8_BACKEND:
+            raise CatalogError(
+                f"{self.path}: this catalog's vectors come from its int8 network, which cannot "
+                f"run here ({self._int8_problem}); adding fp32 vectors would mix two networks"
+            )
+
+    def _calibrate_int8(self, items: Sequence[SourceItem], max_pixels: int) -> None:
+        import torch
+
+        from artsim.encoders import int8
+        from artsim.encoders.base import default_threads
+
+        reference = self.encoder  # fp32 (bf16 off)
+        sample = list(items[:: max(1, len(items) // int8.CALIBRATION_IMAGES)])
+        crop = reference.preprocess.crop
+        images = [
+            reference.preprocess.to_uint8(li.image)
+            for _, loaded in _decoded_batches(sample, 32, crop, max_pixels, 2)
+            for li in loaded
+            if isinstance(li, LoadedImage)
+        ][: int8.CALIBRATION_IMAGES]
+        if not images:
+            raise CatalogError(
+                f"{self.path}: none of the {len(sample)} paintings sampled to calibrate the "
+                "int8 network could be read (failures.csv says why)"
+            )
+        try:
+            record = int8.calibrate(reference, self.path, torch.stack(images), default_threads())
+        except ArtsimError as exc:
+            raise CatalogError(f"{self.path}: int8 calibration failed: {exc}") from exc
+        if len(images) < int8.FEW_CALIBRATION_IMAGES:
+            import warnings
+
+            warnings.warn(
+                f"artsim: {self.path}'s int8 network was calibrated on only {len(images)} "
+                "paintings (its first index run); index more at once for a better one",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.manifest["model"]["int8"] = record
+        store.atomic_write_json(self.path / MANIFEST, self.manifest)
+        self._encoder = None  # the int8 network from now on
 
     # ------------------------------------------------------------------ loading
     def _load_items(self) -> None:
@@ -477,6 +594,7 @@ class Catalog:
             try:
                 # inside the try: Ctrl-C while downloading stops the run like Ctrl-C later
                 pending = self._resolve_urls(pending, summary, max_pixels)
+                self.prepare_int8(pending, max_pixels)
                 bar = _progress(progress, len(pending))
                 for batch_items, loaded in _decoded_batches(
                     pending, batch_size, max_side, max_pixels, self._decode_workers(workers)
@@ -883,6 +1001,35 @@ def _subset_aspect(data: AspectData, keep: list[int]) -> AspectData:
         vectors={n: v[idx] for n, v in data.vectors.items()},
         done=data.done,
     )
+
+
+def _check_int8_wanted(model: str, device: str) -> None:
+    """Fail fast, before a catalog folder exists, where an int8 catalog cannot be made."""
+    from artsim.encoders.backends import EXPORTABLE
+    from artsim.encoders.int8 import available
+
+    if model not in EXPORTABLE:
+        raise CatalogError(
+            f"--backend {INT8_BACKEND} quantises {', '.join(sorted(EXPORTABLE))} only, not {model}"
+        )
+    if device == "cuda":
+        raise CatalogError(f"--backend {INT8_BACKEND} runs on the CPU; use --device cpu")
+    problem = available()
+    if problem:
+        raise CatalogError(f"--backend {INT8_BACKEND}: {problem}")
+
+
+def _int8_auto_possible(model: str, backend: str, device: str) -> bool:
+    """Whether auto makes a new catalog int8 (if its first run is large enough): CPUs without
+    native bf16, where int8 measured 1.3x fp32 end to end with every ground-truth metric
+    within 0.01 (docs/benchmarks.md); never where PyTorch bf16 or a GPU runs."""
+    if backend != "auto" or model != "efficientnet-lite2":
+        return False
+    from artsim.encoders.backends import resolve_device
+    from artsim.encoders.base import cpu_supports_bf16
+    from artsim.encoders.int8 import available
+
+    return resolve_device(device) == "cpu" and not cpu_supports_bf16() and available() is None
 
 
 def _load_one(item: SourceItem, max_side: int, max_pixels: int) -> LoadedImage | ImageLoadError:

@@ -169,6 +169,7 @@ def add_with_ray(
             pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
             summary.skipped_existing = len(items) - len(pending)
             pending = catalog._resolve_urls(pending, summary, max_pixels)
+            catalog.prepare_int8(pending, max_pixels)  # before any worker loads the network
             by_id = {it.id: it for it in pending}
             bar = _progress(progress, len(pending))
             try:

@@ -26,7 +26,8 @@ from artsim.catalog import FAILURES_LOG, MANIFEST, Catalog, _aspect_folder, _now
 from artsim.errors import CatalogError
 
 # what makes vectors comparable; the model_path (where the weights lay) may differ
-MODEL_KEYS = ("name", "weights_sha256", "preprocess", "dim", "pooling", "bf16")
+# and an int8 catalog's network (its record holds the network's sha256)
+MODEL_KEYS = ("name", "weights_sha256", "preprocess", "dim", "pooling", "bf16", "int8")
 
 
 @dataclass(slots=True)
@@ -140,6 +141,14 @@ def merge_catalogs(sources: Sequence[str | Path], dest: str | Path) -> MergeSumm
                 )
             if "local" in man.get("aspects", {}):
                 _copy_local_features(path, tmp, n)
+        if manifest["model"].get("int8"):  # the same network in every source (checked)
+            network = paths[0] / manifest["model"]["int8"]["file"]
+            (tmp / network.parent.name).mkdir(exist_ok=True)
+            for suffix in (".xml", ".bin"):
+                shutil.copyfile(
+                    network.with_suffix(suffix),
+                    tmp / network.parent.name / network.with_suffix(suffix).name,
+                )
             log = path / FAILURES_LOG
             if log.is_file():
                 with open(tmp / FAILURES_LOG, "ab") as out, open(log, "rb") as fh:

@@ -84,6 +84,12 @@ def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool)
     """The backend 'auto' stands for. CUDA and native-bf16 CPUs (AMX, AVX512-BF16) keep PyTorch,
     which is fastest there; elsewhere ONNX Runtime for the models known to export."""
     backend = (backend or "auto").lower()
+    if backend == "openvino-int8":  # artsim.encoders.int8
+        raise ArtsimError(
+            "openvino-int8 is chosen when a catalog is created (`artsim index --backend "
+            "openvino-int8`, Catalog.create(..., backend='openvino-int8')): its network is "
+            "calibrated on the catalog's own paintings and kept in the catalog"
+        )
     if backend not in BACKENDS:
         raise ArtsimError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if device == "cuda":
