@@ -234,3 +234,16 @@ def test_info_says_how_the_network_was_calibrated(int8_catalog):
     assert out.exit_code == 0, out.output
     assert "(int8; last run)" in out.output
     assert "calibrated on 40 paintings" in out.output
+
+
+def test_a_failed_calibration_in_its_process_says_why(tmp_path):
+    with pytest.raises(B.BackendError, match="calibration failed: .*unknown model"):
+        int8.calibrate_in_subprocess(
+            tmp_path,
+            np.zeros((1, 3, 32, 32), np.uint8),
+            1,
+            model="no-such-model",
+            pooling=None,
+            model_path=None,
+        )
+    assert not (tmp_path / int8.MODELS_FOLDER).exists()

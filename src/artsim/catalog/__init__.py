@@ -423,8 +423,16 @@ class Catalog:
                 f"{self.path}: none of the {len(sample)} paintings sampled to calibrate the "
                 "int8 network could be read (failures.csv says why)"
             )
+        m = self.manifest["model"]
         try:
-            record = int8.calibrate(reference, self.path, torch.stack(images), default_threads())
+            record = int8.calibrate_in_subprocess(
+                self.path,
+                torch.stack(images).numpy(),
+                default_threads(),
+                model=m["name"],
+                pooling=m.get("pooling"),
+                model_path=self.model_path,
+            )
         except ArtsimError as exc:
             raise CatalogError(f"{self.path}: int8 calibration failed: {exc}") from exc
         if len(images) < int8.FEW_CALIBRATION_IMAGES:
