@@ -157,8 +157,13 @@ def main() -> None:
     ap.add_argument(
         "--baseline-src", type=Path, default=None, help="an older artsim checkout to compare"
     )
+    ap.add_argument("--faces-n", type=int, default=0, help="images for a global+face run (0: skip)")
     ap.add_argument(
-        "--faces-n", type=int, default=0, help="PeopleArt images for a global+face run (0: skip)"
+        "--faces-set",
+        default="peopleart",
+        choices=("peopleart", "wikiart"),
+        help="where the global+face run's images come from: PeopleArt group scenes, or WikiArt "
+        "224 px paintings (every n-th, so all genres; the issue's 8.6 img/s was a WikiArt catalog)",
     )
     ap.add_argument("--nga-n", type=int, default=0, help="NGA images (0: all)")
     ap.add_argument("--sets", default="wikiart,nga", help="which of wikiart,nga to run")
@@ -200,13 +205,16 @@ def main() -> None:
             nga = nga[: args.nga_n] if args.nga_n else nga
             sets[f"NGA <= 1024 px ({len(nga)})"] = (link_folder(nga, Path(tmp) / "nga"), pipelines)
         if args.faces_n:
-            people = sorted((args.data / "peopleart" / "JPEGImages").rglob("*.jpg"))
+            if args.faces_set == "wikiart":
+                people = wikiart[:: max(1, len(wikiart) // args.faces_n)]
+            else:
+                people = sorted((args.data / "peopleart" / "JPEGImages").rglob("*.jpg"))
             face_opts = {**opts, "aspects": ["global", "face"]}
             face_pipes = [("artsim", json.dumps(face_opts), None)]
             if args.baseline_src:
                 base_opts = {"bf16": args.bf16, "aspects": ["global", "face"]}
                 face_pipes.append(("baseline", json.dumps(base_opts), args.baseline_src))
-            sets[f"PeopleArt global+face ({args.faces_n})"] = (
+            sets[f"{args.faces_set} global+face ({args.faces_n})"] = (
                 link_folder(people[: args.faces_n], Path(tmp) / "people"),
                 face_pipes,
             )
