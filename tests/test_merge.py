@@ -117,3 +117,15 @@ def test_the_local_aspect_keeps_its_features_and_votes_after_a_merge(built, monk
     index = lv.vote_index(features)
     assert index is not None and sorted(index.item_ids) == sorted(merged.ids)
     assert list((root / "merged-local" / "cache").glob("local-*/votes-*.faiss"))
+
+
+def test_every_sources_failures_survive_the_merge(tmp_path):
+    for name in ("a", "b"):
+        folder = tmp_path / f"src-{name}"
+        folder.mkdir()
+        gradient(120, 90, seed=1).save(folder / f"ok-{name}.jpg")
+        (folder / f"broken-{name}.jpg").write_bytes(b"not a jpeg")
+        Catalog.create(tmp_path / name).add(folder)
+    merge_catalogs([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
+    failures = (tmp_path / "merged" / "failures.csv").read_text()
+    assert "broken-a.jpg" in failures and "broken-b.jpg" in failures

@@ -26,8 +26,13 @@ from artsim.catalog import FAILURES_LOG, MANIFEST, Catalog, _aspect_folder, _now
 from artsim.errors import CatalogError
 
 # what makes vectors comparable; the model_path (where the weights lay) may differ
-# and an int8 catalog's network (its record holds the network's sha256)
-MODEL_KEYS = ("name", "weights_sha256", "preprocess", "dim", "pooling", "bf16", "int8")
+MODEL_KEYS = ("name", "weights_sha256", "preprocess", "dim", "pooling", "bf16")
+
+
+def _int8_identity(model: dict) -> tuple[bool, str | None]:
+    """Whether a catalog is (or will be) int8, and its network's sha256: an int8 catalog not
+    calibrated yet is no fp32 one (its first run would calibrate onto the others' vectors)."""
+    return "int8" in model, (model.get("int8") or {}).get("sha256")
 
 
 @dataclass(slots=True)
@@ -57,6 +62,14 @@ def check_compatible(paths: Sequence[Path], manifests: Sequence[dict]) -> None:
     """Same whole-image model and weights everywhere, same model per aspect."""
     first, ref = paths[0], manifests[0]["model"]
     for path, man in zip(paths[1:], manifests[1:], strict=True):
+        if _int8_identity(man["model"]) != _int8_identity(ref):
+            raise CatalogError(
+                f"cannot merge {path} into {first}: their vectors come from different networks "
+                f"(int8: {_int8_identity(man['model'])[1] or 'none'} vs "
+                f"{_int8_identity(ref)[1] or 'none'}); int8 catalogs merge only when they share "
+                "one network (copy models/ and the manifest's model.int8 into a new catalog "
+                "before its first index run), never with fp32 ones"
+            )
         for key in MODEL_KEYS:
             if man["model"].get(key) != ref.get(key):
                 a, b = ref.get(key), man["model"].get(key)
@@ -141,18 +154,12 @@ def merge_catalogs(sources: Sequence[str | Path], dest: str | Path) -> MergeSumm
                 )
             if "local" in man.get("aspects", {}):
                 _copy_local_features(path, tmp, n)
-        if manifest["model"].get("int8"):  # the same network in every source (checked)
-            network = paths[0] / manifest["model"]["int8"]["file"]
-            (tmp / network.parent.name).mkdir(exist_ok=True)
-            for suffix in (".xml", ".bin"):
-                shutil.copyfile(
-                    network.with_suffix(suffix),
-                    tmp / network.parent.name / network.with_suffix(suffix).name,
-                )
             log = path / FAILURES_LOG
             if log.is_file():
                 with open(tmp / FAILURES_LOG, "ab") as out, open(log, "rb") as fh:
                     shutil.copyfileobj(fh, out)
+        if manifest["model"].get("int8"):  # the same network in every source (checked)
+            _copy_int8_network(paths[0], tmp, manifest["model"]["int8"])
         store.atomic_write_json(tmp / MANIFEST, manifest)
         merged = Catalog.open(tmp)
         with merged._locked():
@@ -185,6 +192,25 @@ def _merged_manifest(paths: Sequence[Path], manifests: Sequence[dict]) -> dict:
         merged_from=[str(p.resolve()) for p in paths],
     )
     return manifest
+
+
+def _copy_int8_network(src: Path, dst: Path, record: dict) -> None:
+    """An int8 catalog's network (artsim.encoders.int8), checked against its sha256 first."""
+    from artsim.encoders.int8 import network_sha256
+
+    network = src / record["file"]
+    try:
+        xml, weights = network.read_bytes(), network.with_suffix(".bin").read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"cannot merge {src}: its int8 network is unreadable ({exc})") from exc
+    if network_sha256(xml, weights) != record.get("sha256"):
+        raise CatalogError(
+            f"cannot merge {src}: its int8 network {network} does not match the sha256 in its "
+            "manifest (changed or corrupt)"
+        )
+    (dst / network.parent.name).mkdir(exist_ok=True)
+    (dst / record["file"]).write_bytes(xml)
+    (dst / record["file"]).with_suffix(".bin").write_bytes(weights)
 
 
 def _copy_local_features(src: Path, dst: Path, tag: int) -> None:
