@@ -52,7 +52,8 @@ def worker_artsim(folder: str, options: str) -> dict:
         if "int8" in cat.manifest["model"]:  # an int8 catalog's calibration, timed apart
             from artsim.catalog import _scan
 
-            cat.prepare_int8(_scan(folder, None)[1])
+            with cat._locked():
+                cat._prepare_int8(_scan(folder, None)[1])
             calibration = time.perf_counter() - t1
         summary = cat.add(folder, batch_size=32, aspects=aspects, detector_workers=1)
         t2 = time.perf_counter()
@@ -147,7 +148,7 @@ def main() -> None:
         "--backend",
         default=None,
         help="auto, torch, onnx, openvino, openvino-int8 (default auto: int8 for a first run of "
-        ">= 2,000 paintings on CPUs without native bf16)",
+        ">= 10,000 paintings on CPUs without native bf16)",
     )
     ap.add_argument(
         "--also-backends",

@@ -6,7 +6,7 @@ Variants of the default encoder (EfficientNet-Lite2, gem+mid, whole view):
 - onnx: ONNX Runtime fp32, the new default on CPUs without AMX;
 - openvino: OpenVINO fp32;
 - openvino-int8: `--backend openvino-int8` (artsim.encoders.int8: static int8 by NNCF, run by
-  OpenVINO), calibrated as an index run calibrates it, on 128 real paintings: here WikiArt
+  OpenVINO), calibrated as an index run calibrates it, on 64 real paintings: here WikiArt
   paintings that are not in the evaluation gallery (never random data).
 
 Metrics: instance recall@1 and mAP with clean and distorted queries, same-artist

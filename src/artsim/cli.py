@@ -513,15 +513,21 @@ def info(
     )
     if m.get("backend"):
         precision = "fp16" if m.get("device") == "cuda" else "bf16" if m.get("bf16") else "fp32"
-        if "int8" in m:
+        if m.get("int8_auto") and not m.get("int8"):
+            precision += "; int8 if its first index run brings 10,000 paintings or more"
+        elif "int8" in m:
             precision = "int8" if m["int8"] else "int8, not calibrated yet"
         typer.echo(f"backend   {m['backend']} on {m.get('device', 'cpu')} ({precision}; last run)")
     if m.get("int8"):
         q = m["int8"]
-        typer.echo(
-            f"int8      {q['file']}: calibrated on {q['calibration_images']} paintings, cosine "
-            f"to fp32 median {q['cosine_to_fp32']['median']} (min {q['cosine_to_fp32']['min']})"
+        cos = q.get("cosine_to_fp32") or {}
+        how = (
+            f"calibrated on {q['calibration_images']} paintings, cosine to fp32 median "
+            f"{cos.get('median')} (min {cos.get('min')})"
+            if "calibration_images" in q
+            else "record rebuilt by `artsim check --repair`"
         )
+        typer.echo(f"int8      {q['file']}: {how}")
     for name, a in data["aspects"].items():
         pending = f"; {a['pending']} pending (a re-run of `artsim index` does them)"
         stored = (  # local features live outside the rows: say what they take

@@ -128,7 +128,8 @@ class Catalog:
         self.manifest = manifest
         self.model_path = model_path or manifest["model"].get("model_path")
         # where the encoder runs: this process's choice (or $ARTSIM_BACKEND / $ARTSIM_DEVICE);
-        # the manifest records what ran, as information, never as a constraint
+        # the manifest records what ran, as information, never as a constraint (except an
+        # int8 catalog's network: its vectors come from that network only)
         self.backend = backend or os.environ.get("ARTSIM_BACKEND") or "auto"
         self.device = device or os.environ.get("ARTSIM_DEVICE") or "auto"
         self._encoder: Encoder | None = None
@@ -155,8 +156,8 @@ class Catalog:
     ) -> Catalog:
         """Create an empty catalog (or open an existing one built with the same model).
 
-        backend: auto | torch | onnx | openvino; device: auto | cpu | cuda (see
-        artsim.encoders.backends)."""
+        backend: auto | torch | onnx | openvino | openvino-int8; device: auto | cpu | cuda (see
+        artsim.encoders.backends; openvino-int8, and auto's choice of it: artsim.encoders.int8)."""
         from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
 
         path = Path(path)
@@ -372,14 +373,15 @@ class Catalog:
             return reference
         return dataclasses.replace(reference, runner=runner, backend=INT8_BACKEND)
 
-    def prepare_int8(
+    def _prepare_int8(
         self, items: Sequence[SourceItem], max_pixels: int = DEFAULT_MAX_PIXELS
     ) -> None:
-        """Before an int8 catalog's first vectors: calibrate its network on CALIBRATION_IMAGES
-        paintings spread over `items`, and store it. A catalog for which auto chose int8 stays
-        fp32 when its first run is small (AUTO_MIN_PAINTINGS): calibrating would cost more
-        than int8 saves. Raises CatalogError when the int8 network cannot run here (adding
-        fp32 vectors would mix two networks)."""
+        """Before an int8 catalog's first vectors (under the writer lock, `_locked`):
+        calibrate its network on CALIBRATION_IMAGES paintings spread over `items`, and store
+        it. A catalog for which auto chose int8 stays fp32 for good when its first run is
+        small (AUTO_MIN_PAINTINGS: calibrating would cost more than int8 saves), when int8
+        cannot be made on this machine, or when calibration fails. Raises CatalogError when
+        an int8 catalog's network cannot run here (fp32 vectors would mix with int8 ones)."""
         m = self.manifest["model"]
         if "int8" not in m or not items:
             return
@@ -387,20 +389,49 @@ class Catalog:
             from artsim.encoders import int8
 
             problem = int8.available()
-            if m.get("int8_auto") and (problem or len(items) < int8.AUTO_MIN_PAINTINGS):
-                del m["int8"], m["int8_auto"]  # an fp32 catalog for good
-                store.atomic_write_json(self.path / MANIFEST, self.manifest)
+            if m.get("int8_auto"):
+                still = self.backend == "auto" and _int8_auto_possible(
+                    m["name"], self.backend, self.device
+                )
+                if not still or len(items) < int8.AUTO_MIN_PAINTINGS:
+                    self._drop_int8()
+                    return
+            elif problem:
+                raise CatalogError(f"{self.path}: int8 cannot be calibrated here: {problem}")
+            try:
+                self._calibrate_int8(items, max_pixels)
+            except CatalogError as exc:
+                if not m.get("int8_auto"):
+                    raise
+                import warnings
+
+                warnings.warn(
+                    f"artsim: {exc}; the catalog stays fp32", RuntimeWarning, stacklevel=3
+                )
+                self._drop_int8()
                 return
-            if problem:
-                raise CatalogError(f"{self.path}: an int8 catalog needs {problem}")
-            self._calibrate_int8(items, max_pixels)
         enc = self._encoder
         if enc is not None and enc.backend != INT8_BACKEND and not self._int8_problem:
             self._encoder = None  # loaded before the network existed: load it now
-        if self.encoder.backend != INT8_BACKEND:
+        self.require_int8_network()
+
+    def _drop_int8(self) -> None:
+        """An auto catalog not calibrated yet becomes fp32, for good."""
+        m = self.manifest["model"]
+        m.pop("int8", None)
+        m.pop("int8_auto", None)
+        store.atomic_write_json(self.path / MANIFEST, self.manifest)
+        self._encoder = None
+
+    def require_int8_network(self) -> None:
+        """Raise CatalogError when this is a calibrated int8 catalog whose network cannot run
+        here: every writer (this process, a Ray worker) checks before embedding anything."""
+        if self.manifest["model"].get("int8") and self.encoder.backend != INT8_BACKEND:
             raise CatalogError(
                 f"{self.path}: this catalog's vectors come from its int8 network, which cannot "
-                f"run here ({self._int8_problem}); adding fp32 vectors would mix two networks"
+                f"run here ({self._int8_problem}); adding fp32 vectors would mix two networks. "
+                "Restore the network (models/ as the manifest names it) or index into a new "
+                "catalog"
             )
 
     def _calibrate_int8(self, items: Sequence[SourceItem], max_pixels: int) -> None:
@@ -525,7 +556,20 @@ class Catalog:
     def _locked(self) -> Iterator[None]:
         with store.writer_lock(self.path):
             self._load_items()  # what is on disk now: another writer may have added to it
+            self._reload_model()
             yield
+
+    def _reload_model(self) -> None:
+        """The manifest's model as on disk: another writer may have calibrated an int8
+        network (or dropped auto's int8) since this catalog was opened."""
+        try:
+            model = store.read_json(self.path / MANIFEST)["model"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # a writer on a broken manifest fails later, with the reason
+        if model != self.manifest["model"]:
+            self.manifest["model"] = model
+            self._encoder = None
+            self._int8_problem = ""
 
     def discard_if_unused(self) -> bool:
         """Remove the folder `create` made for this catalog if no painting was written to it
@@ -602,7 +646,7 @@ class Catalog:
             try:
                 # inside the try: Ctrl-C while downloading stops the run like Ctrl-C later
                 pending = self._resolve_urls(pending, summary, max_pixels)
-                self.prepare_int8(pending, max_pixels)
+                self._prepare_int8(pending, max_pixels)
                 bar = _progress(progress, len(pending))
                 for batch_items, loaded in _decoded_batches(
                     pending, batch_size, max_side, max_pixels, self._decode_workers(workers)
@@ -1029,8 +1073,8 @@ def _check_int8_wanted(model: str, device: str) -> None:
 
 def _int8_auto_possible(model: str, backend: str, device: str) -> bool:
     """Whether auto makes a new catalog int8 (if its first run is large enough): CPUs without
-    native bf16, where int8 measured 1.3x fp32 end to end with every ground-truth metric
-    within 0.01 (docs/benchmarks.md); never where PyTorch bf16 or a GPU runs."""
+    native bf16, where int8 measured 1.1-1.3x fp32 end to end once calibrated, no ground-truth
+    metric lower by more than 0.01 (docs/benchmarks.md); never where PyTorch bf16 or a GPU runs."""
     if backend != "auto" or model != "efficientnet-lite2":
         return False
     from artsim.encoders.backends import resolve_device

@@ -395,6 +395,25 @@ def _rebuild_manifest(
         )
         return None
     desc = enc.describe()
+    # an int8 catalog's vectors come from its own network (artsim.encoders.int8): without its
+    # record the catalog would pass for fp32 and take fp32 vectors beside int8 ones
+    networks = sorted((root / "models").glob("int8-*.xml"))
+    if len(networks) > 1:
+        report.problems.append(
+            f"{mpath}: cannot rebuild it: {len(networks)} int8 networks in {root / 'models'}, "
+            "and nothing says which one made the vectors"
+        )
+        return None
+    int8: dict[str, Any] = {}
+    if networks:
+        from artsim.encoders.int8 import INT8_BACKEND, network_sha256
+
+        xml = networks[0]
+        sha = network_sha256(xml.read_bytes(), xml.with_suffix(".bin").read_bytes())
+        int8 = {
+            "int8": {"file": f"models/{xml.name}", "sha256": sha, "rebuilt": True},
+            "backend": INT8_BACKEND,
+        }
     manifest = {
         "format_version": store.FORMAT_VERSION,
         "created": old.get("created", _now()),
@@ -406,6 +425,7 @@ def _rebuild_manifest(
             "bf16": enc.bf16,
             "pooling": enc.extra.get("pooling"),
             "model_path": None,
+            **int8,
         },
         "aspects": {
             name: {"model": m, "dims": d or {}, "count": 0} for name, (m, d) in aspects.items()

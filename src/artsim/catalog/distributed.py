@@ -60,6 +60,7 @@ class EmbedActor:
     def __init__(self, catalog_path: str, aspects: Sequence[str], max_pixels: int) -> None:
         path = Path(catalog_path)
         self.catalog = Catalog(path, store.read_json(path / MANIFEST))
+        self.catalog.require_int8_network()  # never fp32 vectors into an int8 catalog
         self.indexers = self.catalog.indexers(list(aspects))
         self.max_side = max(ix.max_side for ix in self.indexers)
         self.max_pixels = max_pixels
@@ -169,7 +170,7 @@ def add_with_ray(
             pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
             summary.skipped_existing = len(items) - len(pending)
             pending = catalog._resolve_urls(pending, summary, max_pixels)
-            catalog.prepare_int8(pending, max_pixels)  # before any worker loads the network
+            catalog._prepare_int8(pending, max_pixels)  # before any worker loads the network
             by_id = {it.id: it for it in pending}
             bar = _progress(progress, len(pending))
             try:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -302,9 +303,11 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
         {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
     )
     request = compiled.create_infer_request()
+    lock = threading.Lock()  # one request, and a server's threads may embed at once
 
     def run(x: np.ndarray) -> np.ndarray:
-        return np.array(request.infer({0: x})[0], dtype=np.float32, copy=True)
+        with lock:
+            return np.array(request.infer({0: x})[0], dtype=np.float32, copy=True)
 
     return Runner("openvino", run, f"openvino {ov.__version__}, {threads} threads, f32")
 
