@@ -374,7 +374,11 @@ class Catalog:
         return dataclasses.replace(reference, runner=runner, backend=INT8_BACKEND)
 
     def _prepare_int8(
-        self, items: Sequence[SourceItem], max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        items: Sequence[SourceItem],
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        *,
+        announce: bool = False,
     ) -> None:
         """Before an int8 catalog's first vectors (under the writer lock, `_locked`):
         calibrate its network on CALIBRATION_IMAGES paintings spread over `items`, and store
@@ -399,6 +403,12 @@ class Catalog:
             elif problem:
                 raise CatalogError(f"{self.path}: int8 cannot be calibrated here: {problem}")
             try:
+                if announce:  # ~15 s before the progress bar: say why
+                    print(
+                        f"calibrating this catalog's int8 network on {int8.CALIBRATION_IMAGES} "
+                        "of its paintings (once, ~15 s)",
+                        file=sys.stderr,
+                    )
                 self._calibrate_int8(items, max_pixels)
             except CatalogError as exc:
                 if not m.get("int8_auto"):
@@ -646,7 +656,7 @@ class Catalog:
             try:
                 # inside the try: Ctrl-C while downloading stops the run like Ctrl-C later
                 pending = self._resolve_urls(pending, summary, max_pixels)
-                self._prepare_int8(pending, max_pixels)
+                self._prepare_int8(pending, max_pixels, announce=progress is True)
                 bar = _progress(progress, len(pending))
                 for batch_items, loaded in _decoded_batches(
                     pending, batch_size, max_side, max_pixels, self._decode_workers(workers)
