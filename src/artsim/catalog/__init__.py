@@ -405,8 +405,8 @@ class Catalog:
             try:
                 if announce:  # ~15 s before the progress bar: say why
                     print(
-                        f"calibrating this catalog's int8 network on {int8.CALIBRATION_IMAGES} "
-                        "of its paintings (once, ~15 s)",
+                        "calibrating this catalog's int8 network on "
+                        f"{min(len(items), int8.CALIBRATION_IMAGES)} of its paintings (once, ~15 s)",
                         file=sys.stderr,
                     )
                 self._calibrate_int8(items, max_pixels)
