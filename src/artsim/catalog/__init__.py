@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -354,7 +355,6 @@ class Catalog:
         fp32 vectors with the stored int8 ones (cosine ~0.98: close, not equal), and `add`
         refuses to mix them in."""
         import dataclasses
-        import warnings
 
         from artsim.encoders.backends import BackendError
         from artsim.encoders.base import default_threads
@@ -392,15 +392,12 @@ class Catalog:
         if m["int8"] is None:
             from artsim.encoders import int8
 
-            problem = int8.available()
             if m.get("int8_auto"):
-                still = self.backend == "auto" and _int8_auto_possible(
-                    m["name"], self.backend, self.device
-                )
+                still = _int8_auto_possible(m["name"], self.backend, self.device)
                 if not still or len(items) < int8.AUTO_MIN_PAINTINGS:
                     self._drop_int8()
                     return
-            elif problem:
+            elif problem := int8.available():
                 raise CatalogError(f"{self.path}: int8 cannot be calibrated here: {problem}")
             try:
                 if announce:  # ~15 s before the progress bar: say why
@@ -413,8 +410,6 @@ class Catalog:
             except CatalogError as exc:
                 if not m.get("int8_auto"):
                     raise
-                import warnings
-
                 warnings.warn(
                     f"artsim: {exc}; the catalog stays fp32", RuntimeWarning, stacklevel=3
                 )
@@ -477,8 +472,6 @@ class Catalog:
         except ArtsimError as exc:
             raise CatalogError(f"{self.path}: int8 calibration failed: {exc}") from exc
         if len(images) < int8.FEW_CALIBRATION_IMAGES:
-            import warnings
-
             warnings.warn(
                 f"artsim: {self.path}'s int8 network was calibrated on only {len(images)} "
                 "paintings (its first index run); index more at once for a better one",
@@ -1085,9 +1078,10 @@ def _int8_auto_possible(model: str, backend: str, device: str) -> bool:
     """Whether auto makes a new catalog int8 (if its first run is large enough): CPUs without
     native bf16, where int8 measured 1.1-1.3x fp32 end to end once calibrated, no ground-truth
     metric lower by more than 0.01 (docs/benchmarks.md); never where PyTorch bf16 or a GPU runs."""
-    if backend != "auto" or model != "efficientnet-lite2":
+    from artsim.encoders.backends import EXPORTABLE, resolve_device
+
+    if backend != "auto" or model not in EXPORTABLE:
         return False
-    from artsim.encoders.backends import resolve_device
     from artsim.encoders.base import cpu_supports_bf16
     from artsim.encoders.int8 import available
 
