@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eval_photos import PHOTO_PARAMS  # a sibling script: benchmarks/ is on sys.path
 
 import artsim.search.photo as photo
 from artsim.catalog import Catalog
@@ -268,17 +269,7 @@ def main() -> None:
         "cores": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
         "uptime_start": uptime(),
-        "params": {
-            k: getattr(args, k)
-            for k in (
-                "sift_side",
-                "sift_features",
-                "shortlist",
-                "per_hypothesis",
-                "votes",
-                "region_features",
-            )
-        },
+        "params": {k: getattr(args, k) for k in PHOTO_PARAMS},
     }
     log(out["uptime_start"])
     cat = Catalog.open(args.catalog)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchmarks.eval_photos import THRESHOLDS, recall1
+from eval_photos import THRESHOLDS, recall1  # a sibling script: benchmarks/ is on sys.path
 
 import artsim.catalog.local
 import artsim.detectors.paintings

@@ -42,6 +42,15 @@ from artsim.search.photo import INLIER_WEIGHT, MIN_INLIERS, rank_candidates, sea
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = (6, 8, 10, 12, 15, 20, 25, 30)
+# the photo path's parameters a run can change (arguments of the same names), recorded with it
+PHOTO_PARAMS = (
+    "sift_side",
+    "sift_features",
+    "shortlist",
+    "per_hypothesis",
+    "votes",
+    "region_features",
+)
 
 
 def log(msg: str) -> None:
@@ -278,18 +287,7 @@ def main() -> None:
     out: dict = {
         "catalog": str(args.catalog),
         "paintings": len(cat),
-        "params": {
-            k: getattr(args, k)
-            for k in (
-                "sift_side",
-                "sift_features",
-                "shortlist",
-                "per_hypothesis",
-                "votes",
-                "region_features",
-                "limit",
-            )
-        },
+        "params": {k: getattr(args, k) for k in (*PHOTO_PARAMS, "limit")},
         "settings": {},
     }
     rng = np.random.default_rng(args.seed)
