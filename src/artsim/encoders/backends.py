@@ -302,6 +302,13 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
         "CPU",
         {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
     )
+    return compiled_openvino_runner(
+        compiled, "openvino", f"openvino {ov.__version__}, {threads} threads, f32"
+    )
+
+
+def compiled_openvino_runner(compiled: Any, backend: str, detail: str) -> Runner:
+    """A Runner over an OpenVINO compiled model (fp32 here, artsim.encoders.int8's int8)."""
     request = compiled.create_infer_request()
     lock = threading.Lock()  # one request, and a server's threads may embed at once
 
@@ -309,7 +316,7 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
         with lock:
             return np.array(request.infer({0: x})[0], dtype=np.float32, copy=True)
 
-    return Runner("openvino", run, f"openvino {ov.__version__}, {threads} threads, f32")
+    return Runner(backend, run, detail)
 
 
 def _installed(package: str) -> bool:

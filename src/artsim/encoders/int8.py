@@ -21,7 +21,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from artsim.encoders.backends import (
     _cosines,
     _runtime_version,
     cached_export,
+    compiled_openvino_runner,
 )
 
 if TYPE_CHECKING:
@@ -147,14 +147,9 @@ def load_runner(catalog_path: Path, record: dict[str, Any], threads: int) -> Run
         )
     except RuntimeError as exc:  # an IR this OpenVINO cannot read (a newer one saved it)
         raise BackendError(f"{INT8_BACKEND}: OpenVINO cannot load {xml_path}: {exc}") from exc
-    request = compiled.create_infer_request()
-    lock = threading.Lock()  # one request, and a server's threads may embed at once
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with lock:
-            return np.array(request.infer({0: x})[0], dtype=np.float32, copy=True)
-
-    return Runner(INT8_BACKEND, run, f"openvino {ov.__version__}, {threads} threads, int8")
+    return compiled_openvino_runner(
+        compiled, INT8_BACKEND, f"openvino {ov.__version__}, {threads} threads, int8"
+    )
 
 
 def check(encoder: Encoder, runner: Runner, images: torch.Tensor) -> tuple[float, float]:
