@@ -196,21 +196,17 @@ def _merged_manifest(paths: Sequence[Path], manifests: Sequence[dict]) -> dict:
 
 def _copy_int8_network(src: Path, dst: Path, record: dict) -> None:
     """An int8 catalog's network (artsim.encoders.int8), checked against its sha256 first."""
-    from artsim.encoders.int8 import network_sha256
+    from artsim.encoders.backends import BackendError
+    from artsim.encoders.int8 import read_network
 
-    network = src / record["file"]
     try:
-        xml, weights = network.read_bytes(), network.with_suffix(".bin").read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"cannot merge {src}: its int8 network is unreadable ({exc})") from exc
-    if network_sha256(xml, weights) != record.get("sha256"):
-        raise CatalogError(
-            f"cannot merge {src}: its int8 network {network} does not match the sha256 in its "
-            "manifest (changed or corrupt)"
-        )
-    (dst / network.parent.name).mkdir(exist_ok=True)
-    (dst / record["file"]).write_bytes(xml)
-    (dst / record["file"]).with_suffix(".bin").write_bytes(weights)
+        xml, weights = read_network(src, record)
+    except BackendError as exc:
+        raise CatalogError(f"cannot merge {src}: {exc}") from exc
+    network = dst / record["file"]
+    network.parent.mkdir(exist_ok=True)
+    network.write_bytes(xml)
+    network.with_suffix(".bin").write_bytes(weights)
 
 
 def _copy_local_features(src: Path, dst: Path, tag: int) -> None:

@@ -118,17 +118,16 @@ def save(catalog_path: Path, xml: bytes, weights: bytes, record: dict[str, Any])
     return {**record, "file": f"{MODELS_FOLDER}/{name}.xml", "sha256": sha}
 
 
-def load_runner(catalog_path: Path, record: dict[str, Any], threads: int) -> Runner:
-    """Compile the catalog's int8 network after checking it against the manifest's sha256;
-    raises BackendError (missing package, missing or changed file)."""
+def read_network(catalog_path: Path, record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The catalog's int8 network (xml, weights) as its manifest record names it, checked
+    against the record's sha256; raises BackendError (missing, unreadable or changed)."""
+    name = record.get("file") if isinstance(record, dict) else None
+    xml_path = catalog_path / str(name or "")
     try:
-        import openvino as ov
-    except ImportError as exc:
-        raise BackendError(f"{INT8_BACKEND}: openvino not installed; {REMEDY}") from exc
-    try:
-        xml_path = catalog_path / record["file"]
+        if not name:
+            raise OSError("the manifest names no file")
         xml, weights = xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()
-    except (OSError, KeyError, TypeError) as exc:
+    except OSError as exc:
         raise BackendError(
             f"{INT8_BACKEND}: the catalog's int8 network {xml_path} cannot be read ({exc})"
         ) from exc
@@ -137,6 +136,18 @@ def load_runner(catalog_path: Path, record: dict[str, Any], threads: int) -> Run
             f"{INT8_BACKEND}: {xml_path} does not match the sha256 in the manifest "
             "(changed or corrupt); its vectors cannot be reproduced"
         )
+    return xml, weights
+
+
+def load_runner(catalog_path: Path, record: dict[str, Any], threads: int) -> Runner:
+    """Compile the catalog's int8 network after checking it against the manifest's sha256;
+    raises BackendError (missing package, missing or changed file)."""
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise BackendError(f"{INT8_BACKEND}: openvino not installed; {REMEDY}") from exc
+    xml, weights = read_network(catalog_path, record)
+    xml_path = catalog_path / record["file"]
     core = ov.Core()
     try:
         # f32 for the layers NNCF left unquantised: bf16 there would move the vectors again
