@@ -60,6 +60,10 @@ def test_eval_counts_missing_and_scores_every_setting(root, tmp_path):
     framed = {r["variant"]: r for r in run.rows if r["task"] == "instance-framed"}
     assert {"plain", "photo", "photo, tune", "photo, held-out"} <= set(framed)
     assert framed["photo, tune"]["queries"] + framed["photo, held-out"]["queries"] == 6
+    # and the harsher gallery photos, reported the same way
+    gallery = {r["variant"]: r for r in run.rows if r["task"] == "instance-gallery"}
+    assert {"plain", "photo", "photo, tune", "photo, held-out"} <= set(gallery)
+    assert any(r["task"] == "instance-gallery-two" for r in run.rows)
     assert run.missing["instance"] == 1
     assert json.loads(json.dumps(run.to_dict()))["missing"]["instance"] == 1  # JSON-ready
 

@@ -273,3 +273,25 @@ def test_summarise_empty_and_all_skipped() -> None:
     out = summarise([{"ap": None}, {"ap": None}])
     assert out["means"]["ap"] is None
     assert out["counts"]["ap"] == 0
+
+
+def test_quad_iou_of_a_square_and_its_half() -> None:
+    from artsim.evaluation.metrics import quad_iou
+
+    square = [[0, 0], [10, 0], [10, 10], [0, 10]]
+    assert quad_iou(square, square) == pytest.approx(1.0)
+    assert quad_iou(square, [[0, 0], [5, 0], [5, 10], [0, 10]]) == pytest.approx(0.5)
+    assert quad_iou(square, [[20, 20], [30, 20], [30, 30], [20, 30]]) == 0.0
+
+
+def test_localisation_scores_a_cut_off_painting_by_its_visible_part() -> None:
+    from artsim.evaluation.metrics import localisation_hits
+
+    # a painting reaching 50 px past the photo's right edge: the region up to the edge finds it
+    truth = [[[60, 10], [150, 10], [150, 90], [60, 90]]]
+    seen = [[60, 10], [100, 10], [100, 90], [60, 90]]
+    assert localisation_hits([seen], truth, (100, 100)) == (1, 0)
+    # the whole-photo region is wrong; nothing found
+    whole = [[0, 0], [100, 0], [100, 100], [0, 100]]
+    assert localisation_hits([whole], truth, (100, 100)) == (0, 1)
+    assert localisation_hits([], truth, (100, 100)) == (0, 0)

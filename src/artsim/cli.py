@@ -707,8 +707,10 @@ def eval_(
     distort: Annotated[
         bool,
         typer.Option(
-            help="Also query with instance queries distorted like web photos ('mild') and as "
-            "framed photos on a wall ('framed'), with photo handling off and on."
+            help="Also query with instance queries distorted like web photos ('mild'), as "
+            "framed photos on a wall ('framed') and as harsher visitor's photos ('gallery': "
+            "smaller, cut off, behind a head, uneven light, shake), with photo handling off "
+            "and on."
         ),
     ] = False,
     refinements: Annotated[

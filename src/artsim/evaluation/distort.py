@@ -15,6 +15,10 @@ exactly. ``distort`` applies a chosen set of them in the order a real photo goes
 That is the "mild" setting. ``framed_photo`` is the harder "framed" one: one or two
 paintings in frames (gilded, black, white, wood; sometimes a mat) on a textured wall,
 rotated, in perspective, with glare, colour cast, blur, noise and JPEG at quality 30-60.
+The "gallery" setting (``GALLERY``) is harsher still, closer to a visitor's phone: the
+paintings smaller in the photo, turned and slanted further, sometimes partly cut off by the
+photo's edge or hidden behind another visitor's head, in uneven light, with camera shake and
+JPEG down to quality 20.
 """
 
 from __future__ import annotations
@@ -217,8 +221,24 @@ def distort(
 
 # --- the harder setting: a framed painting photographed on a gallery wall -------------------
 
-SETTINGS: tuple[str, ...] = ("mild", "framed")
+SETTINGS: tuple[str, ...] = ("mild", "framed", "gallery")
 FRAME_STYLES: tuple[str, ...] = ("gilded", "black", "white", "wood")
+# framed_photo's arguments per setting; "framed" is the issue-13 specification
+PHOTO_SETTINGS: dict[str, dict[str, object]] = {
+    "framed": {},
+    "gallery": {
+        "cover": (0.12, 0.6),
+        "max_rotation": 12.0,
+        "max_perspective": 0.08,
+        "max_yaw": 40.0,
+        "jpeg_quality": (20, 50),
+        "long_side": (640, 1600),
+        "p_occluder": 0.35,
+        "max_cut": 0.12,
+        "uneven_light": 0.5,
+        "shake": 0.006,
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,19 +321,35 @@ def framed_photo(
     paintings: Sequence[Image.Image],
     rng: np.random.Generator,
     *,
-    long_side: int = 1024,
+    long_side: int | tuple[int, int] = 1024,
     cover: tuple[float, float] = (0.3, 0.8),
     max_rotation: float = 8.0,
     max_perspective: float = 0.15,
     jpeg_quality: tuple[int, int] = (30, 60),
+    max_yaw: float = 0.0,
+    p_occluder: float = 0.0,
+    max_cut: float = 0.0,
+    uneven_light: float = 0.0,
+    shake: float = 0.0,
 ) -> FramedPhoto:
     """One or two paintings, framed, hung side by side on a textured wall and photographed:
     the framed paintings cover ``cover`` of the photo's area; the camera turns the scene by
     up to ``max_rotation`` degrees and moves each corner of the hung group by up to
     ``max_perspective`` of its side; glare on the varnish, a colour cast, blur, sensor noise
     and JPEG at a quality drawn from ``jpeg_quality``.
+
+    Harsher photos (all off by default; the "gallery" setting turns them on): ``long_side``
+    drawn from a range; a camera turned by up to ``max_yaw`` degrees sideways and half that
+    upwards (a true perspective: the far side shrinks); with probability ``p_occluder`` another visitor's head and shoulders
+    in front of the first painting; the group shifted so that up to ``max_cut`` of its width
+    or height falls outside the photo; light falling off across the photo by up to
+    ``uneven_light``; camera shake, a streak up to ``shake`` of the long side.
+    The returned quads may then reach outside the photo.
     """
     import cv2
+
+    if not isinstance(long_side, int):
+        long_side = int(rng.integers(long_side[0], long_side[1] + 1))
 
     framed, boxes = [], []
     for p in paintings:
@@ -370,7 +406,10 @@ def framed_photo(
     centre = src.mean(0)
     t = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
     rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-    dst = (src - centre) @ rot.T + centre
+    dst = src
+    if max_yaw > 0:  # the visitor stands to one side of the painting, or below it
+        dst = _camera_angle(src, rng, max_yaw)
+    dst = (dst - centre) @ rot.T + centre
     dst += rng.uniform(-max_perspective, max_perspective, size=(4, 2)) * np.array([gw, gh])
     # keep the group in the picture (a photographer steps back rather than cut it off)
     lo, hi = dst.min(0), dst.max(0)
@@ -379,11 +418,19 @@ def framed_photo(
     dst += np.array([pw, ph]) / 2 + rng.uniform(-0.5, 0.5, 2) * np.maximum(
         np.array([pw, ph]) * 0.96 - (hi - lo) * fit, 0
     )
+    if max_cut > 0:  # the photographer stood too close or aimed off: part of it is cut off
+        dst += rng.uniform(-max_cut, max_cut, 2) * (hi - lo) * fit
     H = cv2.getPerspectiveTransform((src + m).astype(np.float32), dst.astype(np.float32))
     layer = cv2.warpPerspective(scene, H, (pw, ph), flags=cv2.INTER_LINEAR)
     alpha = layer[..., 3:4]
     out = layer[..., :3] + (1.0 - alpha) * wall(rng, pw, ph)
     warped = [cv2.perspectiveTransform(q[None].astype(np.float64), H)[0] for q in quads]
+    if p_occluder > 0 and rng.random() < p_occluder:
+        _occlude(out, warped[0], rng)
+    if uneven_light > 0:
+        out *= _light_falloff(rng, pw, ph, uneven_light)[..., None]
+    if shake > 0:
+        out = _shake(out, rng, shake * max(pw, ph))
     im = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
     im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
     im = blur(im, rng, radius=(0.3, 1.8))
@@ -394,3 +441,62 @@ def framed_photo(
         image=im,
         quads=tuple(tuple((float(px), float(py)) for px, py in q) for q in warped),
     )
+
+
+def _occlude(arr: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """Another visitor in front of the painting (in place): a dark head and shoulders rising
+    from the photo's bottom edge; the head alone is up to 0.4 of the painting's height."""
+    import cv2
+
+    ph = arr.shape[0]
+    x0, x1 = float(quad[:, 0].min()), float(quad[:, 0].max())
+    y0, y1 = float(quad[:, 1].min()), float(quad[:, 1].max())
+    size = (y1 - y0) * rng.uniform(0.08, 0.2)  # the head's half-height
+    cx = rng.uniform(x0 + 0.1 * (x1 - x0), x1 - 0.1 * (x1 - x0))
+    head_y = min(y1 - rng.uniform(0.0, 1.0) * size, ph - 0.5 * size)
+    colour = tuple(float(c) for c in rng.uniform(10, 70) * rng.uniform(0.7, 1.3, 3))
+    centre = (round(cx), round(head_y))
+    cv2.ellipse(arr, centre, (round(0.8 * size), round(size)), 0, 0, 360, colour, -1)
+    shoulders = (round(cx), round(head_y + 2.2 * size))
+    cv2.ellipse(arr, shoulders, (round(2.6 * size), round(1.6 * size)), 0, 0, 360, colour, -1)
+    # the body below the shoulders, down to the photo's bottom edge
+    left, right = round(cx - 2.6 * size), round(cx + 2.6 * size)
+    arr[max(0, shoulders[1]) :, max(0, left) : max(0, right)] = colour
+
+
+def _camera_angle(corners: np.ndarray, rng: np.random.Generator, max_yaw: float) -> np.ndarray:
+    """The wall rectangle ``corners`` as a pinhole camera sees it when turned by a yaw of up
+    to ``max_yaw`` degrees and a pitch of up to half that, from a distance of 1.2 times the
+    rectangle's longer side (a phone's wide lens, close up). Same centre, same scale at it."""
+    centre = corners.mean(0)
+    xy = corners - centre
+    yaw = np.deg2rad(rng.uniform(-max_yaw, max_yaw))
+    pitch = np.deg2rad(rng.uniform(-max_yaw, max_yaw) / 2)
+    x, y = xy[:, 0], xy[:, 1]
+    x1, z1 = x * np.cos(yaw), x * np.sin(yaw)
+    y2, z2 = y * np.cos(pitch) - z1 * np.sin(pitch), y * np.sin(pitch) + z1 * np.cos(pitch)
+    dist = 1.2 * float(np.ptp(xy, axis=0).max())
+    depth = dist / (dist + z2)
+    return np.stack([x1 * depth, y2 * depth], axis=1) + centre
+
+
+def _light_falloff(rng: np.random.Generator, w: int, h: int, strength: float) -> np.ndarray:
+    """A gallery spotlight: full light at a random point, falling off by up to ``strength``."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    dist = np.hypot((xs - cx) / w, (ys - cy) / h) / np.sqrt(2.0)
+    return 1.0 - np.float32(rng.uniform(0.3, 1.0) * strength) * np.clip(dist, 0, 1) ** 2
+
+
+def _shake(arr: np.ndarray, rng: np.random.Generator, max_len: float) -> np.ndarray:
+    """Camera shake: a motion-blur streak of up to ``max_len`` pixels at a random angle."""
+    import cv2
+
+    n = max(1, round(rng.uniform(0.3, 1.0) * max_len))
+    if n < 2:
+        return arr
+    kernel = np.zeros((n, n), np.float32)
+    kernel[n // 2, :] = 1.0 / n
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (n, n))
+    return cv2.filter2D(arr, -1, kernel / max(float(kernel.sum()), 1e-6))

@@ -308,3 +308,38 @@ def summarise_by(per_query: Sequence[Mapping[str, Any]], key: str) -> dict[str, 
     for row in per_query:
         buckets.setdefault(str(row.get(key)), []).append(row)
     return {name: summarise(rows) for name, rows in sorted(buckets.items())}
+
+
+Quad = Sequence[Sequence[float]]
+
+
+def quad_iou(a: Quad, b: Quad) -> float:
+    """Intersection over union of two convex quadrilaterals (or polygons), in pixels."""
+    import cv2
+
+    pa, pb = np.asarray(a, np.float32).reshape(-1, 2), np.asarray(b, np.float32).reshape(-1, 2)
+    inter, _ = cv2.intersectConvexConvex(pa, pb)
+    union = cv2.contourArea(pa) + cv2.contourArea(pb) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def localisation_hits(
+    found: Sequence[Quad], truth: Sequence[Quad], size: tuple[int, int], min_iou: float = 0.8
+) -> tuple[int, int]:
+    """How many true paintings a localiser found, and how many of its regions are wrong.
+
+    A true painting is found when a region covers its visible part (its quad clipped to the
+    photo, since a painting may be cut off by the photo's edge) with IoU >= ``min_iou``; a
+    region is wrong when it overlaps no true painting's visible part by IoU >= 0.5."""
+    import cv2
+
+    w, h = size
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    visible = []
+    for q in truth:
+        area, poly = cv2.intersectConvexConvex(np.asarray(q, np.float32).reshape(-1, 2), frame)
+        if area > 0 and poly is not None:
+            visible.append(poly.reshape(-1, 2))
+    hits = sum(max((quad_iou(f, v) for f in found), default=0.0) >= min_iou for v in visible)
+    wrong = sum(max((quad_iou(f, v) for v in visible), default=0.0) < 0.5 for f in found)
+    return int(hits), int(wrong)

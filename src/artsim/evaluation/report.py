@@ -11,6 +11,8 @@ HEADLINE = {
     "instance-distorted": ("recall@1", "recall@5", "ap"),
     "instance-framed": ("recall@1", "recall@5", "ap"),
     "instance-framed-two": ("both@2",),
+    "instance-gallery": ("recall@1", "recall@5", "ap"),
+    "instance-gallery-two": ("both@2",),
     "artist": ("precision@10", "ap@10"),
     "sitter": ("hit@1", "hit@5", "ap"),
 }
@@ -19,6 +21,9 @@ TITLES = {
     "instance-distorted": "Instance retrieval, queries distorted like web photos (mild)",
     "instance-framed": "Instance retrieval, framed photos on a wall (first painting of each photo)",
     "instance-framed-two": "Framed photos of two paintings: both in the top 2",
+    "instance-gallery": "Instance retrieval, harsher gallery photos (smaller, cut off, occluded, "
+    "uneven light, shake)",
+    "instance-gallery-two": "Gallery photos of two paintings: both in the top 2",
     "artist": "Same artist (leave-one-out, WikiArt)",
     "sitter": "Same sitter (leave-one-out)",
 }

@@ -171,14 +171,22 @@ def usable_pairs(pairs: Sequence[Any], available: set[str]) -> list[Any]:
 
 
 def framed_queries(
-    pairs: Sequence[Any], available: set[str], root: Path, seed: int = 0, p_two: float = 0.25
+    pairs: Sequence[Any],
+    available: set[str],
+    root: Path,
+    seed: int = 0,
+    p_two: float = 0.25,
+    setting: str = "framed",
 ) -> dict[str, FramedQuery]:
     """The instance queries as "framed photos" (``distort.framed_photo``, seeded); a share
-    ``p_two`` of them show a second ground-truth painting beside the first."""
-    from artsim.evaluation.distort import framed_photo
+    ``p_two`` of them show a second ground-truth painting beside the first. setting: "framed"
+    or the harsher "gallery" (``distort.PHOTO_SETTINGS``)."""
+    from artsim.evaluation.distort import PHOTO_SETTINGS, framed_photo
     from artsim.images import load_rgb
 
-    rng = np.random.default_rng(seed + 1)
+    params: dict[str, Any] = dict(PHOTO_SETTINGS[setting])
+    # each setting its own seeded stream; "framed" keeps the photos of earlier runs
+    rng = np.random.default_rng(seed + 1 + 100 * list(PHOTO_SETTINGS).index(setting))
     usable = usable_pairs(pairs, available)
     out: dict[str, FramedQuery] = {}
     for i, p in enumerate(usable):
@@ -190,7 +198,7 @@ def framed_queries(
             if other.target_path != p.target_path:
                 second = other.query_path
                 paintings.append(load_rgb(root / second, max_side=1024))
-        photo = framed_photo(paintings, rng)
+        photo = framed_photo(paintings, rng, **params)
         out[p.query_path] = FramedQuery(photo.image, photo.quads, second)
     return out
 
@@ -233,23 +241,27 @@ def _distort_rows(
     seed: int,
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """Each distortion setting ("mild", "framed") scored with photo handling off and on, on
-    all pairs and on each half of the seeded split."""
+    """Each distortion setting ("mild", "framed", "gallery") scored with photo handling off
+    and on, on all pairs and on each half of the seeded split."""
     rows: list[dict[str, Any]] = []
     split = split_by_painting(pairs, seed)
     target_of = {p.query_path: p.target_path for p in pairs}
-    framed = framed_queries(pairs, available, root, seed)
-    settings = {
+    photos = {
+        f"instance-{name}": framed_queries(pairs, available, root, seed, setting=name)
+        for name in ("framed", "gallery")
+    }
+    settings: dict[str, tuple[dict[str, Any], dict[str, set[str]]]] = {
         "instance-distorted": (distorted_queries(pairs, available, root, seed), ignore),
-        "instance-framed": (
+    }
+    for task, framed in photos.items():
+        settings[task] = (
             {q: f.image for q, f in framed.items()},
             # the second painting in a photo is a correct answer too, not a false positive
             {
                 q: set(ignore.get(q, set())) | ({target_of[f.second]} if f.second else set())
                 for q, f in framed.items()
             },
-        ),
-    }
+        )
     variants = [(a, "plain", {"photo": "off"}) for a in aspects if a in ("global", "fused")]
     if "global" in aspects:
         variants.append(("global", "photo", {"photo": "auto"}))
@@ -269,11 +281,10 @@ def _distort_rows(
                 res = eval_instance(chosen, cached, available, ignore=ign)
                 name = variant if half == "all" else f"{variant}, {half}"
                 rows.append(_row(task, aspect, name, res))
-                if task == "instance-framed":
-                    two = both_at_2(framed, target_of, cached, {p.query_path for p in chosen})
-                    rows.append(
-                        {"task": "instance-framed-two", "aspect": aspect, "variant": name, **two}
-                    )
+                if task in photos:
+                    chosen_paths = {p.query_path for p in chosen}
+                    two = both_at_2(photos[task], target_of, cached, chosen_paths)
+                    rows.append({"task": f"{task}-two", "aspect": aspect, "variant": name, **two})
     return rows
 
 
