@@ -55,7 +55,8 @@ def worker_artsim(folder: str, options: str) -> dict:
             with cat._locked():
                 cat._prepare_int8(_scan(folder, None)[1])
             calibration = time.perf_counter() - t1
-        summary = cat.add(folder, batch_size=32, aspects=aspects, detector_workers=1)
+        workers = opts.get("detector_workers", 1)
+        summary = cat.add(folder, batch_size=32, aspects=aspects, detector_workers=workers or None)
         t2 = time.perf_counter()
         c2 = cpu_seconds()
     return {
@@ -166,6 +167,13 @@ def main() -> None:
         help="where the global+face run's images come from: PeopleArt group scenes, or WikiArt "
         "224 px paintings (every n-th, so all genres; the issue's 8.6 img/s was a WikiArt catalog)",
     )
+    ap.add_argument(
+        "--detector-workers",
+        type=int,
+        default=1,
+        help="face detector processes in the global+face run: 1 detects in the indexing "
+        "process (Catalog.add's default), 0 one per CPU (what `artsim index` does)",
+    )
     ap.add_argument("--nga-n", type=int, default=0, help="NGA images (0: all)")
     ap.add_argument("--sets", default="wikiart,nga", help="which of wikiart,nga to run")
     ap.add_argument(
@@ -210,10 +218,18 @@ def main() -> None:
                 people = wikiart[:: max(1, len(wikiart) // args.faces_n)]
             else:
                 people = sorted((args.data / "peopleart" / "JPEGImages").rglob("*.jpg"))
-            face_opts = {**opts, "aspects": ["global", "face"]}
+            face_opts = {
+                **opts,
+                "aspects": ["global", "face"],
+                "detector_workers": args.detector_workers,
+            }
             face_pipes = [("artsim", json.dumps(face_opts), None)]
             if args.baseline_src:
-                base_opts = {"bf16": args.bf16, "aspects": ["global", "face"]}
+                base_opts = {
+                    "bf16": args.bf16,
+                    "aspects": ["global", "face"],
+                    "detector_workers": args.detector_workers,
+                }
                 face_pipes.append(("baseline", json.dumps(base_opts), args.baseline_src))
             sets[f"{args.faces_set} global+face ({args.faces_n})"] = (
                 link_folder(people[: args.faces_n], Path(tmp) / "people"),

@@ -274,9 +274,10 @@ def analyse_batch(
     if todo:
         batch = [images[i].image for i in todo]
         detecting = any(want & {"face", "pose"} for want in map(set, aspects))
-        if pool is None and detecting:
-            # a query: the encoder runs on the other core while this thread detects faces and
-            # figures (torch and the detectors release the GIL; same calls, same vectors)
+        if detecting:
+            # the encoder runs beside the face and figure detectors (in this thread or in the
+            # pool's processes; torch, the runtimes and the detectors release the GIL), so no
+            # core waits for the other stage; same calls, same vectors
             executor = ThreadPoolExecutor(max_workers=1)
             pending = executor.submit(encoder.embed_images, batch, max(1, len(todo)))
             executor.shutdown(wait=False)
