@@ -8,9 +8,9 @@ time of a photo search at 10,000 paintings, stage by stage.
    `["global", "local"]`, `--rounds` times each, in one process; wall and CPU seconds per
    painting (medians over rounds), their ratio, and the bytes per painting of the local store.
 2. Query: the catalog's real vectors and real local features, repeated under new ids until it
-   holds `--paintings`; framed-photo queries (seeded) sent as JPEG bytes, each searched with
-   photo off and photo auto (localisation, GeM-part shortlist, verification) in turn; p50 and
-   p90 of wall and CPU ms, and the median ms of each stage of the auto path. `uptime` before
+   holds `--paintings`; framed-photo queries (seeded; `--setting gallery`: the harsher
+   gallery photos) sent as JPEG bytes, each searched with photo off and photo auto
+   (localisation, GeM-part shortlist, verification) in turn; p50 and p90 of wall and CPU ms, and the median ms of each stage of the auto path. `uptime` before
    and after. Every painting needs local features (the `local` aspect, else `build_local`
    computes them first; `--no-build` tiles only those that have them).
    `--sift-side`, `--sift-features` and `--shortlist` change the photo path's parameters (the
@@ -318,7 +318,7 @@ def main() -> None:
         t0 = time.perf_counter()
         vote_index(store)
         out["vote_index_build_s"] = round(time.perf_counter() - t0, 1)
-        log(f"{len(cat)} paintings; {len(queries)} framed-photo queries")
+        log(f"{len(cat)} paintings; {len(queries)} {args.setting}-photo queries")
         out["query"] = query_cost(cat, files, instrument(cat), args.compare_overlap)
     out["uptime_end"] = uptime()
     log(json.dumps(out["query"]))
