@@ -15,7 +15,7 @@ exactly. ``distort`` applies a chosen set of them in the order a real photo goes
 That is the "mild" setting. ``framed_photo`` is the harder "framed" one: one or two
 paintings in frames (gilded, black, white, wood; sometimes a mat) on a textured wall,
 rotated, in perspective, with glare, colour cast, blur, noise and JPEG at quality 30-60.
-The "gallery" setting (``GALLERY``) is harsher still, closer to a visitor's phone: the
+The "gallery" setting (``PHOTO_SETTINGS["gallery"]``) is harsher still, closer to a visitor's phone: the
 paintings smaller in the photo, turned and slanted further, sometimes partly cut off by the
 photo's edge or hidden behind another visitor's head, in uneven light, with camera shake and
 JPEG down to quality 20.
@@ -340,10 +340,11 @@ def framed_photo(
 
     Harsher photos (all off by default; the "gallery" setting turns them on): ``long_side``
     drawn from a range; a camera turned by up to ``max_yaw`` degrees sideways and half that
-    upwards (a true perspective: the far side shrinks); with probability ``p_occluder`` another visitor's head and shoulders
-    in front of the first painting; the group shifted so that up to ``max_cut`` of its width
-    or height falls outside the photo; light falling off across the photo by up to
-    ``uneven_light``; camera shake, a streak up to ``shake`` of the long side.
+    upwards (a true perspective: the far side shrinks); with probability ``p_occluder``
+    another visitor's head and shoulders in front of the first painting; the group shifted
+    so that up to ``max_cut`` of its width or height falls outside the photo; light falling
+    off across the photo by up to ``uneven_light``; camera shake, a streak up to ``shake``
+    of the long side.
     The returned quads may then reach outside the photo.
     """
     import cv2
