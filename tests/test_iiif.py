@@ -438,6 +438,9 @@ def test_ctrl_c_stops_downloads_promptly(server: IIIFServer, tmp_path: Path):
         stderr=subprocess.PIPE,
         text=True,
         env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+        # a runner started in the background (nohup, &) ignores SIGINT and children inherit
+        # that; the user's Ctrl-C is what is tested, so the child gets the default back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout.readline().strip() == "started"
@@ -484,6 +487,7 @@ def test_ctrl_c_while_indexing_urls_stops_and_keeps_the_catalog(
         stderr=subprocess.PIPE,
         text=True,
         env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as above
     )
     try:
         deadline = time.monotonic() + 120
