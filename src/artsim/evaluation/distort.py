@@ -496,8 +496,9 @@ def _shake(arr: np.ndarray, rng: np.random.Generator, max_len: float) -> np.ndar
     n = max(1, round(rng.uniform(0.3, 1.0) * max_len))
     if n < 2:
         return arr
-    kernel = np.zeros((n, n), np.float32)
-    kernel[n // 2, :] = 1.0 / n
+    line = np.zeros((n, n), np.float32)
+    line[n // 2, :] = 1.0 / n
     rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (n, n))
-    return cv2.filter2D(arr, -1, kernel / max(float(kernel.sum()), 1e-6))
+    kernel = np.asarray(cv2.warpAffine(line, rot, (n, n)), np.float32)
+    kernel /= max(float(kernel.sum()), 1e-6)
+    return cv2.filter2D(arr, -1, kernel)

@@ -310,7 +310,7 @@ def summarise_by(per_query: Sequence[Mapping[str, Any]], key: str) -> dict[str, 
     return {name: summarise(rows) for name, rows in sorted(buckets.items())}
 
 
-Quad = Sequence[Sequence[float]]
+Quad = Sequence[Sequence[float]] | np.ndarray  # corners, (4, 2) or any convex polygon
 
 
 def quad_iou(a: Quad, b: Quad) -> float:
