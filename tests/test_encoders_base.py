@@ -82,3 +82,47 @@ def test_file_sha256_streams_in_chunks(tmp_path):
     data = bytes(range(256)) * 1000
     p.write_bytes(data)
     assert file_sha256(p, chunk=1000) == hashlib.sha256(data).hexdigest() == file_sha256(p)
+
+
+def test_normalise_gives_the_plain_formula_bit_for_bit_and_leaves_its_input_alone():
+    pre = Preprocess(resize=8, crop=8, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    mean = torch.tensor(pre.mean).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(pre.std).view(1, 3, 1, 1) * 255.0
+    u8 = torch.randint(
+        0, 256, (4, 3, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(pre.normalise(u8), (u8.float() - mean) / std)
+    f32 = u8.float()
+    before = f32.clone()
+    assert torch.equal(pre.normalise(f32), (before - mean) / std)
+    assert torch.equal(f32, before)  # a float input is copied, not normalised in place
+    strided = u8.permute(0, 1, 3, 2)  # not contiguous
+    assert torch.equal(pre.normalise(strided), (strided.float() - mean) / std)
+    one = u8[0]  # one image without a batch dimension: a batch of one, as before
+    assert torch.equal(pre.normalise(one), (one.float() - mean) / std)
+
+
+class _Counting(_Mean):
+    """_Mean that records the size of every batch it is given and can fail on one."""
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.extra.setdefault("batches", []).append(len(x))
+        if len(self.extra["batches"]) == self.extra.get("fail_at"):
+            raise RuntimeError("the network failed")
+        return super()._forward(x)
+
+
+def test_embed_images_feeds_batches_in_order_and_passes_errors_on():
+    import pytest
+
+    ims = [gradient(40 + 3 * i, 30, i) for i in range(11)]
+    enc = _Counting(name="tiny", dim=12, preprocess=_tiny().preprocess, weights_hash="0" * 64,
+                    model=torch.nn.Identity(), channels_last=False)  # fmt: skip
+    got = enc.embed_images(ims, batch_size=4)
+    assert enc.extra["batches"] == [4, 4, 3]
+    # the same vectors, in the same order, as one image at a time
+    assert np.allclose(got, np.concatenate([_tiny().embed_images([im]) for im in ims]), atol=1e-6)
+    enc.extra.clear()
+    enc.extra["fail_at"] = 2
+    with pytest.raises(RuntimeError, match="the network failed"):
+        enc.embed_images(ims, batch_size=4)

@@ -274,7 +274,15 @@ def analyse_batch(
     if todo:
         batch = [images[i].image for i in todo]
         detecting = any(want & {"face", "pose"} for want in map(set, aspects))
-        if detecting:
+        # torch's thread count is one per process, and MTCNN sets it to 1 while it runs: an
+        # encoder on PyTorch's CPU threads runs beside detectors in this process only for a
+        # query (as before); ONNX Runtime, OpenVINO and CUDA keep their own threads
+        own_threads = (
+            getattr(encoder, "runner", None) is not None
+            or getattr(encoder, "device", "cpu") != "cpu"
+        )
+        detectors_apart = getattr(pool, "workers", 1) > 1  # DetectorPool's processes
+        if detecting and (pool is None or own_threads or detectors_apart):
             # the encoder runs beside the face and figure detectors (in this thread or in the
             # pool's processes; torch, the runtimes and the detectors release the GIL), so no
             # core waits for the other stage; same calls, same vectors

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,8 +65,11 @@ class Preprocess:
     def normalise(self, batch_uint8: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(self.std).view(1, 3, 1, 1) * 255.0
+        x = batch_uint8.to(torch.float32, copy=True)
+        if x.dim() != 4:  # one unbatched image: broadcasting makes the batch of one
+            return (x - mean) / std
         # in place on one fresh copy: the same numbers as (x - mean) / std, a third of the CPU
-        return batch_uint8.to(torch.float32, copy=True).sub_(mean).div_(std)
+        return x.sub_(mean).div_(std)
 
 
 @functools.cache
@@ -175,14 +180,23 @@ class Encoder:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
-        # resizing releases the GIL: the pool resizes the images ahead while the network runs
-        # on the ones before (a batch at a time, it had left the network waiting ~5 %)
+        resize = self.preprocess.to_uint8
         step = min(batch_size, RUNNER_BATCH) if self.runner is not None else batch_size
+        # resizing releases the GIL: the pool resizes the next chunk while the network runs on
+        # this one (a batch at a time, it had left the network waiting ~5 %), never more than
+        # two chunks ahead, so a long list (face crops, enlarged) is not all held at once
         with ThreadPoolExecutor(max_workers=min(default_threads(), len(images))) as pool:
-            resized = [pool.submit(self.preprocess.to_uint8, im) for im in images]
-            for start in range(0, len(images), step):
-                batch = torch.stack([f.result() for f in resized[start : start + step]])
-                chunks.append(self.embed_batch(batch))
+            queued = deque(pool.submit(resize, im) for im in images[: 2 * step])
+            following = iter(images[2 * step :])
+            try:
+                for start in range(0, len(images), step):
+                    n = min(step, len(images) - start)
+                    batch = torch.stack([queued.popleft().result() for _ in range(n)])
+                    queued.extend(pool.submit(resize, im) for im in itertools.islice(following, n))
+                    chunks.append(self.embed_batch(batch))
+            finally:
+                for f in queued:  # after an error: no resizing left to wait for
+                    f.cancel()
         return np.concatenate(chunks)
 
 

@@ -349,7 +349,9 @@ def framed_photo(
     """
     import cv2
 
-    if not isinstance(long_side, int):
+    if isinstance(long_side, int | np.integer):
+        long_side = int(long_side)
+    else:  # a range: drawn per photo
         long_side = int(rng.integers(long_side[0], long_side[1] + 1))
 
     framed, boxes = [], []

@@ -246,26 +246,25 @@ def _distort_rows(
     rows: list[dict[str, Any]] = []
     split = split_by_painting(pairs, seed)
     target_of = {p.query_path: p.target_path for p in pairs}
-    photos = {
-        f"instance-{name}": framed_queries(pairs, available, root, seed, setting=name)
-        for name in ("framed", "gallery")
-    }
-    settings: dict[str, tuple[dict[str, Any], dict[str, set[str]]]] = {
-        "instance-distorted": (distorted_queries(pairs, available, root, seed), ignore),
-    }
-    for task, framed in photos.items():
-        settings[task] = (
-            {q: f.image for q, f in framed.items()},
-            # the second painting in a photo is a correct answer too, not a false positive
-            {
-                q: set(ignore.get(q, set())) | ({target_of[f.second]} if f.second else set())
-                for q, f in framed.items()
-            },
-        )
     variants = [(a, "plain", {"photo": "off"}) for a in aspects if a in ("global", "fused")]
     if "global" in aspects:
         variants.append(("global", "photo", {"photo": "auto"}))
-    for task, (images, ign) in settings.items():
+    # one setting's photos at a time (gallery photos are up to 1,600 px): made, scored, freed
+    for setting in ("mild", "framed", "gallery"):
+        framed: dict[str, FramedQuery] = {}
+        if setting == "mild":
+            task = "instance-distorted"
+            images: dict[str, Any] = distorted_queries(pairs, available, root, seed)
+            ign = ignore
+        else:
+            task = f"instance-{setting}"
+            framed = framed_queries(pairs, available, root, seed, setting=setting)
+            images = {q: f.image for q, f in framed.items()}
+            # the second painting in a photo is a correct answer too, not a false positive
+            ign = {
+                q: set(ignore.get(q, set())) | ({target_of[f.second]} if f.second else set())
+                for q, f in framed.items()
+            }
         for aspect, variant, opts in variants:
             progress(f"{task} / {aspect} / {variant}")
             search = make_image_search(catalog, images, id_to_path, aspect, k, **opts)
@@ -281,9 +280,9 @@ def _distort_rows(
                 res = eval_instance(chosen, cached, available, ignore=ign)
                 name = variant if half == "all" else f"{variant}, {half}"
                 rows.append(_row(task, aspect, name, res))
-                if task in photos:
+                if framed:
                     chosen_paths = {p.query_path for p in chosen}
-                    two = both_at_2(photos[task], target_of, cached, chosen_paths)
+                    two = both_at_2(framed, target_of, cached, chosen_paths)
                     rows.append({"task": f"{task}-two", "aspect": aspect, "variant": name, **two})
     return rows
 
