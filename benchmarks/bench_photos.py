@@ -10,8 +10,8 @@ time of a photo search at 10,000 paintings, stage by stage.
 2. Query: the catalog's real vectors and real local features, repeated under new ids until it
    holds `--paintings`; framed-photo queries (seeded; `--setting gallery`: the harsher
    gallery photos) sent as JPEG bytes, each searched with photo off and photo auto
-   (localisation, GeM-part shortlist, verification) in turn; p50 and p90 of wall and CPU ms, and the median ms of each stage of the auto path. `uptime` before
-   and after. Every painting needs local features (the `local` aspect, else `build_local`
+   (localisation, GeM-part shortlist, verification) in turn; p50 and p90 of wall and CPU ms,
+   and the median ms of each stage of the auto path. `uptime` before and after. Every painting needs local features (the `local` aspect, else `build_local`
    computes them first; `--no-build` tiles only those that have them).
    `--sift-side`, `--sift-features` and `--shortlist` change the photo path's parameters (the
    levers of docs/photos.md "Cost").

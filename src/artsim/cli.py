@@ -514,7 +514,11 @@ def info(
     if m.get("backend"):
         precision = "fp16" if m.get("device") == "cuda" else "bf16" if m.get("bf16") else "fp32"
         if m.get("int8_auto") and not m.get("int8"):
-            precision += "; int8 if its first index run brings 10,000 paintings or more"
+            from artsim.encoders.int8 import AUTO_MIN_PAINTINGS
+
+            precision += (
+                f"; int8 if its first index run brings {AUTO_MIN_PAINTINGS:,} paintings or more"
+            )
         elif "int8" in m:
             precision = "int8" if m["int8"] else "int8, not calibrated yet"
         typer.echo(f"backend   {m['backend']} on {m.get('device', 'cpu')} ({precision}; last run)")

@@ -61,14 +61,14 @@ def _manifest(path: Path) -> dict:
 def check_compatible(paths: Sequence[Path], manifests: Sequence[dict]) -> None:
     """Same whole-image model and weights everywhere, same model per aspect."""
     first, ref = paths[0], manifests[0]["model"]
+    ref_int8 = _int8_identity(ref)
     for path, man in zip(paths[1:], manifests[1:], strict=True):
-        if _int8_identity(man["model"]) != _int8_identity(ref):
+        if (int8 := _int8_identity(man["model"])) != ref_int8:
             raise CatalogError(
                 f"cannot merge {path} into {first}: their vectors come from different networks "
-                f"(int8: {_int8_identity(man['model'])[1] or 'none'} vs "
-                f"{_int8_identity(ref)[1] or 'none'}); int8 catalogs merge only when they share "
-                "one network (copy models/ and the manifest's model.int8 into a new catalog "
-                "before its first index run), never with fp32 ones"
+                f"(int8: {int8[1] or 'none'} vs {ref_int8[1] or 'none'}); int8 catalogs merge "
+                "only when they share one network (copy models/ and the manifest's model.int8 "
+                "into a new catalog before its first index run), never with fp32 ones"
             )
         for key in MODEL_KEYS:
             if man["model"].get(key) != ref.get(key):
