@@ -104,10 +104,9 @@ def test_every_detector_is_given_the_rgb_pixels(monkeypatch: pytest.MonkeyPatch)
         seen.append(arr.copy())
         return []
 
-    class FakeMTCNN:
-        def detect(self, arr: np.ndarray, landmarks: bool = True):
-            seen.append(np.asarray(arr).copy())
-            return None, None, None
+    def fake_cascade(model: object, arr: np.ndarray) -> tuple:
+        seen.append(np.asarray(arr).copy())
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
 
     class FakeDlib:
         def __call__(self, arr: np.ndarray, upsample: int) -> list:
@@ -115,7 +114,8 @@ def test_every_detector_is_given_the_rgb_pixels(monkeypatch: pytest.MonkeyPatch)
             return []
 
     monkeypatch.setattr(F, "_blazeface_run", fake_blaze)
-    monkeypatch.setattr(F, "_mtcnn", lambda: FakeMTCNN())
+    monkeypatch.setattr(F, "_mtcnn", lambda: None)
+    monkeypatch.setattr(F, "mtcnn_cascade", fake_cascade)
     monkeypatch.setattr(F, "_dlib_cnn", lambda: FakeDlib())
     for name in DETECTORS:
         seen.clear()
@@ -177,12 +177,12 @@ def test_ensemble_falls_back_to_mtcnn_only_when_it_finds_no_face(
 def test_fallback_sees_large_paintings_at_640_px(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[int, ...]] = []
 
-    class FakeMTCNN:
-        def detect(self, arr: np.ndarray, landmarks: bool = True) -> tuple[None, None, None]:
-            seen.append(arr.shape[:2])
-            return None, None, None
+    def fake_cascade(model: object, arr: np.ndarray) -> tuple:
+        seen.append(arr.shape[:2])
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
 
-    monkeypatch.setattr(F, "_mtcnn", lambda: FakeMTCNN())
+    monkeypatch.setattr(F, "_mtcnn", lambda: None)
+    monkeypatch.setattr(F, "mtcnn_cascade", fake_cascade)
     monkeypatch.setattr(F, "_detect_blazeface", lambda img: [])
     assert detect_faces(Image.new("RGB", (1024, 768)), "ensemble") == []
     assert seen == [(480, 640)]
@@ -194,7 +194,50 @@ def test_fallback_sees_large_paintings_at_640_px(monkeypatch: pytest.MonkeyPatch
     assert seen == [(768, 1024)]
 
 
+def test_area_crops_equal_resizing_each_crop_alone() -> None:
+    """The batched crops are torch's "area" resize of each crop, value for value, for crops
+    smaller and larger than the output, thin ones and the whole image."""
+    import torch
+    import torch.nn.functional as TF
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    img = torch.as_tensor(pixels.copy())[None].permute(0, 3, 1, 2).type(torch.float32)
+    rows = [(0, 97, 0, 131), (5, 6, 7, 8), (10, 13, 0, 131), (0, 97, 60, 61)]
+    for _ in range(60):
+        y0, x0 = int(rng.integers(0, 96)), int(rng.integers(0, 130))
+        rows.append((y0, int(rng.integers(y0 + 1, 98)), x0, int(rng.integers(x0 + 1, 132))))
+    for size in (24, 48):
+        got = F.area_crops(img, np.array(rows), size)
+        want = torch.cat(
+            [
+                TF.interpolate(img[:, :, a:b, c:d], size=(size, size), mode="area")
+                for a, b, c, d in rows
+            ]
+        )
+        assert got.shape == (len(rows), 3, size, size)
+        assert torch.equal(got, want)
+
+
 # --------------------------------------------------------------------------- real models, few images
+
+
+@pytest.mark.parametrize("objectid", [*sorted(PORTRAITS)[:2], GROUP[0], LANDSCAPE])
+def test_mtcnn_cascade_equals_facenet_detect(data_dir: Path, objectid: str) -> None:
+    """artsim's cascade (batched crops) finds what facenet-pytorch's MTCNN.detect finds."""
+    image = load_rgb(nga(data_dir, objectid))
+    scale = F._upscale_factor(*image.size, F.MTCNN_FALLBACK_MAX_SIDE)
+    arr = np.ascontiguousarray(np.asarray(F._resize(image, scale)))
+    with F._one_torch_thread():
+        boxes, probs, points = F._mtcnn().detect(arr, landmarks=True)
+        got = F.mtcnn_cascade(F._mtcnn(), arr)
+    if boxes is None:
+        assert len(got[0]) == 0
+        return
+    assert len(got[0]) == len(boxes) > 0
+    np.testing.assert_allclose(got[0], np.asarray(boxes, np.float64), atol=1e-3)
+    np.testing.assert_allclose(got[1], np.asarray(probs, np.float64), atol=1e-5)
+    np.testing.assert_allclose(got[2], np.asarray(points, np.float64), atol=1e-3)
 
 
 @pytest.mark.parametrize("objectid", sorted(PORTRAITS))
