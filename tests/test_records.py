@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +43,8 @@ def test_search_result_json_of_a_face_pose_and_photo_match() -> None:
     assert out["quad"][2] == [10, 10]
     assert "face_id" not in out and "keypoints" not in out and "scores" not in out
     assert json.loads(json.dumps(out)) == out
+
+
+def test_source_item_takes_a_pathlib_path_as_text(tmp_path: Path) -> None:
+    item = SourceItem("1", tmp_path / "a.jpg")  # type: ignore[arg-type]  # callers do this
+    assert item.image == str(tmp_path / "a.jpg") and isinstance(item.image, str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,11 @@ class SourceItem:
     id: str
     image: str  # local path or http(s) URL
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Python callers pass pathlib paths; the catalog stores and compares text
+        if isinstance(self.image, os.PathLike):
+            object.__setattr__(self, "image", os.fspath(self.image))
 
 
 @dataclass(frozen=True, slots=True)
