@@ -100,5 +100,6 @@ def test_ray_writes_the_local_aspect_as_the_in_process_pipeline(cluster, tmp_pat
     stored = LocalStore(cat)
     for item_id in cat.ids:
         got = stored.get(item_id)
-        fresh = extract_local(open_image(cat.image_of(item_id), max_side=LOCAL_SIDE).image)
+        side = max(LOCAL_SIDE, cat.encoder.preprocess.resize)  # Catalog.add's decode side
+        fresh = extract_local(open_image(cat.image_of(item_id), max_side=side).image)
         assert got is not None and np.array_equal(got.desc, fresh.desc)

@@ -55,8 +55,9 @@ def test_indexing_stores_the_features_a_query_would_compute(tmp_path, folder) ->
     assert len(stored) == 6
     for item_id in again.ids:
         got = stored.get(item_id)
-        # on demand: the stored image decoded for 512 px, as LocalStore.compute does
-        fresh = extract_local(open_image(again.image_of(item_id), max_side=LOCAL_SIDE).image)
+        # the image decoded as Catalog.add decodes it for global + local: at the larger side
+        side = max(LOCAL_SIDE, again.encoder.preprocess.resize)
+        fresh = extract_local(open_image(again.image_of(item_id), max_side=side).image)
         assert got is not None and 0 < len(got) <= 256
         assert np.array_equal(got.desc, fresh.desc) and np.array_equal(got.xy, fresh.xy)
         assert again.aspect("local").info[again.aspect("local").row_ids.index(item_id)] == {
@@ -203,3 +204,41 @@ def test_a_part_without_its_ids_file_is_ignored(tmp_path, folder) -> None:
     assert len(again) == 0
     got = again.ensure(["p0.jpg"])
     assert len(got["p0.jpg"]) > 0 and "p0.jpg" in LocalStore(cat)
+
+
+def test_a_catalog_keeps_the_kind_of_local_features_it_was_built_with(
+    tmp_path, folder, monkeypatch
+) -> None:
+    """Catalogs from before the 256 px default (512 px features) go on with 512 px: indexing
+    more paintings, queries and build_local all use the kind the catalog already has."""
+    import artsim.catalog.local as local_mod
+
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in ("p0.jpg", "p1.jpg", "p2.jpg"):
+        (first / name).write_bytes((folder / name).read_bytes())
+    with monkeypatch.context() as m:  # a catalog indexed by the 512 px version
+        m.setattr(local_mod, "LOCAL_SIDE", 512)
+        old = Catalog.create(tmp_path / "old")
+        old.add(first, aspects=["global", "local"])
+    old = Catalog.open(old.path)
+    assert local_mod.local_params(old) == (512, 256) and LOCAL_SIDE == 256
+    summary = old.add(folder, aspects=["global", "local"])  # no "built with another model"
+    assert summary.added == 3
+    old = Catalog.open(old.path)
+    assert old.manifest["aspects"]["local"]["model"] == "rootsift-512-256"
+    assert local_store(old).folder.name == "local-rootsift-512-256" and len(local_store(old)) == 6
+    assert not (old.path / "cache" / f"local-{LOCAL_MODEL}").exists()
+    got = local_store(old).get("p4.jpg")
+    fresh = extract_local(open_image(old.image_of("p4.jpg"), max_side=512).image, max_side=512)
+    assert got is not None and np.array_equal(got.desc, fresh.desc)
+
+    # a catalog without the aspect whose features were built (build_local) at 512 px
+    plain = Catalog.create(tmp_path / "plain")
+    plain.add(folder)
+    plain = Catalog.open(plain.path)
+    assert local_mod.local_params(plain) == (LOCAL_SIDE, 256)  # nothing stored: the default
+    LocalStore(plain, max_side=512).ensure(["p0.jpg"])
+    plain = Catalog.open(plain.path)
+    assert local_mod.local_params(plain) == (512, 256)
+    assert build_local(plain) == 5 and len(LocalStore(plain, max_side=512)) == 6

@@ -129,3 +129,24 @@ def test_every_sources_failures_survive_the_merge(tmp_path):
     merge_catalogs([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
     failures = (tmp_path / "merged" / "failures.csv").read_text()
     assert "broken-a.jpg" in failures and "broken-b.jpg" in failures
+
+
+def test_local_features_of_two_kinds_are_refused_with_the_way_out(built, monkeypatch):
+    """A catalog from before the 256 px default (512 px local features) and a new one."""
+    import artsim.catalog.local as local_mod
+    from tests.test_paintings import generated_painting
+
+    root, _, _ = built
+    sources = []
+    for name, side in (("old", 512), ("new", 256)):
+        folder = root / f"kinds-{name}"
+        folder.mkdir()
+        generated_painting(len(name), 300, 240).save(folder / f"{name}.jpg", quality=92)
+        with monkeypatch.context() as m:
+            m.setattr(local_mod, "LOCAL_SIDE", side)
+            cat = Catalog.create(root / f"kinds-cat-{name}")
+            cat.add(folder, aspects=["global", "local"])
+        sources.append(cat.path)
+    with pytest.raises(CatalogError, match=r"rootsift-256-256.*rootsift-512-256.*new catalog"):
+        merge_catalogs(sources, root / "merged-kinds")
+    assert not (root / "merged-kinds").exists()

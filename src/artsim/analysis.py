@@ -241,6 +241,7 @@ def analyse_batch(
     pool: Mapper | None = None,
     marked: Sequence[Sequence[Face] | None] | None = None,
     embed_identity: bool = True,
+    local_params: tuple[int, int] | None = None,
 ) -> list[Analysis]:
     """Analyse decoded images; `aspects[i]` names what image i needs (an index run that resumes
     may need faces for one painting and not for the next).
@@ -249,7 +250,9 @@ def analyse_batch(
     pose detectors (one image at a time each, so worker processes use the other cores); None
     runs them here. The global and look vectors are embedded in one batch each.
     marked: per image, faces marked by hand (decoded pixels) to embed instead of detecting.
-    embed_identity=False: faces' identity vectors on demand (`FoundFaces.identities`)."""
+    embed_identity=False: faces' identity vectors on demand (`FoundFaces.identities`).
+    local_params: the side and keypoint count of "local" (a catalog's own, `local_params`);
+    None: the defaults."""
     if len(aspects) != len(images):
         raise ValueError(f"{len(images)} images but {len(aspects)} aspect sets")
     unknown = {a for want in aspects for a in want} - set(ANALYSES)
@@ -263,10 +266,17 @@ def analyse_batch(
     todo = [i for i, want in enumerate(aspects) if "local" in want]
     local_pending = None
     if todo:
-        from artsim.detectors.keypoints import extract_local
+        from artsim.detectors.keypoints import LOCAL_SIDE, N_FEATURES, extract_local
 
+        side, count = local_params or (LOCAL_SIDE, N_FEATURES)
         local_pool = ThreadPoolExecutor(max_workers=2)
-        local_pending = (todo, [local_pool.submit(extract_local, images[i].image) for i in todo])
+        local_pending = (
+            todo,
+            [
+                local_pool.submit(extract_local, images[i].image, max_side=side, n_features=count)
+                for i in todo
+            ],
+        )
         local_pool.shutdown(wait=False)
 
     todo = [i for i, want in enumerate(aspects) if "global" in want]

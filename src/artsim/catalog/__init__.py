@@ -43,6 +43,7 @@ from artsim.analysis import analyse_batch
 from artsim.catalog import store
 from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
 from artsim.catalog.index import VectorIndex, build_index, load_index, save_index
+from artsim.catalog.local import LocalIndexer
 from artsim.catalog.metadata import FieldColumns, LazyMetadata, typed_columns
 from artsim.catalog.parallel import DetectorPool
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
@@ -606,8 +607,6 @@ class Catalog:
 
                 out.append(PoseIndexer(self))
             elif a == "local":
-                from artsim.catalog.local import LocalIndexer
-
                 out.append(LocalIndexer(self))
             else:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
@@ -645,6 +644,10 @@ class Catalog:
             pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
             summary.skipped_existing = len(items) - len(pending)
             max_side = max(ix.max_side for ix in indexers)
+            # this catalog's kind of local features (older catalogs keep theirs)
+            local_params = next(
+                (ix.params for ix in indexers if isinstance(ix, LocalIndexer)), None
+            )
             bar: Callable[[int | None], None] = lambda n: None  # noqa: E731
             try:
                 # inside the try: Ctrl-C while downloading stops the run like Ctrl-C later
@@ -672,6 +675,7 @@ class Catalog:
                             wanted,
                             encoder=self.encoder,
                             pool=pool,
+                            local_params=local_params,
                         )
                         for ix in indexers:
                             rows = [

@@ -41,6 +41,7 @@ from artsim.catalog import (
     store,
 )
 from artsim.catalog.aspects import AspectRow
+from artsim.catalog.local import LocalIndexer
 from artsim.errors import ArtsimError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SourceItem
@@ -86,7 +87,14 @@ class EmbedActor:
                 payload[it.id] = {"size": loaded.original_size, "rows": {}}
         # the same analysis stage as Catalog.add: one analysis per painting, then rows
         wanted = [todo[it.id] for it, _ in ok]
-        analyses = analyse_batch([li for _, li in ok], wanted, encoder=self.catalog.encoder)
+        analyses = analyse_batch(
+            [li for _, li in ok],
+            wanted,
+            encoder=self.catalog.encoder,
+            local_params=next(
+                (ix.params for ix in self.indexers if isinstance(ix, LocalIndexer)), None
+            ),
+        )
         for ix in self.indexers:
             for (it, _), an, want in zip(ok, analyses, wanted, strict=True):
                 if ix.aspect in want:

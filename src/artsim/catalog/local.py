@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from artsim.catalog.aspects import AspectRow
     from artsim.records import SourceItem
 
-LOCAL_MODEL = f"rootsift-{LOCAL_SIDE}-{N_FEATURES}"
+LOCAL_MODEL = f"rootsift-{LOCAL_SIDE}-{N_FEATURES}"  # a new catalog's features
+_FOLDER = re.compile(r"local-rootsift-(\d+)-(\d+)")
 
 # LocalFeatures and extract_local live in artsim.detectors.keypoints (the analysis stage runs
 # them); their names stay importable from here
@@ -55,17 +57,41 @@ __all__ = [
     "LocalStore",
     "build_local",
     "extract_local",
+    "local_params",
     "local_store",
     "stored_bytes",
 ]
+
+
+def local_params(catalog: Catalog) -> tuple[int, int]:
+    """The side and keypoint count of this catalog's local features: those its ``local``
+    aspect was built with, else those of the features it already stores (`build_local`, or
+    computed for photo queries), else today's defaults. A catalog keeps one kind, so
+    features from before a change of defaults stay in use (and are added to in kind)."""
+    manifest = getattr(catalog, "manifest", None) or {}  # a store may be given a bare folder
+    recorded = manifest.get("aspects", {}).get("local")
+    if recorded and (m := re.fullmatch(r"rootsift-(\d+)-(\d+)", str(recorded.get("model")))):
+        return int(m.group(1)), int(m.group(2))
+    cache = catalog.path / "cache"
+    found = sorted(
+        (int(m.group(1)), int(m.group(2)))
+        for d in (cache.iterdir() if cache.is_dir() else [])
+        if (m := _FOLDER.fullmatch(d.name)) and any(d.glob("part-*.ids.json"))
+    )
+    if (LOCAL_SIDE, N_FEATURES) in found or not found:
+        return LOCAL_SIDE, N_FEATURES
+    return found[0]
 
 
 class LocalStore:
     """The catalog's stored local features: look up by id, add missing ones."""
 
     def __init__(
-        self, catalog: Catalog, *, max_side: int = LOCAL_SIDE, n_features: int = N_FEATURES
+        self, catalog: Catalog, *, max_side: int | None = None, n_features: int | None = None
     ):
+        if max_side is None or n_features is None:
+            side, count = local_params(catalog)
+            max_side, n_features = max_side or side, n_features or count
         self.catalog = catalog
         self.max_side = max_side
         self.n_features = n_features
@@ -214,7 +240,7 @@ def local_store(catalog: Catalog) -> LocalStore:
 
 def stored_bytes(catalog: Catalog) -> int:
     """Bytes on disk of the catalog's local features (every part)."""
-    folder = catalog.path / "cache" / f"local-{LOCAL_MODEL}"
+    folder = catalog.path / "cache" / "local-rootsift-{}-{}".format(*local_params(catalog))
     return sum(f.stat().st_size for f in folder.glob("part-*.npy")) if folder.is_dir() else 0
 
 
@@ -240,19 +266,25 @@ class LocalIndexer:
     rows, so a painting counts as done only once its features are on disk."""
 
     aspect = "local"
-    model_key = LOCAL_MODEL
-    max_side = LOCAL_SIDE  # the decode side: a painting is decoded once, for all its aspects
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.vector_dims: dict[str, int] = {}
+        # the catalog's own kind (`local_params`); max_side is also the decode side (a
+        # painting is decoded once, for all its aspects)
+        self.max_side, self.n_features = local_params(catalog)
+        self.model_key = f"rootsift-{self.max_side}-{self.n_features}"
+
+    @property
+    def params(self) -> tuple[int, int]:
+        return self.max_side, self.n_features
 
     def describe(self) -> dict[str, object]:
         return {
             "features": "RootSIFT (OpenCV SIFT), uint8 descriptors, float16 positions",
-            "max_side": LOCAL_SIDE,
-            "keypoints": N_FEATURES,
-            "store": f"cache/local-{LOCAL_MODEL}",
+            "max_side": self.max_side,
+            "keypoints": self.n_features,
+            "store": f"cache/local-{self.model_key}",
         }
 
     def rows(self, item: SourceItem, analysis: Analysis) -> list[AspectRow]:

@@ -85,9 +85,15 @@ def check_compatible(paths: Sequence[Path], manifests: Sequence[dict]) -> None:
         for aspect, meta in man.get("aspects", {}).items():
             seen = models.setdefault(aspect, (meta.get("model"), path))
             if seen[0] != meta.get("model"):
+                hint = (
+                    "; catalogs made before 2026-12-01 keep 512 px local features: index the "
+                    "older one's paintings into a new catalog (--aspects global,local) first"
+                    if aspect == "local"
+                    else ""
+                )
                 raise CatalogError(
                     f"cannot merge {path} into {seen[1]}: aspect '{aspect}' was built with "
-                    f"'{meta.get('model')}' there and '{seen[0]}' here"
+                    f"'{meta.get('model')}' there and '{seen[0]}' here{hint}"
                 )
 
 
