@@ -28,6 +28,7 @@ import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.detectors.paintings import find_paintings
 from artsim.evaluation.groundtruth import (
+    InstancePair,
     duplicate_ignore_map,
     load_exact_duplicates,
     load_instance_pairs,
@@ -58,6 +59,16 @@ PHOTO_PARAMS = (
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def instance_pairs(gt: Path, reverse: bool) -> list[InstancePair]:
+    """The ground-truth pairs; reverse: photos of the target files, the query files the
+    answers (most targets are 224 px WikiArt copies and most query files 500 px PeopleArt
+    ones, so this tests the catalog's local features on larger paintings)."""
+    pairs = load_instance_pairs(gt)
+    if not reverse:
+        return pairs
+    return [InstancePair(p.target_path, p.query_path, f"{p.source}:reversed") for p in pairs]
 
 
 def rank_with(hits: list[dict], t: int | None) -> list[str]:
@@ -240,6 +251,12 @@ def main() -> None:
     )
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     ap.add_argument(
+        "--reverse",
+        action="store_true",
+        help="photos of each pair's target file, its query file the answer (larger catalog "
+        "paintings: see instance_pairs)",
+    )
+    ap.add_argument(
         "--region-features",
         choices=tuple(photo.PER_PAINTING_MODES),
         default="auto",
@@ -259,8 +276,8 @@ def main() -> None:
     started = time.perf_counter()
     gt = args.data / "groundtruth"
     if args.rescore:
-        split = split_by_painting(load_instance_pairs(gt), args.seed)
-        query_of = {p.target_path: p.query_path for p in load_instance_pairs(gt)}
+        split = split_by_painting(instance_pairs(gt, args.reverse), args.seed)
+        query_of = {p.target_path: p.query_path for p in instance_pairs(gt, args.reverse)}
         merged: dict[str, dict] = {}
         for f in args.rescore:
             for name, recs in json.loads(f.read_text()).items():
@@ -278,12 +295,12 @@ def main() -> None:
     cat = Catalog.open(args.catalog)
     path_to_id, id_to_path = gt_index(cat, args.data)
     available = set(path_to_id)
-    pairs = usable_pairs(load_instance_pairs(gt), available)
+    pairs = usable_pairs(instance_pairs(gt, args.reverse), available)
     if args.limit:  # a seeded sample of the pairs, in file order
         keep = set(np.random.default_rng(args.seed + 7).permutation(len(pairs))[: args.limit])
         pairs = [p for i, p in enumerate(pairs) if i in keep]
     ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
-    split = split_by_painting(load_instance_pairs(gt), args.seed)
+    split = split_by_painting(instance_pairs(gt, args.reverse), args.seed)
     target_of = {p.query_path: p.target_path for p in pairs}
     log(f"{len(pairs)} queries; making distorted photos")
     wanted = set(args.settings.split(","))
