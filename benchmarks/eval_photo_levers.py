@@ -33,7 +33,7 @@ import artsim.detectors.paintings
 import artsim.search.photo as photo
 import artsim.search.verify
 from artsim.catalog import Catalog
-from artsim.catalog.local import LOCAL_SIDE, LocalStore
+from artsim.catalog.local import LocalStore, local_params
 from artsim.evaluation.groundtruth import (
     duplicate_ignore_map,
     load_exact_duplicates,
@@ -105,9 +105,10 @@ def main() -> None:
     ap.add_argument("--levers", default="768/1000/50,640/1000/50,768/500/50,640/500/50,512/500/30")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "photos_levers.json")
     args = ap.parse_args()
-    levers = [(*(int(v) for v in lv.split("/")), LOCAL_SIDE)[:4] for lv in args.levers.split(",")]
     gt = args.data / "groundtruth"
     cat = Catalog.open(args.catalog)
+    side = local_params(cat)[0]  # the catalog's own features unless a lever names a side
+    levers = [(*(int(v) for v in lv.split("/")), side)[:4] for lv in args.levers.split(",")]
     path_to_id, id_to_path = gt_index(cat, args.data)
     available = set(path_to_id)
     pairs = usable_pairs(load_instance_pairs(gt), available)

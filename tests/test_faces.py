@@ -235,9 +235,19 @@ def test_mtcnn_cascade_equals_facenet_detect(data_dir: Path, objectid: str) -> N
         assert len(got[0]) == 0
         return
     assert len(got[0]) == len(boxes) > 0
-    np.testing.assert_allclose(got[0], np.asarray(boxes, np.float64), atol=1e-3)
-    np.testing.assert_allclose(got[1], np.asarray(probs, np.float64), atol=1e-5)
-    np.testing.assert_allclose(got[2], np.asarray(points, np.float64), atol=1e-3)
+    # the same values, not merely close: the crops are the same numbers (area_crops' test)
+    np.testing.assert_array_equal(got[0], np.asarray(boxes, np.float32))
+    np.testing.assert_array_equal(got[1], np.asarray(probs, np.float32))
+    np.testing.assert_array_equal(got[2], np.asarray(points, np.float32))
+
+
+def test_mtcnn_cascade_runs_outside_any_grad_context(data_dir: Path) -> None:
+    portrait = np.asarray(F._resize(load_rgb(nga(data_dir, "1128")), 0.5))
+    boxes, probs, points = F.mtcnn_cascade(F._mtcnn(), np.ascontiguousarray(portrait))
+    assert len(boxes) >= 1 and len(probs) == len(points) == len(boxes)
+    flat = np.full((120, 160, 3), 200, np.uint8)  # P-Net proposes nothing
+    boxes, probs, points = F.mtcnn_cascade(F._mtcnn(), flat)
+    assert boxes.shape == (0, 4) and probs.shape == (0,) and points.shape == (0, 5, 2)
 
 
 @pytest.mark.parametrize("objectid", sorted(PORTRAITS))

@@ -44,7 +44,7 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def test_indexing_stores_the_features_a_query_would_compute(tmp_path, folder) -> None:
+def test_indexing_stores_the_features_of_the_image_it_decoded(tmp_path, folder) -> None:
     cat = Catalog.create(tmp_path / "cat")
     summary = cat.add(folder, aspects=["global", "local"], batch_size=4)
     assert summary.added == 6 and summary.aspects["local"] == 6

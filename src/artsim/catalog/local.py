@@ -299,4 +299,8 @@ class LocalIndexer:
         """Store the rows' features (one part), before the rows themselves are written."""
         rows = [r for r in rows if r.payload is not None]
         if rows:
-            local_store(self.catalog).write([r.item_id for r in rows], [r.payload for r in rows])
+            store = local_store(self.catalog)
+            if (store.max_side, store.n_features) != self.params:  # never into another kind
+                store = LocalStore(self.catalog, max_side=self.max_side, n_features=self.n_features)
+                self.catalog._local_store = store  # type: ignore[attr-defined]
+            store.write([r.item_id for r in rows], [r.payload for r in rows])

@@ -419,14 +419,17 @@ def area_crops(img: Any, boxes: np.ndarray, size: int) -> Any:
         length = (end - start)[:, None]
         return start[:, None] + i * length // size, start[:, None] - (-(i + 1) * length // size)
 
-    r0, r1 = windows(b[:, 0], b[:, 1])  # (n, size) each
-    c0, c1 = windows(b[:, 2], b[:, 3])
-    top, bottom = (r0 * (w + 1))[:, :, None], (r1 * (w + 1))[:, :, None]
-    left, right = c0[:, None, :], c1[:, None, :]
-    sums = flat[bottom + right] - flat[top + right] - flat[bottom + left] + flat[top + left]
-    kh = (r1 - r0).astype(np.float32)[:, :, None, None]
-    kw = (c1 - c0).astype(np.float32)[:, None, :, None]
-    cells = sums.astype(np.float32) / kh / kw  # (n, size, size, C)
+    cells = np.empty((len(b), size, size, c), np.float32)
+    for at in range(0, len(b), 512):  # bounded temporaries for thousands of candidates
+        part = b[at : at + 512]
+        r0, r1 = windows(part[:, 0], part[:, 1])  # (n, size) each
+        c0, c1 = windows(part[:, 2], part[:, 3])
+        top, bottom = (r0 * (w + 1))[:, :, None], (r1 * (w + 1))[:, :, None]
+        left, right = c0[:, None, :], c1[:, None, :]
+        sums = flat[bottom + right] - flat[top + right] - flat[bottom + left] + flat[top + left]
+        kh = (r1 - r0).astype(np.float32)[:, :, None, None]
+        kw = (c1 - c0).astype(np.float32)[:, None, :, None]
+        cells[at : at + 512] = sums.astype(np.float32) / kh / kw
     return torch.from_numpy(cells).permute(0, 3, 1, 2)  # channels-last, like the nets
 
 
@@ -437,6 +440,13 @@ def mtcnn_cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     one by one was over a third of the fallback's time. Returns boxes (n, 4) x0, y0, x1, y1,
     probabilities (n,) and landmarks (n, 5, 2), in ``arr``'s pixels."""
     import torch
+
+    with torch.inference_mode():
+        return _cascade(model, arr)
+
+
+def _cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import torch
     import torch.nn.functional as F
     from facenet_pytorch.models.utils.detect_face import (
         batched_nms_numpy,
@@ -446,7 +456,12 @@ def mtcnn_cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         pad,
         rerec,
     )
-    from torchvision.ops import nms
+    from torchvision.ops import batched_nms
+
+    def nms(boxes: Any, scores: Any, iou: float) -> Any:
+        # facenet's own call, one image index: past 1,000 boxes torchvision switches to an
+        # implementation that orders ties differently from plain nms
+        return batched_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.int64), iou)
 
     # the layout MTCNN.detect makes: NHWC pixels viewed as NCHW (strides kept)
     img = torch.as_tensor(arr.copy())[None].permute(0, 3, 1, 2).type(torch.float32)
@@ -484,13 +499,17 @@ def mtcnn_cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
     def crops(boxes: Any, size: int) -> tuple[Any, Any]:
         y, ey, x, ex = pad(boxes, w, h)
-        keep = (ey > y - 1) & (ex > x - 1)  # never false for boxes from the stages above
+        # a box pushed outside the image by regression has no pixels: facenet skips its crop
+        # (and then misaligns the rest); here the box goes with it
+        keep = (ey > y - 1) & (ex > x - 1)
         rows = np.stack([y - 1, ey, x - 1, ex], axis=1)[keep]
         data = area_crops(img, rows, size)
         return boxes[torch.from_numpy(keep)], (data - 127.5) * 0.0078125
 
     # stage 2: R-Net re-scores and re-boxes every candidate
     boxes, data = crops(boxes, 24)
+    if not len(boxes):
+        return none
     reg, probs = fixed_batch_process(data, model.rnet)
     score = probs[:, 1]
     ok = score > thresholds[1]
@@ -503,6 +522,8 @@ def mtcnn_cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
     # stage 3: O-Net scores, re-boxes and finds the five landmarks
     boxes, data = crops(boxes, 48)
+    if not len(boxes):
+        return none
     reg, points, probs = fixed_batch_process(data, model.onet)
     score = probs[:, 1]
     ok = score > thresholds[2]
