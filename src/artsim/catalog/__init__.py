@@ -43,7 +43,7 @@ from artsim.analysis import analyse_batch
 from artsim.catalog import store
 from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
 from artsim.catalog.index import VectorIndex, build_index, load_index, save_index
-from artsim.catalog.local import LocalIndexer
+from artsim.catalog.local import LocalIndexer, indexer_params
 from artsim.catalog.metadata import FieldColumns, LazyMetadata, typed_columns
 from artsim.catalog.parallel import DetectorPool
 from artsim.errors import ArtsimError, CatalogError, ImageLoadError
@@ -645,9 +645,7 @@ class Catalog:
             summary.skipped_existing = len(items) - len(pending)
             max_side = max(ix.max_side for ix in indexers)
             # this catalog's kind of local features (older catalogs keep theirs)
-            local_params = next(
-                (ix.params for ix in indexers if isinstance(ix, LocalIndexer)), None
-            )
+            local_params = indexer_params(indexers)
             bar: Callable[[int | None], None] = lambda n: None  # noqa: E731
             try:
                 # inside the try: Ctrl-C while downloading stops the run like Ctrl-C later

@@ -41,7 +41,7 @@ from artsim.catalog import (
     store,
 )
 from artsim.catalog.aspects import AspectRow
-from artsim.catalog.local import LocalIndexer
+from artsim.catalog.local import indexer_params
 from artsim.errors import ArtsimError, ImageLoadError
 from artsim.images import DEFAULT_MAX_PIXELS
 from artsim.records import SourceItem
@@ -91,9 +91,7 @@ class EmbedActor:
             [li for _, li in ok],
             wanted,
             encoder=self.catalog.encoder,
-            local_params=next(
-                (ix.params for ix in self.indexers if isinstance(ix, LocalIndexer)), None
-            ),
+            local_params=indexer_params(self.indexers),
         )
         for ix in self.indexers:
             for (it, _), an, want in zip(ok, analyses, wanted, strict=True):

@@ -42,8 +42,16 @@ if TYPE_CHECKING:
     from artsim.catalog.aspects import AspectRow
     from artsim.records import SourceItem
 
-LOCAL_MODEL = f"rootsift-{LOCAL_SIDE}-{N_FEATURES}"  # a new catalog's features
-_FOLDER = re.compile(r"local-rootsift-(\d+)-(\d+)")
+_MODEL = re.compile(r"rootsift-(\d+)-(\d+)")
+
+
+def model_key(side: int, n_features: int) -> str:
+    """The name of one kind of local features: the aspect's model, and its store's folder
+    under ``cache/`` with ``local-`` in front."""
+    return f"rootsift-{side}-{n_features}"
+
+
+LOCAL_MODEL = model_key(LOCAL_SIDE, N_FEATURES)  # a new catalog's features
 
 # LocalFeatures and extract_local live in artsim.detectors.keypoints (the analysis stage runs
 # them); their names stay importable from here
@@ -57,8 +65,10 @@ __all__ = [
     "LocalStore",
     "build_local",
     "extract_local",
+    "indexer_params",
     "local_params",
     "local_store",
+    "model_key",
     "stored_bytes",
 ]
 
@@ -70,17 +80,25 @@ def local_params(catalog: Catalog) -> tuple[int, int]:
     features from before a change of defaults stay in use (and are added to in kind)."""
     manifest = getattr(catalog, "manifest", None) or {}  # a store may be given a bare folder
     recorded = manifest.get("aspects", {}).get("local")
-    if recorded and (m := re.fullmatch(r"rootsift-(\d+)-(\d+)", str(recorded.get("model")))):
+    if recorded and (m := _MODEL.fullmatch(str(recorded.get("model")))):
         return int(m.group(1)), int(m.group(2))
     cache = catalog.path / "cache"
     found = sorted(
         (int(m.group(1)), int(m.group(2)))
         for d in (cache.iterdir() if cache.is_dir() else [])
-        if (m := _FOLDER.fullmatch(d.name)) and any(d.glob("part-*.ids.json"))
+        if d.name.startswith("local-")
+        and (m := _MODEL.fullmatch(d.name.removeprefix("local-")))
+        and any(d.glob("part-*.ids.json"))
     )
     if (LOCAL_SIDE, N_FEATURES) in found or not found:
         return LOCAL_SIDE, N_FEATURES
     return found[0]
+
+
+def indexer_params(indexers: Iterable[object]) -> tuple[int, int] | None:
+    """The local features' side and count of an index run's ``local`` indexer, if it has one
+    (what `artsim.analysis.analyse_batch` takes as ``local_params``)."""
+    return next((ix.params for ix in indexers if isinstance(ix, LocalIndexer)), None)
 
 
 class LocalStore:
@@ -95,7 +113,7 @@ class LocalStore:
         self.catalog = catalog
         self.max_side = max_side
         self.n_features = n_features
-        self.folder = catalog.path / "cache" / f"local-rootsift-{max_side}-{n_features}"
+        self.folder = catalog.path / "cache" / f"local-{model_key(max_side, n_features)}"
         self.votes_folder = self.folder  # where catalog.local_votes keeps its index
         self.lock = threading.RLock()  # a server's threads share one store
         self._where: dict[str, tuple[int, int]] = {}
@@ -240,7 +258,7 @@ def local_store(catalog: Catalog) -> LocalStore:
 
 def stored_bytes(catalog: Catalog) -> int:
     """Bytes on disk of the catalog's local features (every part)."""
-    folder = catalog.path / "cache" / "local-rootsift-{}-{}".format(*local_params(catalog))
+    folder = catalog.path / "cache" / f"local-{model_key(*local_params(catalog))}"
     return sum(f.stat().st_size for f in folder.glob("part-*.npy")) if folder.is_dir() else 0
 
 
@@ -273,7 +291,7 @@ class LocalIndexer:
         # the catalog's own kind (`local_params`); max_side is also the decode side (a
         # painting is decoded once, for all its aspects)
         self.max_side, self.n_features = local_params(catalog)
-        self.model_key = f"rootsift-{self.max_side}-{self.n_features}"
+        self.model_key = model_key(self.max_side, self.n_features)
 
     @property
     def params(self) -> tuple[int, int]:
