@@ -77,6 +77,22 @@ def test_query_features_of_a_found_painting_map_back_into_the_photo() -> None:
     assert min(dist) > -4
 
 
+def test_query_features_read_the_module_budget_at_call_time(monkeypatch) -> None:
+    # benchmarks measure levers by setting these constants; defaults bound at import time
+    # silently ignored them (eval_photos --sift-features did nothing)
+    import artsim.search.photo as photo
+    from tests.test_paintings import generated_painting
+    from tests.test_verify import photo_of
+
+    image, _ = photo_of(generated_painting(21, 400, 400))
+    full = len(query_features(image, []))
+    monkeypatch.setattr(photo, "SIFT_FEATURES", 40)
+    assert full > 40 and len(query_features(image, [])) == 40
+    monkeypatch.setattr(photo, "SIFT_SIDE", 120)
+    assert query_features(image, []).size == image.size
+    assert len(query_features(image, [])) < 40  # fewer keypoints at 120 px
+
+
 @pytest.fixture(scope="module")
 def small_catalog(data_dir: Path, tmp_path_factory):
     from artsim.catalog import Catalog

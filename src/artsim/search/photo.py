@@ -81,10 +81,10 @@ def query_features(
     work: Image.Image,
     quads: list[tuple[tuple[float, float], ...]],
     *,
-    whole_side: int = SIFT_SIDE,
-    whole_features: int = SIFT_FEATURES,
-    region_side: int = REGION_SIDE,
-    region_features: int = REGION_FEATURES,
+    whole_side: int | None = None,
+    whole_features: int | None = None,
+    region_side: int | None = None,
+    region_features: int | None = None,
     whole: LocalFeatures | None = None,
 ) -> LocalFeatures:
     """The query's RootSIFT keypoints, positions in [0, 1] of ``work``: the whole photo's,
@@ -92,12 +92,17 @@ def query_features(
     budget of its own: in the whole photo a painting covering a third of it gets few of the
     strongest keypoints, the wall, frame and glare take the rest) and mapped back into the
     photo by the inverse of the rectifying homography. ``whole``: the whole photo's,
-    found already."""
+    found already. Sides and budgets left as None take the module's values at call time
+    (benchmarks change them to measure levers)."""
     import cv2
 
     from artsim.catalog.local import LocalFeatures, extract_local
     from artsim.detectors.paintings import rectify
 
+    whole_side = SIFT_SIDE if whole_side is None else whole_side
+    whole_features = SIFT_FEATURES if whole_features is None else whole_features
+    region_side = REGION_SIDE if region_side is None else region_side
+    region_features = REGION_FEATURES if region_features is None else region_features
     if whole is None:
         whole = extract_local(work, max_side=whole_side, n_features=whole_features)
     parts = [whole]
