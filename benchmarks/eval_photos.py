@@ -229,7 +229,9 @@ def main() -> None:
         help="report with this threshold (0: the best on this setting's tune half)",
     )
     ap.add_argument(
-        "--settings", default="mild,framed", help="comma-separated: mild, framed, gallery"
+        "--settings",
+        default="mild,framed",
+        help="comma-separated: mild, framed, gallery, screen",
     )
     # the speed levers of docs/photos.md "Cost", to measure their effect on recall
     ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
@@ -308,7 +310,7 @@ def main() -> None:
         name: framed_queries(pairs, available, args.data, args.seed, setting=name)
         if name in wanted
         else {}
-        for name in ("framed", "gallery")
+        for name in ("framed", "gallery", "screen")
     }
     settings = {
         "mild": {

@@ -296,3 +296,47 @@ def test_occluder_darkens_the_bottom_of_the_painting() -> None:
     band = (slice(max(0, y1 - 5), min(h, y1 + 5)), slice(x0, x1))
     dark = lambda im: (np.asarray(im.convert("L"))[band] < 90).mean()  # noqa: E731
     assert dark(hidden.image) > dark(plain.image) + 0.05
+
+
+# --- the screen setting: a painting on a web page on a screen, photographed ------------------
+
+
+def _screen(seed: int, **overrides: object):
+    from artsim.evaluation.distort import screen_photo
+
+    return screen_photo([fake_painting(seed, (300, 220))], np.random.default_rng(seed), **overrides)
+
+
+def test_screen_photos_are_reproducible_and_keep_the_painting_inside() -> None:
+    a, b = _screen(4), _screen(4)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image)) and a.quads == b.quads
+    for seed in range(6):
+        shot = _screen(seed)
+        w, h = shot.image.size
+        assert 800 <= max(w, h) <= 1600 and len(shot.quads) == 1
+        q = np.array(shot.quads[0])
+        assert (q >= -1).all() and (q[:, 0] <= w + 1).all() and (q[:, 1] <= h + 1).all()
+        area = 0.5 * abs(
+            np.dot(q[:, 0], np.roll(q[:, 1], 1)) - np.dot(q[:, 1], np.roll(q[:, 0], 1))
+        )
+        assert 0.02 < area / (w * h) < 0.6  # a part of the page, the page a part of the photo
+
+
+def test_screen_painting_rectified_from_its_quad_is_still_recognisable() -> None:
+    """The moire, the subpixels and the gamma change the picture, but inside the returned
+    quad it is still the painting (the same bars as the gallery setting's test)."""
+    from artsim.detectors.paintings import rectify
+
+    corrs = []
+    for seed in range(8):
+        shot = _screen(seed)
+        view = rectify(shot.image, np.array(shot.quads[0]), max_side=300)
+        corrs.append(thumb_corr(view.resize((300, 220)), fake_painting(seed, (300, 220))))
+    assert min(corrs) > 0.37 and float(np.median(corrs)) > 0.51
+
+
+def test_screen_moire_bands_the_page() -> None:
+    # the same draw with and without moire: the banding is what differs
+    plain, banded = _screen(2, moire=(0.0, 0.0)), _screen(2, moire=(0.15, 0.15))
+    diff = np.asarray(banded.image, np.float32) - np.asarray(plain.image, np.float32)
+    assert np.abs(diff).mean() > 2.0

@@ -88,3 +88,21 @@ def test_image_search_scores_a_photo_ranking_by_its_order(monkeypatch):
         "a/y.jpg",
         0.9,
     )
+
+
+def test_framed_queries_make_screen_photos_of_one_painting_and_refuse_unknown_settings(
+    root,
+) -> None:
+    from artsim.evaluation.groundtruth import load_instance_pairs
+    from artsim.evaluation.run import framed_queries
+
+    pairs = [p for p in load_instance_pairs(root / "groundtruth") if p.query_path != "b/9.jpg"]
+    available = {p.query_path for p in pairs} | {p.target_path for p in pairs}
+    shots = framed_queries(pairs, available, root, seed=0, p_two=1.0, setting="screen")
+    assert set(shots) == {p.query_path for p in pairs}
+    assert all(s.second is None and len(s.quads) == 1 for s in shots.values())
+    again = framed_queries(pairs[:1], available, root, seed=0, setting="screen")
+    first = pairs[0].query_path
+    assert again[first].quads == shots[first].quads  # seeded, its own stream
+    with pytest.raises(ValueError, match="unknown photo setting 'museum'"):
+        framed_queries(pairs, available, root, setting="museum")

@@ -52,6 +52,33 @@ def test_the_painting_sharing_the_query_keypoints_gets_the_most_votes(tmp_path) 
     assert "p0003" not in [i for i, _ in top]
 
 
+def test_a_repeated_texture_votes_little_beside_a_clear_match(tmp_path) -> None:
+    # 30 paintings share one texture (moire, a wall): the photo shows it 40 times, and 12
+    # keypoints of painting p0199. Counted, the texture's paintings win; weighted by how
+    # much nearer a neighbour is than the last one, the clear match does.
+    rng = np.random.default_rng(3)
+    store = LocalStore(SimpleNamespace(path=tmp_path))  # type: ignore[arg-type]
+    texture = _features(rng, 1).desc[0].astype(np.float32)
+    feats = []
+    for i in range(200):
+        f = _features(rng)
+        if i < 30:
+            desc = f.desc.copy()
+            desc[0] = np.clip(texture + rng.normal(0, 2, 128), 0, 255)
+            f = LocalFeatures(f.xy, desc, f.size)
+        feats.append(f)
+    store.write([f"p{i:04d}" for i in range(200)], feats)
+    index = lv.vote_index(store)
+    assert index is not None
+    own = feats[199].desc[:12].astype(np.float32) + rng.normal(0, 6, size=(12, 128))
+    rep = texture + rng.normal(0, 2, size=(40, 128))
+    desc = np.clip(np.concatenate([own, rep]), 0, 255).astype(np.uint8)
+    q = LocalFeatures(np.zeros((len(desc), 2), np.float16), desc, (640, 480))
+    _, count = index._tally(q, lv.NEIGHBOURS)
+    assert max(count, key=count.get) != "p0199"  # counted: a texture painting leads
+    assert index.top(q, 1)[0][0] == "p0199"
+
+
 def test_the_index_is_kept_on_disk_and_read_back_without_building(tmp_path, monkeypatch) -> None:
     store, feats = _store(tmp_path, 220)
     first = lv.load_or_build(store)

@@ -222,6 +222,8 @@ def distort(
 # --- the harder setting: a framed painting photographed on a gallery wall -------------------
 
 SETTINGS: tuple[str, ...] = ("mild", "framed", "gallery")
+# benchmarks/eval_photos.py --settings screen (not in `artsim eval --distort`)
+SCREEN = "screen"
 FRAME_STYLES: tuple[str, ...] = ("gilded", "black", "white", "wood")
 # framed_photo's arguments per setting; "framed" is the issue-13 specification
 PHOTO_SETTINGS: dict[str, dict[str, object]] = {
@@ -444,6 +446,113 @@ def framed_photo(
         image=im,
         quads=tuple(tuple((float(px), float(py)) for px, py in q) for q in warped),
     )
+
+
+def _web_page(
+    painting: Image.Image, rng: np.random.Generator, w: int, h: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A collection website at ``w`` x ``h``: a bar at the top, the painting on the left
+    (30-60 % of the page's area), lines of text beside it, light or dark. Returns the page
+    (float RGB) and the painting's corners in it."""
+    dark = rng.random() < 0.5
+    page = np.empty((h, w, 3), np.float32)
+    page[:] = rng.uniform(15, 45) if dark else rng.uniform(235, 252)
+    bar = round(h * 0.07)
+    page[:bar] = rng.uniform(50, 80) if dark else rng.uniform(205, 230)
+    ink = rng.uniform(170, 230) if dark else rng.uniform(40, 100)
+    share = rng.uniform(0.3, 0.6)
+    s = min(np.sqrt(share * w * h / (painting.width * painting.height)),
+            0.62 * w / painting.width, (h - bar - 0.06 * h) / painting.height)  # fmt: skip
+    pw, ph = max(8, round(painting.width * s)), max(8, round(painting.height * s))
+    x0 = round(rng.uniform(0.03, 0.08) * w)
+    y0 = bar + round(rng.uniform(0.02, 0.05) * h)
+    ph = min(ph, h - y0 - 2)
+    pic = painting.resize((pw, ph), Image.Resampling.LANCZOS)
+    page[y0 : y0 + ph, x0 : x0 + pw] = np.asarray(pic, np.float32)
+    tx = x0 + pw + round(0.04 * w)
+    for y in range(y0, h - round(0.05 * h), round(h * rng.uniform(0.035, 0.06))):
+        length = round(rng.uniform(0.3, 1.0) * (w - tx - 0.04 * w))
+        if length > 4 and rng.random() < 0.85:  # a line of text: a thin bar of ink
+            page[y : y + max(2, round(h * 0.012)), tx : tx + length] = ink
+    corners = np.array([[x0, y0], [x0 + pw, y0], [x0 + pw, y0 + ph], [x0, y0 + ph]], np.float64)
+    return page, corners
+
+
+def screen_photo(
+    paintings: Sequence[Image.Image],
+    rng: np.random.Generator,
+    *,
+    long_side: int | tuple[int, int] = (800, 1600),
+    cover: tuple[float, float] = (0.35, 0.8),
+    moire: tuple[float, float] = (0.03, 0.15),
+    max_yaw: float = 30.0,
+    max_rotation: float = 8.0,
+    jpeg_quality: tuple[int, int] = (30, 60),
+) -> FramedPhoto:
+    """The first painting on a screen, photographed (issue 13: "on a gallery wall, in an
+    exhibition catalogue or on a screen"). A collection website shows it beside its text;
+    the camera's sensor grid beats with the screen's pixels (moire: a sinusoidal banding of
+    relative amplitude drawn from ``moire``, at a random angle and period, and the RGB
+    subpixel stripes); the screen has its own gamma and a reflection on its glass; it covers
+    ``cover`` of the photo, in a dim room, turned by up to ``max_yaw`` degrees sideways and
+    half that up or down, and ``max_rotation`` in the plane; then a colour cast, blur,
+    sensor noise and JPEG at a quality drawn from ``jpeg_quality``."""
+    import cv2
+
+    if not isinstance(long_side, int | np.integer):
+        long_side = int(rng.integers(long_side[0], long_side[1] + 1))
+    sw, sh = 1280, round(1280 / rng.uniform(1.45, 1.8))  # a laptop's or a monitor's screen
+    page, pic = _web_page(_rgb(paintings[0]), rng, sw, sh)
+    ys, xs = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    t = rng.uniform(0, np.pi)
+    period = rng.uniform(6, 60)  # screen pixels
+    phase = (xs * np.cos(t) + ys * np.sin(t)) / period
+    page *= (1 + rng.uniform(*moire) * np.sin(2 * np.pi * phase))[..., None]
+    for c in range(3):  # each pixel's R, G and B side by side, same mean brightness
+        page[:, c::3, c] *= 1.12 / 1.04
+    page = 255 * (np.clip(page, 0, 255) / 255) ** rng.uniform(0.8, 1.25)
+    page = np.asarray(glare(Image.fromarray(page.astype(np.uint8), "RGB"), rng), np.float32)
+    # the screen in the photo: its area a drawn share of the photo's, seen at an angle
+    aspect = rng.uniform(1.2, 1.6)
+    frac = rng.uniform(*cover)
+    pw, ph = (long_side, round(long_side / aspect)) if rng.random() < 0.7 else (
+        round(long_side / aspect), long_side)  # fmt: skip
+    scale = np.sqrt(frac * pw * ph / (sw * sh))
+    scale = min(scale, 0.95 * pw / sw, 0.95 * ph / sh)
+    src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float64)
+    dst = _camera_angle(src * scale, rng, max_yaw)
+    centre = dst.mean(0)
+    a = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    dst = (dst - centre) @ rot.T
+    lo, hi = dst.min(0), dst.max(0)
+    fit = min(1.0, *(0.98 * np.array([pw, ph]) / np.maximum(hi - lo, 1e-6)))
+    dst = (
+        dst * fit
+        + np.array([pw, ph]) / 2
+        + rng.uniform(-0.5, 0.5, 2) * np.maximum(np.array([pw, ph]) * 0.98 - (hi - lo) * fit, 0)
+    )
+    H = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
+    layer = np.dstack([page, np.ones((sh, sw), np.float32)])
+    warped = cv2.warpPerspective(layer, H, (pw, ph), flags=cv2.INTER_AREA)
+    room = (
+        np.full((ph, pw, 3), rng.uniform(8, 60), np.float32)
+        * _light_falloff(rng, pw, ph, 0.8)[..., None]
+    )
+    bezel = rng.uniform(5, 30)  # the screen's frame, a dark band around the glass
+    edge = cv2.warpPerspective(np.ones((sh, sw), np.float32), H, (pw, ph)) > 0
+    grown = cv2.dilate(edge.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    room[grown & ~edge] = bezel
+    alpha = warped[..., 3:4]
+    out = warped[..., :3] * alpha + (1.0 - alpha) * room
+    quad = cv2.perspectiveTransform(pic[None], H)[0]
+    im = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+    im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
+    im = blur(im, rng, radius=(0.3, 1.5))
+    arr = np.asarray(im, np.float32) + rng.normal(0, rng.uniform(2, 8), size=(ph, pw, 1))
+    im = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
+    im = jpeg(im, quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+    return FramedPhoto(image=im, quads=(tuple((float(x), float(y)) for x, y in quad),))
 
 
 def _occlude(arr: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:

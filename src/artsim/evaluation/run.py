@@ -179,26 +179,35 @@ def framed_queries(
     setting: str = "framed",
 ) -> dict[str, FramedQuery]:
     """The instance queries as "framed photos" (``distort.framed_photo``, seeded); a share
-    ``p_two`` of them show a second ground-truth painting beside the first. setting: "framed"
-    or the harsher "gallery" (``distort.PHOTO_SETTINGS``)."""
-    from artsim.evaluation.distort import PHOTO_SETTINGS, framed_photo
+    ``p_two`` of them show a second ground-truth painting beside the first. setting: "framed",
+    the harsher "gallery" (``distort.PHOTO_SETTINGS``), or "screen" (``distort.screen_photo``:
+    one painting on a web page on a screen)."""
+    from artsim.evaluation.distort import PHOTO_SETTINGS, SCREEN, framed_photo, screen_photo
     from artsim.images import load_rgb
 
-    params: dict[str, Any] = dict(PHOTO_SETTINGS[setting])
+    streams = [*PHOTO_SETTINGS, SCREEN]
+    if setting not in streams:
+        raise ValueError(f"unknown photo setting {setting!r}; choose from {', '.join(streams)}")
+    params: dict[str, Any] = dict(PHOTO_SETTINGS.get(setting, {}))
     # each setting its own seeded stream; "framed" keeps the photos of earlier runs
-    rng = np.random.default_rng(seed + 1 + 100 * list(PHOTO_SETTINGS).index(setting))
+    rng = np.random.default_rng(seed + 1 + 100 * streams.index(setting))
+    if setting == SCREEN:
+        p_two = 0.0  # a web page shows one painting
     usable = usable_pairs(pairs, available)
     out: dict[str, FramedQuery] = {}
     for i, p in enumerate(usable):
         paintings = [load_rgb(root / p.query_path, max_side=1024)]
         second = None
-        if len(usable) > 1 and rng.random() < p_two:
+        if p_two > 0 and len(usable) > 1 and rng.random() < p_two:
             j = int(rng.integers(len(usable) - 1))
             other = usable[j + (j >= i)]
             if other.target_path != p.target_path:
                 second = other.query_path
                 paintings.append(load_rgb(root / second, max_side=1024))
-        photo = framed_photo(paintings, rng, **params)
+        if setting == SCREEN:
+            photo = screen_photo(paintings, rng)
+        else:
+            photo = framed_photo(paintings, rng, **params)
         out[p.query_path] = FramedQuery(photo.image, photo.quads, second)
     return out
 
