@@ -169,11 +169,14 @@ def select_paintings(
     *,
     min_support: float = 0.5,
     picture_share: float = 0.45,
+    page_share: float = 0.15,
     max_paintings: int = 4,
 ) -> list[tuple[np.ndarray, float]]:
     """From candidate quadrilaterals, the pictures: top-level quads (frames, or pictures
     without a frame) and, inside each, the smallest nested quad still covering
-    ``picture_share`` of it (the picture inside frame and mat)."""
+    ``picture_share`` of it (the picture inside frame and mat). A top-level quad with no
+    such picture may be a page (a screen, a catalogue) showing its picture off-centre beside
+    text: then the largest quad inside it covering ``page_share`` of it follows it."""
     good = [(q, s) for q, s in quads if s >= min_support]
     good.sort(key=lambda qs: -_poly_area(qs[0]))
     out: list[tuple[np.ndarray, float]] = []
@@ -200,9 +203,12 @@ def select_paintings(
             out.append(good[j])
         else:
             out.append((q, s))
+            pages = [j for j in inner if _poly_area(good[j][0]) >= page_share * area]
+            if pages:  # both are searched: which one is the painting, the search decides
+                out.append(good[max(pages, key=lambda j: _poly_area(good[j][0]))])
         if len(out) >= max_paintings:
             break
-    return out
+    return out[:max_paintings]
 
 
 def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.Image:
