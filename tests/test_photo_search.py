@@ -89,8 +89,12 @@ def test_query_features_read_the_module_budget_at_call_time(monkeypatch) -> None
     monkeypatch.setattr(photo, "SIFT_FEATURES", 40)
     assert full > 40 and len(query_features(image, [])) == 40
     monkeypatch.setattr(photo, "SIFT_SIDE", 120)
-    assert query_features(image, []).size == image.size
     assert len(query_features(image, [])) < 40  # fewer keypoints at 120 px
+    whole = len(query_features(image, []))
+    quad = ((0.0, 0.0), (float(image.width), 0.0), (float(image.width), float(image.height)))
+    quad = (*quad, (0.0, float(image.height)))
+    monkeypatch.setattr(photo, "REGION_FEATURES", 25)
+    assert len(query_features(image, [quad])) == whole + 25  # the region's own budget
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,10 @@ class VoteIndex:
         # a keypoint's vote counts by how much nearer its neighbour is than its last one: in
         # a repeated texture (moire, a wall, a frame's ornament) they are all about as far
         # and it votes little; a clear match votes fully. On the seeded gallery photos and
-        # the screen probe this put the target in the top 20 more often (docs/photos.md)
-        weight = np.clip(1.0 - dist / np.maximum(dist[:, -1:], 1e-6), 0.0, 1.0)
+        # the screen probe this put the target in the top 20 more often (docs/photos.md).
+        # The last *found* neighbour: FAISS pads missing ones with id -1 and a dummy distance
+        last = np.max(np.where(ids >= 0, dist, 0.0), axis=1, keepdims=True)
+        weight = np.clip(1.0 - dist / np.maximum(last, 1e-6), 0.0, 1.0)
         score: dict[str, float] = {}
         count: dict[str, int] = {}
         for wrow, row in zip(weight, ids, strict=True):
@@ -69,17 +71,19 @@ class VoteIndex:
                 if p >= 0 and w >= best.get(p, -1.0):
                     best[p] = w
             for p, w in best.items():  # a keypoint votes once per painting
+                if w <= 0.0:  # its last neighbour, or a tie with it: no vote
+                    continue
                 item = self.item_ids[p]
                 score[item] = score.get(item, 0.0) + w
                 count[item] = count.get(item, 0) + 1
         return score, count
 
-    def votes(self, query: LocalFeatures, *, neighbours: int = NEIGHBOURS) -> dict[str, float]:
+    def votes(self, query: LocalFeatures, *, neighbours: int | None = None) -> dict[str, float]:
         """Painting id -> its votes: each of the query's keypoints votes once for every
         painting owning one of its ``neighbours`` nearest catalog keypoints, with the weight
         1 - d / d_last (d: the distance to the nearest keypoint of that painting, d_last: to
-        the last neighbour)."""
-        return self._tally(query, neighbours)[0]
+        the last neighbour; a vote of weight 0 is none)."""
+        return self._tally(query, NEIGHBOURS if neighbours is None else neighbours)[0]
 
     def top(
         self,

@@ -174,12 +174,14 @@ def select_paintings(
 ) -> list[tuple[np.ndarray, float]]:
     """From candidate quadrilaterals, the pictures: top-level quads (frames, or pictures
     without a frame) and, inside each, the smallest nested quad still covering
-    ``picture_share`` of it (the picture inside frame and mat). A top-level quad with no
-    such picture may be a page (a screen, a catalogue) showing its picture off-centre beside
-    text: then the largest quad inside it covering ``page_share`` of it follows it."""
+    ``picture_share`` of it (the picture inside frame and mat). Each of those may be a page
+    (a screen's display, a catalogue page) showing its picture off-centre beside text: the
+    largest quad inside it covering ``page_share`` of it is returned too, after all the
+    paintings, so that it never takes a painting's place under ``max_paintings``."""
     good = [(q, s) for q, s in quads if s >= min_support]
     good.sort(key=lambda qs: -_poly_area(qs[0]))
     out: list[tuple[np.ndarray, float]] = []
+    pictures: list[tuple[np.ndarray, float]] = []  # of pages: searched after every painting
     used = [False] * len(good)
     for i, (q, s) in enumerate(good):
         if used[i]:
@@ -198,17 +200,26 @@ def select_paintings(
             if _poly_area(good[j][0]) >= picture_share * area
             and np.linalg.norm(good[j][0].mean(0) - centre) < 0.08 * np.sqrt(area)
         ]
-        if nested:
-            j = min(nested, key=lambda j: _poly_area(good[j][0]))
-            out.append(good[j])
-        else:
-            out.append((q, s))
-            pages = [j for j in inner if _poly_area(good[j][0]) >= page_share * area]
-            if pages:  # both are searched: which one is the painting, the search decides
-                out.append(good[max(pages, key=lambda j: _poly_area(good[j][0]))])
+        chosen = min(nested, key=lambda j: _poly_area(good[j][0])) if nested else None
+        region = good[chosen] if chosen is not None else (q, s)
+        out.append(region)
+        # the region may be a page (a screen's display, a catalogue page) showing its
+        # picture off-centre beside text: its largest inner quad of page_share is searched
+        # too, after all the paintings; which one is the painting, the search decides
+        r_area = _poly_area(region[0])
+        r_tol = 0.01 * np.sqrt(r_area) + 2
+        pages = [
+            j
+            for j in inner
+            if j != chosen
+            and page_share * r_area <= _poly_area(good[j][0]) < r_area
+            and _inside(good[j][0], region[0], r_tol)
+        ]
+        if pages:
+            pictures.append(good[max(pages, key=lambda j: _poly_area(good[j][0]))])
         if len(out) >= max_paintings:
             break
-    return out[:max_paintings]
+    return (out + pictures)[:max_paintings]
 
 
 def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.Image:
@@ -238,7 +249,8 @@ def find_paintings(
     work_side: int = WORK_SIDE,
     rectify_side: int = 512,
 ) -> list[PaintingRegion]:
-    """Paintings in a photo, largest first: quadrilaterals in photo pixels and frontal views.
+    """Paintings in a photo, largest first (then the pictures found on pages, see
+    `select_paintings`): quadrilaterals in photo pixels and frontal views.
 
     ``min_area``/``max_area``: share of the photo a painting may cover (smaller ones are
     labels and details; a quad that is the whole image is not a localisation). Raises

@@ -508,8 +508,9 @@ def screen_photo(
     period = rng.uniform(6, 60)  # screen pixels
     phase = (xs * np.cos(t) + ys * np.sin(t)) / period
     page *= (1 + rng.uniform(*moire) * np.sin(2 * np.pi * phase))[..., None]
-    for c in range(3):  # each pixel's R, G and B side by side, same mean brightness
-        page[:, c::3, c] *= 1.12 / 1.04
+    for c in range(3):  # each pixel's R, G and B side by side
+        page[:, c::3, c] *= 1.12
+    page /= 1.04  # the same mean brightness
     page = 255 * (np.clip(page, 0, 255) / 255) ** rng.uniform(0.8, 1.25)
     page = np.asarray(glare(Image.fromarray(page.astype(np.uint8), "RGB"), rng), np.float32)
     # the screen in the photo: its area a drawn share of the photo's, seen at an angle
@@ -527,22 +528,22 @@ def screen_photo(
     dst = (dst - centre) @ rot.T
     lo, hi = dst.min(0), dst.max(0)
     fit = min(1.0, *(0.98 * np.array([pw, ph]) / np.maximum(hi - lo, 1e-6)))
-    dst = (
-        dst * fit
-        + np.array([pw, ph]) / 2
-        + rng.uniform(-0.5, 0.5, 2) * np.maximum(np.array([pw, ph]) * 0.98 - (hi - lo) * fit, 0)
-    )
+    # centred on its bounding box (under perspective not the corners' mean), then shifted
+    dst = (dst - (lo + hi) / 2) * fit + np.array([pw, ph]) / 2
+    dst += rng.uniform(-0.5, 0.5, 2) * np.maximum(np.array([pw, ph]) * 0.98 - (hi - lo) * fit, 0)
     H = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
     layer = np.dstack([page, np.ones((sh, sw), np.float32)])
-    warped = cv2.warpPerspective(layer, H, (pw, ph), flags=cv2.INTER_AREA)
+    warped = cv2.warpPerspective(layer, H, (pw, ph), flags=cv2.INTER_LINEAR)
     room = (
         np.full((ph, pw, 3), rng.uniform(8, 60), np.float32)
         * _light_falloff(rng, pw, ph, 0.8)[..., None]
     )
-    bezel = rng.uniform(5, 30)  # the screen's frame, a dark band around the glass
+    # the screen's frame: a band of 1-4 % of its width around the glass, dark or silver
+    band = max(2, round(rng.uniform(0.01, 0.04) * sw * scale * fit))
     edge = cv2.warpPerspective(np.ones((sh, sw), np.float32), H, (pw, ph)) > 0
-    grown = cv2.dilate(edge.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    room[grown & ~edge] = bezel
+    kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    grown = cv2.dilate(edge.astype(np.uint8), kernel).astype(bool)
+    room[grown & ~edge] = rng.uniform(5, 40) if rng.random() < 0.7 else rng.uniform(120, 190)
     alpha = warped[..., 3:4]
     out = warped[..., :3] * alpha + (1.0 - alpha) * room
     quad = cv2.perspectiveTransform(pic[None], H)[0]
