@@ -5,6 +5,8 @@ module finds convex quadrilaterals among the photo's edges (OpenCV: Canny edges 
 thresholds, contours, polygon approximation), keeps the large, roughly rectangular ones,
 and, where quadrilaterals nest (the frame's outer edge, its inner edge, a mat, the picture),
 keeps the innermost one that is still most of the outer one: the picture inside its frame.
+A page (a screen's display, a catalogue page) shows its picture off-centre beside text, so
+the largest quadrilateral inside a found one is searched too, after all the paintings.
 Several paintings side by side are several top-level quadrilaterals; small ones (wall
 labels) are dropped. When nothing is found the list is empty and the caller searches the
 whole photo, so a failed localisation is never worse than no localisation.
