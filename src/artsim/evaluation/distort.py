@@ -436,12 +436,7 @@ def framed_photo(
         out *= _light_falloff(rng, pw, ph, uneven_light)[..., None]
     if shake > 0:
         out = _shake(out, rng, shake * max(pw, ph))
-    im = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
-    im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
-    im = blur(im, rng, radius=(0.3, 1.8))
-    arr = np.asarray(im, np.float32) + rng.normal(0, rng.uniform(2, 8), size=(ph, pw, 1))
-    im = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
-    im = jpeg(im, quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+    im = _camera(out, rng, blur_radius=(0.3, 1.8), jpeg_quality=jpeg_quality)
     return FramedPhoto(
         image=im,
         quads=tuple(tuple((float(px), float(py)) for px, py in q) for q in warped),
@@ -547,13 +542,25 @@ def screen_photo(
     alpha = warped[..., 3:4]
     out = warped[..., :3] * alpha + (1.0 - alpha) * room
     quad = cv2.perspectiveTransform(pic[None], H)[0]
-    im = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
-    im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
-    im = blur(im, rng, radius=(0.3, 1.5))
-    arr = np.asarray(im, np.float32) + rng.normal(0, rng.uniform(2, 8), size=(ph, pw, 1))
-    im = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
-    im = jpeg(im, quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+    im = _camera(out, rng, blur_radius=(0.3, 1.5), jpeg_quality=jpeg_quality)
     return FramedPhoto(image=im, quads=(tuple((float(x), float(y)) for x, y in quad),))
+
+
+def _camera(
+    arr: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    blur_radius: tuple[float, float],
+    jpeg_quality: tuple[int, int],
+) -> Image.Image:
+    """What the phone adds to the scene (float RGB): colour cast, blur, sensor noise, JPEG."""
+    h, w = arr.shape[:2]
+    im = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
+    im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
+    im = blur(im, rng, radius=blur_radius)
+    noisy = np.asarray(im, np.float32) + rng.normal(0, rng.uniform(2, 8), size=(h, w, 1))
+    im = Image.fromarray(np.clip(noisy + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return jpeg(im, quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
 
 
 def _occlude(arr: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
