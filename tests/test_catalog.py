@@ -222,9 +222,8 @@ def test_full_disk_mid_run_leaves_a_valid_catalog(tmp_path, folder, monkeypatch,
         real_write(table, where, **kw)
 
     monkeypatch.setattr(pq, "write_table", fill_up)
-    code, _out, err = run_main(
-        monkeypatch, capsys, "index", str(folder), "--catalog", str(path), "--batch-size", "2"
-    )
+    args = ["index", str(folder), "--catalog", str(path), "--batch-size", "2"]
+    code, _out, err = run_main(monkeypatch, capsys, *args, "--aspects", "global")
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("artsim: error:") and "no space left" in err
     monkeypatch.setattr(pq, "write_table", real_write)

@@ -5,6 +5,7 @@ the store's parts, and photo queries reading the stored features instead of comp
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_the_local_aspect_is_added_to_an_indexed_catalog_without_re_embedding(
     tmp_path, folder, monkeypatch
 ) -> None:
     cat = Catalog.create(tmp_path / "cat")
-    cat.add(folder)
+    cat.add(folder, aspects=["global"])
     before = Catalog.open(cat.path).aspect("global").vectors["global"].copy()
     embedded: list[int] = []
     real = type(cat.encoder).embed_images
@@ -132,16 +133,8 @@ def test_a_killed_run_resumes_and_leaves_no_painting_without_its_features(
 
 def test_info_shows_the_aspect_and_its_size(tmp_path, folder, monkeypatch, capsys) -> None:
     path = tmp_path / "cat"
-    code, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "index",
-        str(folder),
-        "--catalog",
-        str(path),
-        "--aspects",
-        "global,local",
-    )
+    # no --aspects: a new catalog gets global + local (Catalog.default_aspects)
+    code, _ = run_cli(monkeypatch, capsys, "index", str(folder), "--catalog", str(path))
     assert code == 0
     info = Catalog.open(path).info()["aspects"]["local"]
     assert info["items_done"] == 6 and info["pending"] == 0
@@ -178,9 +171,37 @@ def test_photo_queries_read_the_stored_features(tmp_path, folder, monkeypatch) -
     assert hits and all(h.id != "p3.jpg" for h in hits)
 
 
+def test_a_new_catalog_gets_the_aspect_and_an_older_one_keeps_its_aspects(tmp_path, folder) -> None:
+    """Photo queries vote with the stored keypoints, so a new catalog stores them unless
+    told otherwise; adding paintings to a catalog without them never backfills them."""
+    new = Catalog.create(tmp_path / "new")
+    assert new.default_aspects() == ["global", "local"]
+    assert new.add(folder, batch_size=4).aspects == {"global": 6, "local": 6}
+    old = Catalog.create(tmp_path / "old")
+    old.add(folder, aspects=["global"], limit=3)
+    old = Catalog.open(old.path)
+    assert old.default_aspects() == ["global"]
+    summary = old.add(folder)
+    assert summary.added == 3 and summary.aspects == {"global": 3}
+    assert "local" not in Catalog.open(old.path).manifest["aspects"]
+    assert Catalog.open(new.path).default_aspects() == ["global", "local"]
+
+
+def test_photo_queries_without_votes_say_once_how_to_get_them(tmp_path, folder, caplog) -> None:
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global"])
+    cat = Catalog.open(cat.path)
+    with caplog.at_level(logging.WARNING, logger="artsim.catalog"):
+        cat.search(str(folder / "p3.jpg"), k=3)
+        cat.search(str(folder / "p2.jpg"), k=3)
+    told = [r.getMessage() for r in caplog.records if "keypoint votes" in r.getMessage()]
+    assert len(told) == 1  # once per open catalog, not per query
+    assert "--aspects local" in told[0] and str(cat.path) in told[0]
+
+
 def test_without_the_aspect_features_are_computed_on_demand_and_kept(tmp_path, folder) -> None:
     cat = Catalog.create(tmp_path / "cat")
-    cat.add(folder)
+    cat.add(folder, aspects=["global"])
     cat = Catalog.open(cat.path)
     assert len(local_store(cat)) == 0
     cat.search(str(folder / "p3.jpg"), k=3)
@@ -235,7 +256,7 @@ def test_a_catalog_keeps_the_kind_of_local_features_it_was_built_with(
 
     # a catalog without the aspect whose features were built (build_local) at 512 px
     plain = Catalog.create(tmp_path / "plain")
-    plain.add(folder)
+    plain.add(folder, aspects=["global"])
     plain = Catalog.open(plain.path)
     assert local_mod.local_params(plain) == (LOCAL_SIDE, 256)  # nothing stored: the default
     LocalStore(plain, max_side=512).ensure(["p0.jpg"])

@@ -15,7 +15,7 @@ def test_healthz_info_facets(client):
     info = client.get("/api/info").json()
     assert (
         info["items"] == 14
-        and info["aspects"] == ["global"]
+        and info["aspects"] == ["global", "local"]  # a new catalog's default
         and info["search_aspects"] == ["global"]
     )
     assert info["limits"]["max_upload_bytes"] == 20_000_000

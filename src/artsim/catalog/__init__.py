@@ -22,6 +22,7 @@ import collections
 import csv
 import io
 import json
+import logging
 import os
 import shutil
 import sys
@@ -41,7 +42,13 @@ import pyarrow.parquet as pq
 from artsim import facades
 from artsim.analysis import analyse_batch
 from artsim.catalog import store
-from artsim.catalog.aspects import ASPECTS, AspectIndexer, AspectRow, GlobalIndexer
+from artsim.catalog.aspects import (
+    ASPECTS,
+    DEFAULT_ASPECTS,
+    AspectIndexer,
+    AspectRow,
+    GlobalIndexer,
+)
 from artsim.catalog.index import VectorIndex, build_index, load_index, save_index
 from artsim.catalog.local import LocalIndexer, indexer_params
 from artsim.catalog.metadata import FieldColumns, LazyMetadata, typed_columns
@@ -141,6 +148,7 @@ class Catalog:
         self._whitened: tuple[Any, VectorIndex] | None = None
         self._aspects: dict[str, AspectData] = {}
         self._made_folders: list[Path] = []  # folders `create` made, removed if nothing is written
+        self._told_no_votes = False  # load_vote_index's warning, given once
         self._load_items()
 
     # ------------------------------------------------------------------ opening
@@ -612,11 +620,20 @@ class Catalog:
                 raise ArtsimError(f"unknown aspect {a!r}; choose from {', '.join(ASPECTS)}")
         return out
 
+    def default_aspects(self) -> list[str]:
+        """What an index run computes when no aspects are asked for: the aspects this catalog
+        already has (so adding paintings never backfills a new aspect over the old ones), and
+        for a new catalog `DEFAULT_ASPECTS` (global + local, for photo queries)."""
+        have = [a for a in self.manifest.get("aspects", {}) if a in ASPECTS]
+        if self._ids:
+            return have
+        return list(dict.fromkeys([*DEFAULT_ASPECTS, *have]))  # `create` registers global
+
     def add(
         self,
         source: str | Path | Sequence[SourceItem] | SourceScan,
         *,
-        aspects: Sequence[str] = ("global",),
+        aspects: Sequence[str] | None = None,
         batch_size: int = 32,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         progress: bool | Callable[[int, int], None] = False,
@@ -626,12 +643,17 @@ class Catalog:
     ) -> IndexSummary:
         """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped.
 
+        aspects: what to compute (global, face, pose, local); None: `default_aspects()`, i.e.
+        global + local for a new catalog, else the aspects it already has.
+
         workers: threads decoding images (None: 2 on the CPU, where the model is the slow part;
         one per CPU core when the encoder runs on a GPU, which needs feeding). detector_workers: processes running the face and pose
         detectors; 1 (the default) runs them in this process, None means one per CPU (at most
         4, ~1 GB of memory each; what `artsim index` does). Worker processes are spawned, so a
         script that asks for them needs the usual `if __name__ == "__main__":` guard."""
         started = time.perf_counter()
+        if aspects is None:
+            aspects = self.default_aspects()
         aspects = list(dict.fromkeys(["global", *aspects]))  # global always: it holds the item rows
         scan, items, summary = _scan(source, limit)
         with self._locked(), DetectorPool(detector_workers) as pool:
@@ -846,6 +868,17 @@ class Catalog:
 
         st = local_store(self)
         if len(st) < STALE_SHARE * len(self._ids):
+            if not self._told_no_votes:  # once per open catalog, not per query
+                self._told_no_votes = True
+                logging.getLogger(__name__).warning(
+                    "%s: photo queries run without keypoint votes, so they find fewer "
+                    "paintings: local features cover %d of its %d paintings. To add them: "
+                    "artsim index SOURCE --catalog %s --aspects local (docs/photos.md)",
+                    self.path,
+                    len(st),
+                    len(self._ids),
+                    self.path,
+                )
             return None
         return vote_index(st)
 

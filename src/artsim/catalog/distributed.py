@@ -147,7 +147,7 @@ def add_with_ray(
     catalog: Catalog,
     source: str | Path | Sequence[SourceItem] | SourceScan,
     *,
-    aspects: Sequence[str] = ("global",),
+    aspects: Sequence[str] | None = None,
     batch_size: int = 32,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     limit: int | None = None,
@@ -160,8 +160,11 @@ def add_with_ray(
     """`Catalog.add` with decoding and embedding on a Ray cluster (see the module doc).
 
     num_workers: embedding actors (default: one per CPU of the cluster, or one per GPU).
-    num_gpus: GPUs for the whole job, shared evenly by the actors."""
+    num_gpus: GPUs for the whole job, shared evenly by the actors. aspects: as `Catalog.add`'s
+    (None: global + local for a new catalog, else the ones it has)."""
     started = time.perf_counter()
+    if aspects is None:
+        aspects = catalog.default_aspects()
     aspects = list(dict.fromkeys(["global", *aspects]))
     scan, items, summary = _scan(source, limit)
     started_ray = _connect(ray_address, num_workers, num_gpus)
