@@ -36,7 +36,7 @@ import sys
 from artsim.cli import app
 
 app(
-    ["index", "paintings", "--catalog", "cat", "--aspects", "global,face", "--detector-workers", "1"],
+    ["index", "paintings", "--catalog", "cat", "--aspects", "global,face,local", "--detector-workers", "1"],
     standalone_mode=False,
 )
 assert "pkg_resources" not in sys.modules, "something imported pkg_resources"
@@ -49,8 +49,10 @@ import json
 
 info = json.load(open("info.json"))
 faces = info["aspects"].get("face", {}).get("count", 0)
-print(f"install-check: {info['items']} paintings, {faces} faces")
+local = info["aspects"].get("local", {}).get("items_done", 0)
+print(f"install-check: {info['items']} paintings, {faces} faces, {local} with keypoints")
 assert info["items"] == 6, info
 assert faces >= 3, f"expected faces in the sample portraits, got {faces}"
+assert local == 6, f"expected keypoints (the local aspect) for every painting, got {local}"
 PY
 echo "install-check: passed in $((SECONDS - start)) s"

@@ -24,6 +24,8 @@ from artsim.catalog import Catalog
 from artsim.catalog.distributed import add_with_ray
 from artsim.sources import scan_source
 
+GLOBAL = ["global"]  # both engines index the same aspect as every earlier run (scale.md)
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -44,18 +46,28 @@ def main() -> None:
     warm = Catalog.create(tmp / "warm")
     t = time.perf_counter()
     add_with_ray(
-        warm, items[: args.batch_size], batch_size=args.batch_size, num_workers=args.workers
+        warm,
+        items[: args.batch_size],
+        aspects=GLOBAL,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
     )
     warm_s = time.perf_counter() - t
-    Catalog.create(tmp / "warm-local").add(items[: args.batch_size])
+    Catalog.create(tmp / "warm-local").add(items[: args.batch_size], aspects=GLOBAL)
     rates: dict[str, list[float]] = {"local": [], "ray": []}
     for r in range(args.rounds):
         for engine in ("local", "ray") if r % 2 == 0 else ("ray", "local"):
             cat = Catalog.create(tmp / f"{engine}-{r}")
             if engine == "local":
-                s = cat.add(items, batch_size=args.batch_size)
+                s = cat.add(items, aspects=GLOBAL, batch_size=args.batch_size)
             else:
-                s = add_with_ray(cat, items, batch_size=args.batch_size, num_workers=args.workers)
+                s = add_with_ray(
+                    cat,
+                    items,
+                    aspects=GLOBAL,
+                    batch_size=args.batch_size,
+                    num_workers=args.workers,
+                )
             rates[engine].append(s.added / s.seconds)
             print(f"round {r} {engine}: {s.added} images in {s.seconds:.1f} s", flush=True)
     ray.shutdown()

@@ -4,7 +4,8 @@ ground truth, choose the fusion weights, and regenerate docs/evaluation.md.
     python benchmarks/make_evaluation.py --data ../shared/data
 
 Steps (each resumable; a re-run only does what is missing):
-1. catalog `eval-catalog/` of every image under the data root, global aspect;
+1. catalog `eval-catalog/` of every image under the data root, global and local aspects (the
+   local one for the photo settings of `artsim eval --distort`);
 2. faces for the same-sitter images and 560 other WikiArt portraits (the sitter task's
    gallery), poses for the same-sitter images, so face, pose and fused search can be scored;
 3. `artsim eval` over every aspect, with distorted queries and the refinements (query
@@ -60,8 +61,8 @@ def log(msg: str) -> None:
 
 def build_catalog(data: Path, cat_dir: Path, *, regions: bool) -> Catalog:
     cat = Catalog.create(cat_dir)
-    log(f"global aspect over {data}")
-    cat.add(data, batch_size=32, progress=True)
+    log(f"global and local aspects over {data}")
+    cat.add(data, aspects=["global", "local"], batch_size=32, progress=True)
     cat = Catalog.open(cat_dir)
     if regions:
         sitters = set(load_same_sitter(data / "groundtruth"))

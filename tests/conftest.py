@@ -26,7 +26,8 @@ def data_dir() -> Path:
 # (tests/test_server*.py, tests/test_routes_*.py; the helpers are in tests/server_support.py)
 @pytest.fixture(scope="session")
 def real_catalog(tmp_path_factory) -> Path:
-    """A real catalog of 14 generated paintings (global aspect), built once per session."""
+    """A real catalog of 14 generated paintings (the default aspects: global and local),
+    built once per session."""
     from tests.server_support import build_real_catalog
 
     return build_real_catalog(tmp_path_factory.mktemp("server"))

@@ -209,7 +209,13 @@ def test_two_writers(tmp_path, folder):
     assert cat.add(folder).added == 6
 
 
-def test_full_disk_mid_run_leaves_a_valid_catalog(tmp_path, folder, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("aspects", "tables"),  # the Parquet tables a batch writes: each aspect's rows, then items
+    [(["--aspects", "global"], 2), ([], 3)],  # [] the default: global and local
+)
+def test_full_disk_mid_run_leaves_a_valid_catalog(
+    tmp_path, folder, monkeypatch, capsys, aspects, tables
+):
     path = tmp_path / "cat"
     Catalog.create(path)
     real_write = pq.write_table
@@ -217,19 +223,19 @@ def test_full_disk_mid_run_leaves_a_valid_catalog(tmp_path, folder, monkeypatch,
 
     def fill_up(table, where, **kw):
         writes.append(where)
-        if len(writes) > 4:  # two batches (rows + items) fit, then the disk is full
+        if len(writes) > 2 * tables:  # two batches fit, then the disk is full
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(table, where, **kw)
 
     monkeypatch.setattr(pq, "write_table", fill_up)
     args = ["index", str(folder), "--catalog", str(path), "--batch-size", "2"]
-    code, _out, err = run_main(monkeypatch, capsys, *args, "--aspects", "global")
+    code, _out, err = run_main(monkeypatch, capsys, *args, *aspects)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("artsim: error:") and "no space left" in err
     monkeypatch.setattr(pq, "write_table", real_write)
     cat = Catalog.open(path)
     assert len(cat) == 4 and len(cat.aspect("global")) == 4
-    assert not list(path.rglob("*.tmp"))
+    assert not list(path.rglob("*.tmp")) and not list(path.rglob("*.tmp.*"))
     assert cat.add(folder).added == 2
     assert len(Catalog.open(path)) == 6
 

@@ -71,6 +71,11 @@ def test_ray_catalog_equals_in_process_one(cluster, source, tmp_path):
     assert s.skipped_existing == first.added and s.added == 8 - first.added and s.failed == 1
     dist = Catalog.open(tmp_path / "ray")
     assert sorted(dist.ids) == sorted(local.ids)
+    # no aspects asked for: a new catalog's default, global + local, on either engine
+    from artsim.catalog.local import local_store
+
+    assert set(dist.manifest["aspects"]) == set(local.manifest["aspects"]) == {"global", "local"}
+    assert len(local_store(dist)) == len(dist)
     a, b = _vectors(local), _vectors(dist)
     assert a.keys() == b.keys()
     assert min(float(a[k] @ b[k]) for k in a) >= 0.999

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,13 +188,34 @@ def test_a_new_catalog_gets_the_aspect_and_an_older_one_keeps_its_aspects(tmp_pa
     assert Catalog.open(new.path).default_aspects() == ["global", "local"]
 
 
-def test_photo_queries_without_votes_say_once_how_to_get_them(tmp_path, folder, caplog) -> None:
+def test_the_default_never_fills_in_an_aspect_older_paintings_lack(tmp_path, folder) -> None:
     cat = Catalog.create(tmp_path / "cat")
     cat.add(folder, aspects=["global"])
+    Catalog.open(cat.path).add(folder, aspects=["local"], limit=2)  # asked for: two of six
+    again = Catalog.open(cat.path)
+    assert again.default_aspects() == ["global", "local"]
+    summary = again.add(folder)
+    assert summary.added == 0 and summary.skipped_existing == 6 and not summary.aspects
+    assert len(LocalStore(Catalog.open(cat.path))) == 2
+
+
+def test_photo_queries_without_votes_say_once_how_to_get_them(
+    tmp_path, folder, caplog, monkeypatch
+) -> None:
+    import artsim.catalog.local_votes as lv
+
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global"])
+    with caplog.at_level(logging.WARNING, logger="artsim.catalog"):
+        Catalog.open(cat.path).search(str(folder / "p3.jpg"), k=3)
+    # six paintings: too few for votes (local_votes.MIN_PAINTINGS), so nothing to say
+    assert not [r for r in caplog.records if "keypoint votes" in r.getMessage()]
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
     cat = Catalog.open(cat.path)
     with caplog.at_level(logging.WARNING, logger="artsim.catalog"):
         cat.search(str(folder / "p3.jpg"), k=3)
         cat.search(str(folder / "p2.jpg"), k=3)
+        cat.load_vote_index()  # an index run's end, a merge, a server's warm-up: silent
     told = [r.getMessage() for r in caplog.records if "keypoint votes" in r.getMessage()]
     assert len(told) == 1  # once per open catalog, not per query
     assert "--aspects local" in told[0] and str(cat.path) in told[0]
@@ -209,6 +231,32 @@ def test_without_the_aspect_features_are_computed_on_demand_and_kept(tmp_path, f
     assert n == 5  # every candidate but the query's own painting, kept on disk
     assert build_local(cat) == 1 and build_local(cat) == 0
     assert len(LocalStore(cat)) == 6
+
+
+def test_a_full_disk_leaves_no_half_written_part(tmp_path, folder, monkeypatch) -> None:
+    import errno
+
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global"])
+    st = LocalStore(Catalog.open(cat.path))
+    feats = [st.compute("p0.jpg"), st.compute("p1.jpg")]
+    real_save, saves = np.save, []
+
+    def full_at_the_second(file, arr, *a, **kw):
+        saves.append(file)
+        if len(saves) == 2:
+            Path(file).write_bytes(b"\x93NUMPY")  # what a full disk leaves: a partial file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(file, arr, *a, **kw)
+
+    monkeypatch.setattr(np, "save", full_at_the_second)
+    with pytest.raises(OSError, match="No space"):
+        st.write(["p0.jpg", "p1.jpg"], feats)
+    assert not list(st.folder.glob("part-*"))  # neither the saved file nor the partial one
+    monkeypatch.setattr(np, "save", real_save)
+    assert len(LocalStore(Catalog.open(cat.path))) == 0
+    st.write(["p0.jpg", "p1.jpg"], feats)
+    assert len(LocalStore(Catalog.open(cat.path))) == 2
 
 
 def test_a_part_without_its_ids_file_is_ignored(tmp_path, folder) -> None:

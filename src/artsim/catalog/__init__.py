@@ -621,13 +621,35 @@ class Catalog:
         return out
 
     def default_aspects(self) -> list[str]:
-        """What an index run computes when no aspects are asked for: the aspects this catalog
-        already has (so adding paintings never backfills a new aspect over the old ones), and
-        for a new catalog `DEFAULT_ASPECTS` (global + local, for photo queries)."""
-        have = [a for a in self.manifest.get("aspects", {}) if a in ASPECTS]
+        """What an index run computes when no aspects are asked for: for a new catalog
+        `DEFAULT_ASPECTS` (global + local, for photo queries), else the aspects it already
+        has, for its new paintings only (`add` never backfills an aspect that older paintings
+        lack unless asked to)."""
+        try:  # as on disk: another writer may have added an aspect since this one opened
+            registered = store.read_json(self.path / MANIFEST).get("aspects", {})
+        except (OSError, ValueError, AttributeError):
+            registered = self.manifest.get("aspects", {})
+        have = [a for a in registered if a in ASPECTS]
         if self._ids:
             return have
         return list(dict.fromkeys([*DEFAULT_ASPECTS, *have]))  # `create` registers global
+
+    def _plan(
+        self, items: list[SourceItem], aspects: Sequence[str] | None
+    ) -> tuple[list[AspectIndexer], dict[str, set[str]], list[SourceItem]]:
+        """An index run's indexers (registered in the manifest), the ids each has done, and
+        the items still to do. Under the writer lock: decided on the catalog as it is now."""
+        only_new = aspects is None and bool(self._ids)
+        wanted = self.default_aspects() if aspects is None else aspects
+        # global always: it holds the item rows
+        indexers = self.indexers(list(dict.fromkeys(["global", *wanted])))
+        for ix in indexers:
+            self._register_aspect(ix)
+        done = {ix.aspect: self._done_ids(ix) for ix in indexers}
+        pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
+        if only_new:  # the catalog's own aspects: new paintings, not older ones' gaps
+            pending = [it for it in pending if it.id not in self._pos]
+        return indexers, done, pending
 
     def add(
         self,
@@ -644,7 +666,7 @@ class Catalog:
         """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped.
 
         aspects: what to compute (global, face, pose, local); None: `default_aspects()`, i.e.
-        global + local for a new catalog, else the aspects it already has.
+        global + local for a new catalog, else the aspects it already has, for new paintings only.
 
         workers: threads decoding images (None: 2 on the CPU, where the model is the slow part;
         one per CPU core when the encoder runs on a GPU, which needs feeding). detector_workers: processes running the face and pose
@@ -652,18 +674,11 @@ class Catalog:
         4, ~1 GB of memory each; what `artsim index` does). Worker processes are spawned, so a
         script that asks for them needs the usual `if __name__ == "__main__":` guard."""
         started = time.perf_counter()
-        if aspects is None:
-            aspects = self.default_aspects()
-        aspects = list(dict.fromkeys(["global", *aspects]))  # global always: it holds the item rows
         scan, items, summary = _scan(source, limit)
         with self._locked(), DetectorPool(detector_workers) as pool:
             for p in scan.problems:
                 self._log_failure(p.where, None, p.reason)
-            indexers = self.indexers(aspects)
-            for ix in indexers:
-                self._register_aspect(ix)
-            done = {ix.aspect: self._done_ids(ix) for ix in indexers}
-            pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
+            indexers, done, pending = self._plan(items, aspects)
             summary.skipped_existing = len(items) - len(pending)
             max_side = max(ix.max_side for ix in indexers)
             # this catalog's kind of local features (older catalogs keep theirs)
@@ -857,18 +872,19 @@ class Catalog:
         if votes and "local" in self.manifest.get("aspects", {}):
             self.load_vote_index()
 
-    def load_vote_index(self) -> VoteIndex | None:
+    def load_vote_index(self, *, warn: bool = False) -> VoteIndex | None:
         """The photo queries' keypoint-vote index (catalog/local_votes.py), loaded or built
         and saved once per open catalog: at the end of an index run with the local aspect and
         when a server's workers start, so the first photo query does not wait (9 s to build
         at 7,000 paintings). None when the stored local features cover under 90 % of the
-        catalog, or when building failed (logged once by `vote_index`)."""
+        catalog, or when building failed (logged once by `vote_index`). warn (photo
+        queries): say once, for a catalog large enough for votes, how to get them."""
         from artsim.catalog.local import local_store
-        from artsim.catalog.local_votes import STALE_SHARE, vote_index
+        from artsim.catalog.local_votes import MIN_PAINTINGS, STALE_SHARE, vote_index
 
         st = local_store(self)
         if len(st) < STALE_SHARE * len(self._ids):
-            if not self._told_no_votes:  # once per open catalog, not per query
+            if warn and not self._told_no_votes and len(self._ids) >= MIN_PAINTINGS:
                 self._told_no_votes = True
                 logging.getLogger(__name__).warning(
                     "%s: photo queries run without keypoint votes, so they find fewer "

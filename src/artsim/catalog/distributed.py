@@ -161,22 +161,15 @@ def add_with_ray(
 
     num_workers: embedding actors (default: one per CPU of the cluster, or one per GPU).
     num_gpus: GPUs for the whole job, shared evenly by the actors. aspects: as `Catalog.add`'s
-    (None: global + local for a new catalog, else the ones it has)."""
+    (None: global + local for a new catalog, else the ones it has, for new paintings)."""
     started = time.perf_counter()
-    if aspects is None:
-        aspects = catalog.default_aspects()
-    aspects = list(dict.fromkeys(["global", *aspects]))
     scan, items, summary = _scan(source, limit)
     started_ray = _connect(ray_address, num_workers, num_gpus)
     try:
         with catalog._locked():
             for p in scan.problems:
                 catalog._log_failure(p.where, None, p.reason)
-            indexers = catalog.indexers(aspects)
-            for ix in indexers:
-                catalog._register_aspect(ix)
-            done = {ix.aspect: catalog._done_ids(ix) for ix in indexers}
-            pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
+            indexers, done, pending = catalog._plan(items, aspects)
             summary.skipped_existing = len(items) - len(pending)
             pending = catalog._resolve_urls(pending, summary, max_pixels)
             catalog._prepare_int8(pending, max_pixels)  # before any worker loads the network

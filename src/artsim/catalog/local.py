@@ -231,13 +231,18 @@ class LocalStore:
             self.folder
             / f"part-{os.getpid()}-{len(list(self.folder.glob('part-*.ids.json'))):06d}-{np.random.default_rng().integers(1 << 30)}"
         )
-        for name, arr in (("xy", xy), ("desc", desc), ("n", n)):
-            tmp = Path(f"{stem}.{name}.tmp.npy")
-            np.save(tmp, arr)
-            os.replace(tmp, f"{stem}.{name}.npy")
-        tmp = Path(f"{stem}.ids.tmp")
-        tmp.write_text(json.dumps(ids))
-        os.replace(tmp, f"{stem}.ids.json")
+        try:
+            for name, arr in (("xy", xy), ("desc", desc), ("n", n)):
+                tmp = Path(f"{stem}.{name}.tmp.npy")
+                np.save(tmp, arr)
+                os.replace(tmp, f"{stem}.{name}.npy")
+            tmp = Path(f"{stem}.ids.tmp")
+            tmp.write_text(json.dumps(ids))
+            os.replace(tmp, f"{stem}.ids.json")
+        except BaseException:  # a full disk, Ctrl-C: no half-written part left behind
+            for leftover in self.folder.glob(f"{stem.name}.*"):
+                leftover.unlink(missing_ok=True)
+            raise
         self._loaded.add(str(stem))
         p = len(self._parts)
         self._parts.append(

@@ -187,7 +187,7 @@ def _voted_rows(
 ) -> list[int]:
     """Rows of the ``n`` paintings most voted for by the query's keypoints (none unless the
     stored local features cover most of the catalog: `artsim index --aspects local`)."""
-    index = catalog.load_vote_index()
+    index = catalog.load_vote_index(warn=True)
     if index is None:
         return []
     try:
