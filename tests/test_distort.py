@@ -340,3 +340,26 @@ def test_screen_moire_bands_the_page() -> None:
     plain, banded = _screen(2, moire=(0.0, 0.0)), _screen(2, moire=(0.15, 0.15))
     diff = np.asarray(banded.image, np.float32) - np.asarray(plain.image, np.float32)
     assert np.abs(diff).mean() > 2.0
+
+
+# --- the dim setting: the framed scene underexposed, with high-ISO noise --------------------
+
+
+def test_dim_photos_are_the_framed_scene_darker_and_noisier() -> None:
+    from artsim.evaluation.distort import DIM, PHOTO_SETTINGS, framed_photo
+
+    painting = [fake_painting(6, (300, 220))]
+    plain = framed_photo(painting, np.random.default_rng(6))
+    dim = framed_photo(painting, np.random.default_rng(6), **PHOTO_SETTINGS[DIM])  # type: ignore[arg-type]
+    again = framed_photo(painting, np.random.default_rng(6), **PHOTO_SETTINGS[DIM])  # type: ignore[arg-type]
+    assert np.array_equal(np.asarray(dim.image), np.asarray(again.image))  # seeded
+    assert dim.quads == plain.quads  # the same scene and geometry (the light's draws come after)
+    a, b = (np.asarray(x.image, np.float32) for x in (plain, dim))
+    assert b.mean() < 0.6 * a.mean()
+    # noise: the difference to a smoothed copy, relative to the brightness, grows
+    import cv2
+
+    def grain(x: np.ndarray) -> float:
+        return float(np.abs(x - cv2.GaussianBlur(x, (0, 0), 2)).mean() / max(x.mean(), 1.0))
+
+    assert grain(b) > 1.5 * grain(a)

@@ -90,9 +90,10 @@ def test_image_search_scores_a_photo_ranking_by_its_order(monkeypatch):
     )
 
 
-def test_framed_queries_make_screen_photos_of_one_painting_and_refuse_unknown_settings(
+def test_framed_queries_make_screen_and_dim_photos_and_refuse_unknown_settings(
     root,
 ) -> None:
+    from artsim.evaluation.distort import PHOTO_STREAMS
     from artsim.evaluation.groundtruth import load_instance_pairs
     from artsim.evaluation.run import framed_queries
 
@@ -104,5 +105,11 @@ def test_framed_queries_make_screen_photos_of_one_painting_and_refuse_unknown_se
     again = framed_queries(pairs[:1], available, root, seed=0, setting="screen")
     first = pairs[0].query_path
     assert again[first].quads == shots[first].quads  # seeded, its own stream
+    dim = framed_queries(pairs, available, root, seed=0, setting="dim")
+    framed = framed_queries(pairs, available, root, seed=0, setting="framed")
+    assert set(dim) == set(shots)
+    assert any(dim[q].quads != framed[q].quads for q in dim)  # its own stream, not framed's
+    # streams are numbered in this order: appending keeps every earlier setting's photos
+    assert PHOTO_STREAMS[:3] == ("framed", "gallery", "screen")
     with pytest.raises(ValueError, match="unknown photo setting 'museum'"):
         framed_queries(pairs, available, root, setting="museum")

@@ -18,7 +18,8 @@ rotated, in perspective, with glare, colour cast, blur, noise and JPEG at qualit
 The "gallery" setting (``PHOTO_SETTINGS["gallery"]``) is harsher still, closer to a visitor's phone: the
 paintings smaller in the photo, turned and slanted further, sometimes partly cut off by the
 photo's edge or hidden behind another visitor's head, in uneven light, with camera shake and
-JPEG down to quality 20.
+JPEG down to quality 20. "dim" is the framed scene in a dim gallery (underexposed, high-ISO
+noise), and ``screen_photo`` a painting on a web page on a screen.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 ALL_OPS: tuple[str, ...] = ("glare", "crop_or_pad", "perspective", "colour_cast", "blur", "jpeg")
+SENSOR_NOISE = (2.0, 8.0)  # a phone's noise in good light: standard deviation, grey levels
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -222,8 +224,12 @@ def distort(
 # --- the harder setting: a framed painting photographed on a gallery wall -------------------
 
 SETTINGS: tuple[str, ...] = ("mild", "framed", "gallery")
-# benchmarks/eval_photos.py --settings screen (not in `artsim eval --distort`)
+# benchmarks/eval_photos.py --settings screen,dim (not in `artsim eval --distort`)
 SCREEN = "screen"
+DIM = "dim"
+# the photo settings in the order of their seeded streams (evaluation/run.py framed_queries):
+# append only, so that every setting keeps the photos of earlier runs
+PHOTO_STREAMS: tuple[str, ...] = ("framed", "gallery", SCREEN, DIM)
 FRAME_STYLES: tuple[str, ...] = ("gilded", "black", "white", "wood")
 # framed_photo's arguments per setting; "framed" is the issue-13 specification
 PHOTO_SETTINGS: dict[str, dict[str, object]] = {
@@ -240,6 +246,8 @@ PHOTO_SETTINGS: dict[str, dict[str, object]] = {
         "uneven_light": 0.5,
         "shake": 0.006,
     },
+    # the framed scene in a dim gallery: underexposed, high-ISO noise with a colour part
+    DIM: {"exposure": (0.25, 0.55), "noise": (6.0, 14.0), "colour_noise": 0.5},
 }
 
 
@@ -333,6 +341,9 @@ def framed_photo(
     max_cut: float = 0.0,
     uneven_light: float = 0.0,
     shake: float = 0.0,
+    exposure: tuple[float, float] | None = None,
+    noise: tuple[float, float] = SENSOR_NOISE,
+    colour_noise: float = 0.0,
 ) -> FramedPhoto:
     """One or two paintings, framed, hung side by side on a textured wall and photographed:
     the framed paintings cover ``cover`` of the photo's area; the camera turns the scene by
@@ -340,13 +351,15 @@ def framed_photo(
     ``max_perspective`` of its side; glare on the varnish, a colour cast, blur, sensor noise
     and JPEG at a quality drawn from ``jpeg_quality``.
 
-    Harsher photos (all off by default; the "gallery" setting turns them on): ``long_side``
+    Harsher photos (off by default; the "gallery" setting turns these on): ``long_side``
     drawn from a range; a camera turned by up to ``max_yaw`` degrees sideways and half that
     upwards (a true perspective: the far side shrinks); with probability ``p_occluder``
     another visitor's head and shoulders in front of the first painting; the group shifted
     so that up to ``max_cut`` of its width or height falls outside the photo; light falling
     off across the photo by up to ``uneven_light``; camera shake, a streak up to ``shake``
-    of the long side.
+    of the long side. And the "dim" setting's: underexposure (``exposure``, see `_camera`),
+    sensor noise of a standard deviation drawn from ``noise`` (grey levels; the default is a
+    phone's in good light) with a colour part of ``colour_noise`` times that.
     The returned quads may then reach outside the photo.
     """
     import cv2
@@ -436,7 +449,15 @@ def framed_photo(
         out *= _light_falloff(rng, pw, ph, uneven_light)[..., None]
     if shake > 0:
         out = _shake(out, rng, shake * max(pw, ph))
-    im = _camera(out, rng, blur_radius=(0.3, 1.8), jpeg_quality=jpeg_quality)
+    im = _camera(
+        out,
+        rng,
+        blur_radius=(0.3, 1.8),
+        jpeg_quality=jpeg_quality,
+        exposure=exposure,
+        noise=noise,
+        colour_noise=colour_noise,
+    )
     return FramedPhoto(
         image=im,
         quads=tuple(tuple((float(px), float(py)) for px, py in q) for q in warped),
@@ -552,13 +573,27 @@ def _camera(
     *,
     blur_radius: tuple[float, float],
     jpeg_quality: tuple[int, int],
+    exposure: tuple[float, float] | None = None,
+    noise: tuple[float, float] = SENSOR_NOISE,
+    colour_noise: float = 0.0,
 ) -> Image.Image:
-    """What the phone adds to the scene (float RGB): colour cast, blur, sensor noise, JPEG."""
+    """What the phone adds to the scene (float RGB): colour cast, blur, sensor noise, JPEG.
+
+    exposure: underexposed, in a dim room: grey levels x -> b * x^g (x in [0, 1]) with b
+    drawn from ``exposure`` and g from 1.2-1.8 (the tone curve crushes the darks). The
+    sensor noise's standard deviation is drawn from ``noise``; ``colour_noise`` > 0 adds an
+    independent part per channel of that times it (high ISO)."""
     h, w = arr.shape[:2]
+    if exposure is not None:
+        g, b = rng.uniform(1.2, 1.8), rng.uniform(*exposure)
+        arr = 255.0 * b * (np.clip(arr, 0, 255) / 255.0) ** g
     im = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
     im = colour_cast(im, rng, strength=0.15, max_brightness=0.1)
     im = blur(im, rng, radius=blur_radius)
-    noisy = np.asarray(im, np.float32) + rng.normal(0, rng.uniform(2, 8), size=(h, w, 1))
+    sigma = rng.uniform(*noise)
+    noisy = np.asarray(im, np.float32) + rng.normal(0, sigma, size=(h, w, 1))
+    if colour_noise > 0:
+        noisy += rng.normal(0, sigma * colour_noise, size=(h, w, 3))
     im = Image.fromarray(np.clip(noisy + 0.5, 0, 255).astype(np.uint8), "RGB")
     return jpeg(im, quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
 

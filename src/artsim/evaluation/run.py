@@ -180,12 +180,18 @@ def framed_queries(
 ) -> dict[str, FramedQuery]:
     """The instance queries as "framed photos" (``distort.framed_photo``, seeded); a share
     ``p_two`` of them show a second ground-truth painting beside the first. setting: "framed",
-    the harsher "gallery" (``distort.PHOTO_SETTINGS``), or "screen" (``distort.screen_photo``:
-    one painting on a web page on a screen)."""
-    from artsim.evaluation.distort import PHOTO_SETTINGS, SCREEN, framed_photo, screen_photo
+    the harsher "gallery" and the underexposed "dim" (``distort.PHOTO_SETTINGS``), or
+    "screen" (``distort.screen_photo``: one painting on a web page on a screen)."""
+    from artsim.evaluation.distort import (
+        PHOTO_SETTINGS,
+        PHOTO_STREAMS,
+        SCREEN,
+        framed_photo,
+        screen_photo,
+    )
     from artsim.images import load_rgb
 
-    streams = [*PHOTO_SETTINGS, SCREEN]
+    streams = list(PHOTO_STREAMS)
     if setting not in streams:
         raise ValueError(f"unknown photo setting {setting!r}; choose from {', '.join(streams)}")
     params: dict[str, Any] = dict(PHOTO_SETTINGS.get(setting, {}))
