@@ -229,6 +229,13 @@ def main() -> None:
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument(
+        "--stretch",
+        choices=("on", "off"),
+        default="on" if photo.STRETCH else "off",
+        help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
+        "session 12)",
+    )
     ap.add_argument("--votes", type=int, default=photo.VOTES)
     ap.add_argument(
         "--region-features",
@@ -260,6 +267,7 @@ def main() -> None:
     photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features
     # module constants read at call time, and the shortlist default Catalog.search relies on
     photo.PER_HYPOTHESIS = args.per_hypothesis
+    photo.STRETCH = args.stretch == "on"
     photo.search_photo.__kwdefaults__["shortlist"] = args.shortlist
     photo.search_photo.__kwdefaults__["votes"] = args.votes
     photo.search_photo.__kwdefaults__["per_painting_features"] = photo.PER_PAINTING_MODES[

@@ -27,6 +27,7 @@ import numpy as np
 import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.detectors.paintings import find_paintings
+from artsim.evaluation.distort import PHOTO_STREAMS
 from artsim.evaluation.groundtruth import (
     InstancePair,
     duplicate_ignore_map,
@@ -54,6 +55,7 @@ PHOTO_PARAMS = (
     "per_hypothesis",
     "votes",
     "region_features",
+    "stretch",
 )
 
 
@@ -231,13 +233,20 @@ def main() -> None:
     ap.add_argument(
         "--settings",
         default="mild,framed",
-        help="comma-separated: mild, framed, gallery, screen",
+        help="comma-separated: mild, framed, gallery, screen, dim",
     )
     # the speed levers of docs/photos.md "Cost", to measure their effect on recall
     ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument(
+        "--stretch",
+        choices=("on", "off"),
+        default="on" if photo.STRETCH else "off",
+        help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
+        "session 12)",
+    )
     ap.add_argument(
         "--votes",
         type=int,
@@ -275,6 +284,7 @@ def main() -> None:
     args = ap.parse_args()
     photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features  # read per call
     photo.PER_HYPOTHESIS = args.per_hypothesis
+    photo.STRETCH = args.stretch == "on"
     started = time.perf_counter()
     gt = args.data / "groundtruth"
     if args.rescore:
@@ -310,7 +320,7 @@ def main() -> None:
         name: framed_queries(pairs, available, args.data, args.seed, setting=name)
         if name in wanted
         else {}
-        for name in ("framed", "gallery", "screen")
+        for name in PHOTO_STREAMS
     }
     settings = {
         "mild": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from artsim.detectors.keypoints import DESC_SCALE, LocalFeatures, extract_local
+from artsim.detectors.keypoints import DESC_SCALE, LocalFeatures, extract_local, stretch_contrast
 
 
 def _shapes(w: int = 900, h: int = 700, seed: int = 0) -> Image.Image:
@@ -59,4 +59,38 @@ def test_the_same_picture_at_another_size_gives_matching_keypoints():
     close = np.linalg.norm(
         a.xy.astype(np.float32) - b.xy[nearest].astype(np.float32), axis=1
     )  # same place in the picture, as a fraction of its size
+    assert np.mean(close < 0.01) > 0.5
+
+
+def _dim(im: Image.Image) -> Image.Image:
+    """The picture as an underexposed photo: a third of the light, darks crushed."""
+    a = np.asarray(im, np.float32) / 255.0
+    return Image.fromarray(np.round(a**1.6 * 0.3 * 255).astype(np.uint8))
+
+
+def test_the_stretch_spans_the_grey_range_and_caps_its_gain():
+    ramp = np.tile(np.linspace(40, 160, 256).round().astype(np.uint8), (64, 1))
+    out = stretch_contrast(ramp)
+    assert out.min() == 0 and out.max() == 255  # the 1 % and 99 % quantiles, stretched
+    assert np.all(np.diff(out[0].astype(int)) >= 0)  # grey order kept
+    nearly_flat = np.tile(np.arange(120, 130, dtype=np.uint8), (32, 10))
+    spread = stretch_contrast(nearly_flat)
+    assert int(spread.max()) - int(spread.min()) <= 4 * 9 + 1  # at most 4x: not noise x25
+    for flat in (np.full((1, 1), 77, np.uint8), np.full((40, 30), 200, np.uint8)):
+        assert not stretch_contrast(flat).any()  # nothing to stretch: black, no keypoints
+
+
+def test_a_dim_photo_keeps_its_keypoints_when_stretched():
+    """SIFT's contrast threshold is absolute: an underexposed photo loses most keypoints."""
+    im = _shapes(seed=4)
+    bright = len(extract_local(im, max_side=640, n_features=5000))
+    plain = len(extract_local(_dim(im), max_side=640, n_features=5000))
+    stretched = extract_local(_dim(im), max_side=640, n_features=5000, stretch=True)
+    assert plain < 0.5 * bright and len(stretched) > 0.8 * bright
+    # the same places as in the well-exposed picture
+    ref = extract_local(im, max_side=640, n_features=5000, stretch=True)
+    nearest = (stretched.unit_desc() @ ref.unit_desc().T).argmax(axis=1)
+    close = np.linalg.norm(
+        stretched.xy.astype(np.float32) - ref.xy[nearest].astype(np.float32), axis=1
+    )
     assert np.mean(close < 0.01) > 0.5

@@ -88,13 +88,23 @@ def test_query_features_read_the_module_budget_at_call_time(monkeypatch) -> None
     full = len(query_features(image, []))
     monkeypatch.setattr(photo, "SIFT_FEATURES", 40)
     assert full > 40 and len(query_features(image, [])) == 40
-    monkeypatch.setattr(photo, "SIFT_SIDE", 120)
-    assert len(query_features(image, [])) < 40  # fewer keypoints at 120 px
+    monkeypatch.setattr(photo, "SIFT_SIDE", 64)
+    assert len(query_features(image, [])) < 40  # fewer keypoints at 64 px
     whole = len(query_features(image, []))
     quad = ((0.0, 0.0), (float(image.width), 0.0), (float(image.width), float(image.height)))
     quad = (*quad, (0.0, float(image.height)))
     monkeypatch.setattr(photo, "REGION_FEATURES", 25)
     assert len(query_features(image, [quad])) == whole + 25  # the region's own budget
+
+
+def test_a_dim_photos_keypoints_are_found_on_stretched_grey_levels(monkeypatch) -> None:
+    import artsim.search.photo as photo
+    from tests.test_keypoints import _dim, _shapes
+
+    dim = _dim(_shapes(seed=5))
+    stretched = len(query_features(dim, []))
+    monkeypatch.setattr(photo, "STRETCH", False)  # eval_photos.py --stretch off
+    assert len(query_features(dim, [])) < 0.7 * stretched
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +141,26 @@ def test_a_framed_photo_finds_its_painting_with_its_outline(small_catalog, tmp_p
     assert len(d["quad"]) == 4 and d["inliers"] == hits[0].inliers
     plain = cat.search(str(path), k=5, photo="off")
     assert all(h.quad is None and h.inliers is None for h in plain)
+
+
+@pytest.mark.slow
+def test_an_underexposed_photo_still_finds_its_painting(small_catalog) -> None:
+    """A dim gallery: a third of the light, darks crushed, sensor noise. SIFT's contrast
+    threshold is absolute, so the photo's keypoints are found on its stretched grey levels."""
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+
+    cat, src = small_catalog
+    rng = np.random.default_rng(8)
+    found = 0
+    targets = sorted(src.glob("*.jpg"))[10:14]
+    for target in targets:
+        photo = framed_photo([load_rgb(target, max_side=1024)], rng)
+        a = np.asarray(photo.image, np.float32) / 255.0
+        dim = a**1.6 * 0.3 * 255 + rng.normal(0, 4, a.shape)
+        hits = cat.search(Image.fromarray(np.clip(dim, 0, 255).round().astype(np.uint8)), k=5)
+        found += Path(hits[0].image).name == target.name and (hits[0].inliers or 0) >= MIN_INLIERS
+    assert found == len(targets)
 
 
 @pytest.mark.slow

@@ -40,16 +40,41 @@ class LocalFeatures:
         return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
 
 
+def stretch_contrast(gray: np.ndarray, *, clip: float = 0.01, max_gain: float = 4.0) -> np.ndarray:
+    """A 2-D uint8 image's grey levels stretched so that its ``clip`` and 1 - ``clip``
+    quantiles span 0-255, with a gain of at most ``max_gain`` (> 0): a nearly flat image
+    would be mostly noise. (A flat one maps to black, which has no keypoints either way.)"""
+    import cv2
+
+    cum = np.bincount(gray.ravel(), minlength=256).cumsum()
+    lo = int(np.searchsorted(cum, clip * cum[-1], side="right"))
+    hi = int(np.searchsorted(cum, (1.0 - clip) * cum[-1]))
+    span = max(hi - lo, 255.0 / max_gain)
+    lut = np.clip((np.arange(256) - lo) * (255.0 / span), 0, 255).round().astype(np.uint8)
+    return cv2.LUT(gray, lut)
+
+
 def extract_local(
-    image: Image.Image, *, max_side: int = LOCAL_SIDE, n_features: int = N_FEATURES
+    image: Image.Image,
+    *,
+    max_side: int = LOCAL_SIDE,
+    n_features: int = N_FEATURES,
+    stretch: bool = False,
 ) -> LocalFeatures:
-    """RootSIFT keypoints of an RGB image, downscaled to ``max_side`` first."""
+    """RootSIFT keypoints of an RGB image, downscaled to ``max_side`` first.
+
+    stretch: stretch its contrast first (`stretch_contrast`), for photos. SIFT's contrast
+    threshold is absolute, so a dim, hazy or underexposed photo loses most of its keypoints
+    without it (docs/photos.md, "Dim photos and the contrast stretch"); the catalog's paintings, reproduced at a
+    museum's exposure, are stored as they are."""
     import cv2
 
     scale = min(1.0, max_side / max(image.size))
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     small = image.resize(size, Image.Resampling.BILINEAR) if scale < 1 else image
     gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    if stretch:
+        gray = stretch_contrast(gray)
     sift = cv2.SIFT_create(nfeatures=n_features)  # type: ignore[attr-defined]  # not in cv2's stubs
     kps, desc = sift.detectAndCompute(gray, None)
     if desc is None or not kps:

@@ -52,6 +52,9 @@ PER_PAINTING_MODES: dict[str, bool | None] = {"auto": None, "on": True, "off": F
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
 MULTI_PAINTING = 2  # per_painting_features=None: on when the photo shows this many paintings
 OVERLAP = True  # find the photo's keypoints in a thread beside localisation and embedding
+# the photo's keypoints on contrast-stretched grey levels (a dim photo keeps them; the
+# catalog's stay unstretched: descriptors are normalised, only detection needs it)
+STRETCH = True
 VOTES = 20  # plus the paintings most voted for by the photo's keypoints (catalog.local_votes)
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
@@ -86,14 +89,15 @@ def query_features(
     region_side: int | None = None,
     region_features: int | None = None,
     whole: LocalFeatures | None = None,
+    stretch: bool | None = None,
 ) -> LocalFeatures:
     """The query's RootSIFT keypoints, positions in [0, 1] of ``work``: the whole photo's,
     plus each found painting's, computed on its rectified view (frontal, and with a keypoint
     budget of its own: in the whole photo a painting covering a third of it gets few of the
     strongest keypoints, the wall, frame and glare take the rest) and mapped back into the
     photo by the inverse of the rectifying homography. ``whole``: the whole photo's,
-    found already. Sides and budgets left as None take the module's values at call time
-    (benchmarks change them to measure levers)."""
+    found already. Sides, budgets and ``stretch`` (see `extract_local`) left as None take
+    the module's values at call time (benchmarks change them to measure levers)."""
     import cv2
 
     from artsim.catalog.local import LocalFeatures, extract_local
@@ -103,14 +107,15 @@ def query_features(
     whole_features = SIFT_FEATURES if whole_features is None else whole_features
     region_side = REGION_SIDE if region_side is None else region_side
     region_features = REGION_FEATURES if region_features is None else region_features
+    stretch = STRETCH if stretch is None else stretch
     if whole is None:
-        whole = extract_local(work, max_side=whole_side, n_features=whole_features)
+        whole = extract_local(work, max_side=whole_side, n_features=whole_features, stretch=stretch)
     parts = [whole]
     xys = [parts[0].xy.astype(np.float32) * np.array(work.size, np.float32)]
     for quad in quads:
         q = np.asarray(quad, np.float32).reshape(4, 2)
         view = rectify(work, q, max_side=region_side)
-        f = extract_local(view, max_side=region_side, n_features=region_features)
+        f = extract_local(view, max_side=region_side, n_features=region_features, stretch=stretch)
         if not len(f):
             continue
         w, h = view.size
