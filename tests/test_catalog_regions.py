@@ -41,7 +41,7 @@ def test_aspects_added_incrementally(region_catalog):
     tmp, src, summary = region_catalog
     assert summary.skipped_existing == 0  # every painting lacked the new aspects
     cat = Catalog.open(tmp / "cat")
-    assert set(cat.aspect_names()) == {"global", "face", "pose"}
+    assert set(cat.aspect_names()) == {"global", "local", "face", "pose"}  # local: the default
     faces = cat.aspect("face")
     assert len(faces.done) == len(cat)  # every painting examined, faces or not
     assert "no-figure.jpg" in faces.done and not faces.rows_of_item("no-figure.jpg")

@@ -193,10 +193,20 @@ def test_the_default_never_fills_in_an_aspect_older_paintings_lack(tmp_path, fol
     cat.add(folder, aspects=["global"])
     Catalog.open(cat.path).add(folder, aspects=["local"], limit=2)  # asked for: two of six
     again = Catalog.open(cat.path)
-    assert again.default_aspects() == ["global", "local"]
+    assert again.default_aspects() == ["global"]  # local covers a third: left as it is
     summary = again.add(folder)
     assert summary.added == 0 and summary.skipped_existing == 6 and not summary.aspects
     assert len(LocalStore(Catalog.open(cat.path))) == 2
+
+
+def test_the_default_keeps_a_complete_aspect_complete(tmp_path, folder) -> None:
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, limit=4)  # global + local for four paintings
+    again = Catalog.open(cat.path)
+    assert again.default_aspects() == ["global", "local"]
+    summary = again.add(folder)  # two new paintings: both aspects
+    assert summary.added == 2 and summary.aspects == {"global": 2, "local": 2}
+    assert len(LocalStore(Catalog.open(cat.path))) == 6
 
 
 def test_photo_queries_without_votes_say_once_how_to_get_them(

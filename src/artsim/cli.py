@@ -210,7 +210,7 @@ def index(
             help="What to index: global, face, pose, local (comma-separated). local: RootSIFT "
             "keypoints that photo queries vote and verify with (~33 KB a painting, +30-60 % "
             "indexing time; without them photo recall drops, docs/photos.md). Default: "
-            "global,local for a new catalog, else the aspects the catalog already has."
+            "global,local for a new catalog, else those it has for 90 % of its paintings or more."
         ),
     ] = None,
     batch_size: Annotated[
@@ -781,7 +781,7 @@ def nga_index(
             help="What to index: global, face, pose, local (comma-separated). local: RootSIFT "
             "keypoints that photo queries vote and verify with (~33 KB a painting, +30-60 % "
             "indexing time; without them photo recall drops, docs/photos.md). Default: "
-            "global,local for a new catalog, else the aspects the catalog already has."
+            "global,local for a new catalog, else those it has for 90 % of its paintings or more."
         ),
     ] = None,
     model: Annotated[

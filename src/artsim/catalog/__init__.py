@@ -70,6 +70,9 @@ FAILURES_CSV = "failures.csv"
 ITEM_COLUMNS = ["id", "image", "width", "height", "metadata"]  # what opening reads
 # aspects with this many rows get a memory-mapped copy of their vectors (store.write_vector_file)
 MMAP_MIN_ROWS = 50_000
+# a re-run without --aspects keeps complete the aspects a catalog has for this share of its
+# paintings, and leaves those it has for fewer (given to some paintings on purpose) as they are
+COMPLETE_SHARE = 0.9
 
 
 @dataclass(slots=True)
@@ -622,24 +625,31 @@ class Catalog:
 
     def default_aspects(self) -> list[str]:
         """What an index run computes when no aspects are asked for: for a new catalog
-        `DEFAULT_ASPECTS` (global + local, for photo queries), else the aspects it already
-        has, for its new paintings only (`add` never backfills an aspect that older paintings
-        lack unless asked to)."""
+        `DEFAULT_ASPECTS` (global + local, for photo queries); else global and each aspect the
+        catalog has for at least `COMPLETE_SHARE` of its paintings. So a re-run redoes rows
+        lost to damage (`artsim check --repair`) but never extends an aspect given to only
+        some paintings (faces for the portraits, keypoints added for a few) to the rest."""
         try:  # as on disk: another writer may have added an aspect since this one opened
             registered = store.read_json(self.path / MANIFEST).get("aspects", {})
         except (OSError, ValueError, AttributeError):
             registered = self.manifest.get("aspects", {})
-        have = [a for a in registered if a in ASPECTS]
-        if self._ids:
-            return have
-        return list(dict.fromkeys([*DEFAULT_ASPECTS, *have]))  # `create` registers global
+        if not self._ids:
+            have = [a for a in registered if a in ASPECTS]
+            return list(dict.fromkeys([*DEFAULT_ASPECTS, *have]))  # `create` registers global
+        complete = [
+            a
+            for a, desc in registered.items()
+            if a in ASPECTS
+            and a != "global"
+            and len(self._done_ids_of(a, desc.get("model", ""))) >= COMPLETE_SHARE * len(self._ids)
+        ]
+        return ["global", *complete]
 
     def _plan(
         self, items: list[SourceItem], aspects: Sequence[str] | None
     ) -> tuple[list[AspectIndexer], dict[str, set[str]], list[SourceItem]]:
         """An index run's indexers (registered in the manifest), the ids each has done, and
         the items still to do. Under the writer lock: decided on the catalog as it is now."""
-        only_new = aspects is None and bool(self._ids)
         wanted = self.default_aspects() if aspects is None else aspects
         # global always: it holds the item rows
         indexers = self.indexers(list(dict.fromkeys(["global", *wanted])))
@@ -647,8 +657,6 @@ class Catalog:
             self._register_aspect(ix)
         done = {ix.aspect: self._done_ids(ix) for ix in indexers}
         pending = [it for it in items if any(it.id not in done[ix.aspect] for ix in indexers)]
-        if only_new:  # the catalog's own aspects: new paintings, not older ones' gaps
-            pending = [it for it in pending if it.id not in self._pos]
         return indexers, done, pending
 
     def add(
@@ -666,7 +674,7 @@ class Catalog:
         """Index a source (folder, CSV manifest, list of SourceItem). Already-indexed items are skipped.
 
         aspects: what to compute (global, face, pose, local); None: `default_aspects()`, i.e.
-        global + local for a new catalog, else the aspects it already has, for new paintings only.
+        global + local for a new catalog, else global and those it has for most paintings.
 
         workers: threads decoding images (None: 2 on the CPU, where the model is the slow part;
         one per CPU core when the encoder runs on a GPU, which needs feeding). detector_workers: processes running the face and pose
@@ -759,7 +767,10 @@ class Catalog:
         store.atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def _done_ids(self, ix: AspectIndexer) -> set[str]:
-        folder = _aspect_folder(self.path, ix.aspect, ix.model_key)
+        return self._done_ids_of(ix.aspect, ix.model_key)
+
+    def _done_ids_of(self, aspect: str, model_key: str) -> set[str]:
+        folder = _aspect_folder(self.path, aspect, model_key)
         table = store.read_parts(folder, columns=["item_id"])
         if table is None:
             return set()

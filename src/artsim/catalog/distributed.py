@@ -161,7 +161,7 @@ def add_with_ray(
 
     num_workers: embedding actors (default: one per CPU of the cluster, or one per GPU).
     num_gpus: GPUs for the whole job, shared evenly by the actors. aspects: as `Catalog.add`'s
-    (None: global + local for a new catalog, else the ones it has, for new paintings)."""
+    (None: global + local for a new catalog, else global and those it has for most paintings)."""
     started = time.perf_counter()
     scan, items, summary = _scan(source, limit)
     started_ray = _connect(ray_address, num_workers, num_gpus)
