@@ -94,3 +94,33 @@ def test_a_dim_photo_keeps_its_keypoints_when_stretched():
         stretched.xy.astype(np.float32) - ref.xy[nearest].astype(np.float32), axis=1
     )
     assert np.mean(close < 0.01) > 0.5
+
+
+def test_the_noise_level_is_the_noise_not_the_picture():
+    import cv2
+
+    from artsim.detectors.keypoints import noise_level
+
+    gray = cv2.cvtColor(np.asarray(_shapes(640, 480, seed=6)), cv2.COLOR_RGB2GRAY)
+    assert noise_level(gray) < 2.0  # edges and shapes barely count
+    rng = np.random.default_rng(1)
+    for sigma in (8.0, 12.0):
+        noisy = np.clip(gray + rng.normal(0, sigma, gray.shape), 0, 255).astype(np.uint8)
+        assert 0.85 * sigma < noise_level(noisy) < 1.25 * sigma
+    assert noise_level(np.zeros((2, 5), np.uint8)) == 0.0  # too small to measure
+
+
+def test_only_a_noisy_photo_is_smoothed(monkeypatch):
+    """High ISO: SIFT's finest octave would find the noise. A photo in good light is not
+    touched (its keypoints are those of the stretch alone)."""
+    import artsim.detectors.keypoints as kp
+
+    im = _shapes(seed=7)
+    a = np.asarray(_dim(im), np.float32)
+    grainy = np.random.default_rng(2).normal(0, 8, a.shape)
+    noisy = Image.fromarray(np.clip(a + grainy, 0, 255).astype(np.uint8))
+    found = [extract_local(x, max_side=640, stretch=True) for x in (im, noisy)]
+    monkeypatch.setattr(kp, "NOISY", float("inf"))  # never smooth
+    unsmoothed = [extract_local(x, max_side=640, stretch=True) for x in (im, noisy)]
+    assert np.array_equal(found[0].desc, unsmoothed[0].desc)
+    assert not np.array_equal(found[1].xy, unsmoothed[1].xy)

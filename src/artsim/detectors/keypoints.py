@@ -20,6 +20,9 @@ from PIL import Image
 LOCAL_SIDE = 256
 N_FEATURES = 256
 DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
+# a stretched photo noisier than this (grey levels; good light gives 1-2.5 at 640 px) is
+# smoothed before SIFT, whose finest octave would otherwise find the noise
+NOISY = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,18 @@ def stretch_contrast(gray: np.ndarray, *, clip: float = 0.01, max_gain: float = 
     return cv2.LUT(gray, lut)
 
 
+def noise_level(gray: np.ndarray) -> float:
+    """The standard deviation of a grey image's noise, in grey levels: the mean absolute
+    response to a mask of two Laplacians that cancels smooth content (Immerkaer 1996)."""
+    import cv2
+
+    if min(gray.shape[:2]) < 3:
+        return 0.0
+    mask = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = cv2.filter2D(gray.astype(np.float32), -1, mask)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
+
+
 def extract_local(
     image: Image.Image,
     *,
@@ -63,10 +78,12 @@ def extract_local(
 ) -> LocalFeatures:
     """RootSIFT keypoints of an RGB image, downscaled to ``max_side`` first.
 
-    stretch: stretch its contrast first (`stretch_contrast`), for photos. SIFT's contrast
-    threshold is absolute, so a dim, hazy or underexposed photo loses most of its keypoints
-    without it (docs/photos.md, "Dim photos and the contrast stretch"); the catalog's paintings, reproduced at a
-    museum's exposure, are stored as they are."""
+    stretch: prepare a photo: stretch its contrast (`stretch_contrast`), and smooth it
+    (Gaussian, sigma 1 px) when it is then noisier than `NOISY`. SIFT's contrast threshold
+    is absolute, so a dim, hazy or underexposed photo loses most of its keypoints without
+    the stretch, and a high-ISO one spends them on noise (docs/photos.md, "Dim photos and
+    the contrast stretch"). The catalog's paintings, reproduced at a museum's exposure, are
+    stored as they are."""
     import cv2
 
     scale = min(1.0, max_side / max(image.size))
@@ -75,6 +92,8 @@ def extract_local(
     gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
     if stretch:
         gray = stretch_contrast(gray)
+        if noise_level(gray) > NOISY:
+            gray = cv2.GaussianBlur(gray, (0, 0), 1.0)
     sift = cv2.SIFT_create(nfeatures=n_features)  # type: ignore[attr-defined]  # not in cv2's stubs
     kps, desc = sift.detectAndCompute(gray, None)
     if desc is None or not kps:
