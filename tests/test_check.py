@@ -73,6 +73,22 @@ def test_damaged_vector_part_is_moved_aside_and_redone(cat, built):
     assert check_catalog(cat).ok
 
 
+def test_a_damaged_part_of_a_complete_aspect_is_redone_by_a_plain_re_run(cat, built):
+    """local, given to every painting (the default), loses a third of its rows: still the
+    catalog's for all its paintings (the manifest's "complete"), so a plain re-run redoes them."""
+    local = cat / "vectors" / "local" / "rootsift-256-256"
+    part = store.list_parts(local)[1]
+    _truncate(part)
+    report = check_catalog(cat, repair=True)
+    assert report.ok and len(report.redo) == 2
+    opened = Catalog.open(cat)
+    assert opened.manifest["aspects"]["local"]["complete"] is True
+    assert opened.default_aspects() == ["global", "local"]
+    summary = opened.add(built[1])
+    assert summary.added == 2 and set(summary.aspects) == {"local"}  # not re-embedded
+    assert len(Catalog.open(cat).aspect("local").done) == 6 and check_catalog(cat).ok
+
+
 def test_damaged_items_part_drops_its_rows_and_lists_them(cat, built):
     part = store.list_parts(cat / "items")[0]
     lost = set(pa.parquet.read_table(part).column("id").to_pylist())

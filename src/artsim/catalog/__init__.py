@@ -626,9 +626,10 @@ class Catalog:
     def default_aspects(self) -> list[str]:
         """What an index run computes when no aspects are asked for: for a new catalog
         `DEFAULT_ASPECTS` (global + local, for photo queries); else global and each aspect the
-        catalog has for at least `COMPLETE_SHARE` of its paintings. So a re-run redoes rows
-        lost to damage (`artsim check --repair`) but never extends an aspect given to only
-        some paintings (faces for the portraits, keypoints added for a few) to the rest."""
+        catalog has, or had at the end of a run, for at least `COMPLETE_SHARE` of its
+        paintings (the manifest's ``complete``). So a re-run redoes rows lost to damage
+        (`artsim check --repair`) but never extends an aspect given to only some paintings
+        (faces for the portraits, keypoints added for a few) to the rest."""
         try:  # as on disk: another writer may have added an aspect since this one opened
             registered = store.read_json(self.path / MANIFEST).get("aspects", {})
         except (OSError, ValueError, AttributeError):
@@ -641,7 +642,12 @@ class Catalog:
             for a, desc in registered.items()
             if a in ASPECTS
             and a != "global"
-            and len(self._done_ids_of(a, desc.get("model", ""))) >= COMPLETE_SHARE * len(self._ids)
+            and isinstance(desc, dict)
+            and (
+                desc.get("complete") is True
+                or len(self._done_ids_of(a, str(desc.get("model", ""))))
+                >= COMPLETE_SHARE * len(self._ids)
+            )
         ]
         return ["global", *complete]
 
@@ -858,6 +864,9 @@ class Catalog:
             data = self.aspect(name)
             meta["count"] = len(data)
             meta["items_done"] = len(data.done)
+            if len(data.done) >= COMPLETE_SHARE * len(self._ids):
+                # meant for every painting: a plain re-run redoes its rows if damage loses them
+                meta["complete"] = True
             if data.parts_fingerprint and len(data) >= MMAP_MIN_ROWS:
                 folder = _aspect_folder(self.path, name, meta["model"])
                 for vname, vectors in data.vectors.items():
