@@ -507,3 +507,12 @@ def test_check_and_merge_with_vector_files(tmp_path, folder, monkeypatch):
     vf.write_bytes(b"not numpy")
     again = Catalog.open(tmp_path / "c")
     assert np.array_equal(again.aspect("global").vectors["global"], _decoded(tmp_path / "c")[1])
+
+
+def test_a_writer_keeps_the_aspects_another_one_registered(tmp_path, folder):
+    Catalog.create(tmp_path / "cat").add(folder, aspects=["global"])
+    stale = Catalog.open(tmp_path / "cat")  # opened before the other writer's run
+    Catalog.open(tmp_path / "cat").add(folder, aspects=["local"], limit=2)
+    gradient(150, 150, seed=43).save(folder / "new.jpg")
+    assert stale.add(folder).added == 1
+    assert "local" in Catalog.open(tmp_path / "cat").manifest["aspects"]  # not written over

@@ -576,11 +576,19 @@ class Catalog:
 
     def _reload_model(self) -> None:
         """The manifest's model as on disk: another writer may have calibrated an int8
-        network (or dropped auto's int8) since this catalog was opened."""
+        network (or dropped auto's int8) since this catalog was opened. Aspects another
+        writer registered meanwhile are taken in too, so that writing this manifest back
+        never drops them."""
         try:
-            model = store.read_json(self.path / MANIFEST)["model"]
-        except (OSError, ValueError, KeyError, TypeError):
+            on_disk = store.read_json(self.path / MANIFEST)
+            model = on_disk["model"]
+            aspects = on_disk.get("aspects", {})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return  # a writer on a broken manifest fails later, with the reason
+        if isinstance(aspects, dict):
+            mine = self.manifest.setdefault("aspects", {})
+            for name, desc in aspects.items():
+                mine.setdefault(name, desc)
         if model != self.manifest["model"]:
             self.manifest["model"] = model
             self._encoder = None
