@@ -321,3 +321,25 @@ def test_a_catalog_keeps_the_kind_of_local_features_it_was_built_with(
     plain = Catalog.open(plain.path)
     assert local_mod.local_params(plain) == (512, 256)
     assert build_local(plain) == 5 and len(LocalStore(plain, max_side=512)) == 6
+
+
+def test_the_stored_size_skips_parts_being_written_or_gone(tmp_path, folder, monkeypatch) -> None:
+    """`artsim info` in one process while another writes: a file renamed between the listing
+    and its size must not fail the reader (found by tests/test_crash.py)."""
+    from artsim.catalog.local import stored_bytes
+
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global", "local"], batch_size=3)
+    before = stored_bytes(Catalog.open(cat.path))
+    st = local_store(Catalog.open(cat.path))
+    (st.folder / "part-1-000099-7.xy.tmp.npy").write_bytes(b"\x93NUMPY" + bytes(1000))
+    assert stored_bytes(Catalog.open(cat.path)) == before  # a part being written: not counted
+    real_stat = Path.stat
+
+    def vanishing(self, *a, **kw):
+        if self.name.endswith(".desc.npy"):
+            raise FileNotFoundError(self)  # renamed away by a writer meanwhile
+        return real_stat(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "stat", vanishing)
+    assert 0 < stored_bytes(Catalog.open(cat.path)) < before

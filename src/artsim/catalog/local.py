@@ -262,9 +262,18 @@ def local_store(catalog: Catalog) -> LocalStore:
 
 
 def stored_bytes(catalog: Catalog) -> int:
-    """Bytes on disk of the catalog's local features (every part)."""
+    """Bytes on disk of the catalog's local features (every written part). A writer may
+    rename or remove a file between the listing and its size: it then counts as 0."""
     folder = catalog.path / "cache" / f"local-{model_key(*local_params(catalog))}"
-    return sum(f.stat().st_size for f in folder.glob("part-*.npy")) if folder.is_dir() else 0
+    total = 0
+    for f in folder.glob("part-*.npy") if folder.is_dir() else ():
+        if f.name.endswith(".tmp.npy"):  # being written
+            continue
+        try:
+            total += f.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def build_local(
