@@ -33,7 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eval_photos import PHOTO_PARAMS  # a sibling script: benchmarks/ is on sys.path
+from eval_photos import (  # a sibling script: benchmarks/ is on sys.path
+    PHOTO_PARAMS,
+    add_module_levers,
+    set_module_levers,
+)
 
 import artsim.search.photo as photo
 from artsim.catalog import Catalog
@@ -225,17 +229,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--index-images", type=int, default=96, help="0: skip the indexing cost")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
-    ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
+    add_module_levers(ap)
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
-    ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
-    ap.add_argument(
-        "--stretch",
-        choices=("on", "off"),
-        default="on" if photo.STRETCH else "off",
-        help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
-        "session 12)",
-    )
     ap.add_argument("--votes", type=int, default=photo.VOTES)
     ap.add_argument(
         "--region-features",
@@ -264,10 +259,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features
     # module constants read at call time, and the shortlist default Catalog.search relies on
-    photo.PER_HYPOTHESIS = args.per_hypothesis
-    photo.STRETCH = args.stretch == "on"
+    set_module_levers(args)
     photo.search_photo.__kwdefaults__["shortlist"] = args.shortlist
     photo.search_photo.__kwdefaults__["votes"] = args.votes
     photo.search_photo.__kwdefaults__["per_painting_features"] = photo.PER_PAINTING_MODES[

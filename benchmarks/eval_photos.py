@@ -59,6 +59,27 @@ PHOTO_PARAMS = (
 )
 
 
+def add_module_levers(ap: argparse.ArgumentParser) -> None:
+    """The photo path's levers that are module constants of artsim.search.photo, read at
+    call time (shared with bench_photos.py; `set_module_levers` applies them)."""
+    ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
+    ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
+    ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument(
+        "--stretch",
+        choices=("on", "off"),
+        default="on" if photo.STRETCH else "off",
+        help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
+        "session 12)",
+    )
+
+
+def set_module_levers(args: argparse.Namespace) -> None:
+    photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features
+    photo.PER_HYPOTHESIS = args.per_hypothesis
+    photo.STRETCH = args.stretch == "on"
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -236,17 +257,8 @@ def main() -> None:
         help="comma-separated: mild, framed, gallery, screen, dim",
     )
     # the speed levers of docs/photos.md "Cost", to measure their effect on recall
-    ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
-    ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
+    add_module_levers(ap)
     ap.add_argument("--shortlist", type=int, default=photo.SHORTLIST)
-    ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
-    ap.add_argument(
-        "--stretch",
-        choices=("on", "off"),
-        default="on" if photo.STRETCH else "off",
-        help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
-        "session 12)",
-    )
     ap.add_argument(
         "--votes",
         type=int,
@@ -282,9 +294,7 @@ def main() -> None:
         "query verified) and score them",
     )
     args = ap.parse_args()
-    photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features  # read per call
-    photo.PER_HYPOTHESIS = args.per_hypothesis
-    photo.STRETCH = args.stretch == "on"
+    set_module_levers(args)
     started = time.perf_counter()
     gt = args.data / "groundtruth"
     if args.rescore:
