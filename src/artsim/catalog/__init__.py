@@ -637,11 +637,9 @@ class Catalog:
         catalog has, or had at the end of a run, for at least `COMPLETE_SHARE` of its
         paintings (the manifest's ``complete``). So a re-run redoes rows lost to damage
         (`artsim check --repair`) but never extends an aspect given to only some paintings
-        (faces for the portraits, keypoints added for a few) to the rest."""
-        try:  # as on disk: another writer may have added an aspect since this one opened
-            registered = store.read_json(self.path / MANIFEST).get("aspects", {})
-        except (OSError, ValueError, AttributeError):
-            registered = self.manifest.get("aspects", {})
+        (faces for the portraits, keypoints added for a few) to the rest. Index runs ask under
+        the writer lock, which has taken in the aspects other writers registered."""
+        registered = self.manifest.get("aspects", {})
         if not self._ids:
             have = [a for a in registered if a in ASPECTS]
             return list(dict.fromkeys([*DEFAULT_ASPECTS, *have]))  # `create` registers global
