@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+import artsim.detectors.paintings as paintings
 import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.detectors.paintings import find_paintings
@@ -72,12 +73,20 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
         help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
         "session 12)",
     )
+    ap.add_argument(
+        "--lines",
+        choices=("on", "off"),
+        default="on" if paintings.LINES else "off",
+        help="localisation also assembles quadrilaterals from long straight edges (off: "
+        "contours only, as before session 13)",
+    )
 
 
 def set_module_levers(args: argparse.Namespace) -> None:
     photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features
     photo.PER_HYPOTHESIS = args.per_hypothesis
     photo.STRETCH = args.stretch == "on"
+    paintings.LINES = args.lines == "on"
 
 
 def log(msg: str) -> None:

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 
 from artsim.detectors.paintings import (
     PhotoTooSmallError,
+    _Line,
     find_paintings,
     order_corners,
     rectify,
@@ -117,3 +118,125 @@ def test_a_tiny_photo_is_refused_with_a_clear_message() -> None:
 def test_corners_are_ordered_clockwise_from_top_left() -> None:
     pts = np.array([[10, 90], [100, 5], [0, 0], [95, 100]], np.float64)
     assert order_corners(pts).tolist() == [[0, 0], [100, 5], [95, 100], [10, 90]]
+
+
+def _shaken(im: Image.Image, length: int, angle: float) -> Image.Image:
+    """Motion blur: a line kernel of ``length`` px at ``angle`` degrees."""
+    import cv2
+
+    k = np.zeros((length, length), np.float32)
+    k[length // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+    k = cv2.warpAffine(k, rot, (length, length))
+    return Image.fromarray(cv2.filter2D(np.asarray(im), -1, k / k.sum()))
+
+
+def test_a_shaken_frame_is_found_by_its_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a shaking hand smears the frame's edges across the motion: its contour no longer
+    # closes, but its sides are still long straight edges (line_quads)
+    import artsim.detectors.paintings as paintings
+
+    found = {}
+    for lines in (False, True):
+        monkeypatch.setattr(paintings, "LINES", lines)
+        hits = 0
+        for seed in range(8):
+            photo = framed_photo([generated_painting(seed)], np.random.default_rng(seed))
+            im = _shaken(photo.image, 21, 30.0 * seed)
+            regions = find_paintings(im)
+            hits += any(corner_error(r.quad, photo.quads[0]) < 0.06 for r in regions)
+        found[lines] = hits
+    assert found[True] >= found[False] + 3, found  # 1 of 8 -> 5 of 8 when written
+
+
+def _line(
+    a: tuple[float, float], b: tuple[float, float], spans: list[tuple[float, float]]
+) -> _Line:
+
+    p, q = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return _Line(p, (q - p) / np.linalg.norm(q - p), np.array(spans, np.float64))
+
+
+def test_a_strip_between_a_frame_edge_and_the_picture_is_not_a_painting() -> None:
+    # the lines along a frame's top and bottom run on past the strip's corners (a T, not a
+    # corner): such a strip is rejected, a rectangle whose sides end at its corners is not
+    from artsim.detectors.paintings import _through_corners
+
+    top = _line((0, 0), (100, 0), [(0.0, 100.0)])  # from x=0 to x=100
+    bottom = _line((0, 60), (100, 60), [(0.0, 100.0)])
+    left = _line((80, 0), (80, 60), [(0.0, 60.0)])
+    right = _line((100, 0), (100, 60), [(0.0, 60.0)])
+    strip = [(top, 80.0, 100.0), (right, 0.0, 60.0), (bottom, 100.0, 80.0), (left, 60.0, 0.0)]
+    assert _through_corners(strip) == 2  # the top and bottom run on left of x=80
+    whole_left = _line((0, 0), (0, 60), [(0.0, 60.0)])
+    box = [(top, 0.0, 100.0), (right, 0.0, 60.0), (bottom, 100.0, 0.0), (whole_left, 60.0, 0.0)]
+    assert _through_corners(box) == 0
+    # a "+" at one corner: both lines run on through it, which is one corner, not two
+    long_top = _line((-50, 0), (100, 0), [(0.0, 150.0)])  # from x=-50
+    long_left = _line((0, -40), (0, 60), [(0.0, 100.0)])  # from y=-40
+    plus = [
+        (long_top, 50.0, 150.0),
+        (right, 0.0, 60.0),
+        (bottom, 100.0, 0.0),
+        (long_left, 100.0, 40.0),
+    ]
+    assert _through_corners(plus) == 1
+
+
+def test_line_coverage_counts_each_covered_stretch_once() -> None:
+    line = _line((0, 0), (1, 0), [(0.0, 10.0), (20.0, 30.0)])
+    assert float(line.covered(0.0, 40.0)) == 0.5
+    assert float(line.covered(40.0, 0.0)) == 0.5  # either order
+    assert float(line.covered(2.0, 8.0)) == 1.0
+    # arrays broadcast: every pair of positions at once
+    grid = line.covered(np.array([0.0, 20.0])[:, None], np.array([10.0, 40.0])[None, :])
+    assert grid.shape == (2, 2) and float(grid[0, 0]) == 1.0 and float(grid[1, 1]) == 0.5
+
+
+def test_a_drawn_rectangle_is_assembled_from_its_lines_corners_clockwise() -> None:
+    import cv2
+
+    from artsim.detectors.paintings import line_quads
+
+    edges = np.zeros((480, 640), np.uint8)
+    corners = np.array([[120, 90], [520, 110], [505, 400], [105, 380]], np.float64)
+    cv2.polylines(edges, [corners.astype(np.int32).reshape(-1, 1, 2)], True, 255, 1)
+    quads = line_quads(edges, min_area=0.04 * 640 * 480)
+    assert quads, "no quadrilateral from a drawn rectangle"
+    assert np.abs(quads[0] - corners).max() <= 2.0, quads[0]
+    # a map with only horizontal lines, or none, gives nothing
+    flat = np.zeros_like(edges)
+    flat[[100, 300]] = 255
+    assert line_quads(flat, min_area=1000) == []
+    assert line_quads(np.zeros_like(edges), min_area=1000) == []
+
+
+def test_lines_that_cross_between_their_neighbours_make_no_bowtie() -> None:
+    import cv2
+
+    from artsim.detectors.paintings import line_quads
+
+    # the outline through these corners in this order crosses itself; taken as a
+    # quadrilateral it is a "bowtie", whose angles and area alone would pass
+    edges = np.zeros((700, 700), np.uint8)
+    corners = np.array([[30, 132], [165, 70], [134, 636], [294, 577]], np.int32)
+    cv2.polylines(edges, [corners.reshape(-1, 1, 2)], True, 255, 1)
+    assert line_quads(edges, min_area=1000) == []
+
+
+def test_two_paintings_between_the_same_two_lines_are_not_one() -> None:
+    import cv2
+
+    from artsim.detectors.paintings import line_quads
+
+    # two frames hung side by side at one height: their tops and bottoms make two long
+    # lines, but the quad spanning both (the wall between them inside) is not a painting
+    for transpose in (False, True):
+        edges = np.zeros((480, 640), np.uint8)
+        for x0, x1 in ((50, 280), (360, 590)):
+            cv2.rectangle(edges, (x0, 100), (x1, 400), 255, 1)
+        if transpose:
+            edges = np.ascontiguousarray(edges.T)
+        quads = line_quads(edges, min_area=0.04 * edges.size)
+        widths = sorted(float(np.ptp(q[:, 1 if transpose else 0])) for q in quads)
+        assert len(quads) == 2 and all(220 <= w <= 240 for w in widths), quads
