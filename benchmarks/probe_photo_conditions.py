@@ -1,10 +1,13 @@
 """Photo queries under conditions the evaluation settings do not vary: the framed setting's
-photos turned sideways without EXIF, sent through a messenger (480 px), underexposed, or
-"enhanced" by a phone (saturation, contrast, sharpening). A quick probe on a seeded sample
-of the ground-truth pairs, recall@1 per condition, the photo path as `Catalog.search` runs it.
+photos turned sideways without EXIF, sent through a messenger (480 px), underexposed,
+"enhanced" by a phone (saturation, contrast, sharpening), cut by the photo's edge, partly
+hidden by a visitor, taken from far to the side, shaken, with a lamp's reflection, or from
+across the room. A quick probe on a seeded sample of the ground-truth pairs, recall@1 per
+condition, the photo path as `Catalog.search` runs it.
 
     python benchmarks/probe_photo_conditions.py --catalog eval-catalog --data ../shared/data \
-        --n 60 --conditions none,rot90,rot180,small480,dark,vivid
+        --n 60 --conditions none,rot90,rot180,small480,dark,vivid,cut,visitor,oblique,shake,\
+lamp,far
 """
 
 from __future__ import annotations
@@ -16,17 +19,98 @@ import time
 from pathlib import Path
 
 import numpy as np
+from eval_photos import add_module_levers, set_module_levers  # a sibling script
 from PIL import Image, ImageEnhance, ImageFilter
 
+import artsim.detectors.paintings as paintings
 from artsim.catalog import Catalog
+from artsim.detectors.paintings import Quad, find_paintings
 from artsim.evaluation.groundtruth import load_instance_pairs
+from artsim.evaluation.metrics import localisation_hits
 from artsim.evaluation.run import framed_queries, gt_index, usable_pairs
 
 REPO = Path(__file__).resolve().parents[1]
-CONDITIONS = ("none", "rot90", "rot180", "small480", "dark", "vivid")
+# conditions that leave the painting where it was in the photo: its localisation is scored
+SAME_PLACE = ("none", "dark", "vivid", "visitor", "shake", "lamp")
+CONDITIONS = (
+    "none",
+    "rot90",
+    "rot180",
+    "small480",
+    "dark",
+    "vivid",
+    "cut",
+    "visitor",
+    "oblique",
+    "shake",
+    "lamp",
+    "far",
+)
 
 
-def condition(kind: str, im: Image.Image, rng: np.random.Generator) -> Image.Image:
+def _box(quad: Quad) -> tuple[float, float, float, float]:
+    xs, ys = [x for x, _ in quad], [y for _, y in quad]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def harsh(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> Image.Image:
+    """The conditions that need the painting's place in the photo (its corners, ``quad``)."""
+    import cv2
+
+    x0, y0, x1, y1 = _box(quad)
+    w, h = x1 - x0, y1 - y0
+    if kind == "cut":  # the photo's edge cuts 30 % off the painting, on a random side
+        side = int(rng.integers(4))
+        box = [0.0, 0.0, float(im.width), float(im.height)]
+        box[side] = (x0 + 0.3 * w, y0 + 0.3 * h, x1 - 0.3 * w, y1 - 0.3 * h)[side]
+        return im.crop(tuple(round(v) for v in box))
+    if kind == "visitor":  # a dark head and shoulders over the lower third of the painting
+        a = np.asarray(im).copy()
+        cx = round(x0 + w * rng.uniform(0.3, 0.7))
+        colour = tuple(int(c) for c in rng.integers(10, 70, 3))
+        r = 0.3 * min(w, h)
+        head = (round(0.75 * r), round(0.95 * r))
+        cv2.ellipse(a, (cx, round(y1 - 1.5 * r)), head, 0, 0, 360, colour, -1)
+        cv2.ellipse(
+            a, (cx, round(y1 + 0.4 * r)), (round(2 * r), round(1.2 * r)), 0, 0, 360, colour, -1
+        )
+        return Image.fromarray(a)
+    if kind == "oblique":  # standing far to the side: the far edge 35 % shorter
+        wd, ht = im.size
+        wall = tuple(float(v) for v in np.median(np.asarray(im).reshape(-1, 3), axis=0))
+        s = 0.35 * ht / 2
+        src = np.float32([[0, 0], [wd, 0], [wd, ht], [0, ht]])
+        dst = np.float32([[0, 0], [wd * 0.8, s], [wd * 0.8, ht - s], [0, ht]])
+        if rng.random() < 0.5:  # the near side on the right instead
+            dst = np.float32([[wd * 0.2, s], [wd, 0], [wd, ht], [wd * 0.2, ht - s]])
+        m = cv2.getPerspectiveTransform(src, dst)
+        return Image.fromarray(cv2.warpPerspective(np.asarray(im), m, (wd, ht), borderValue=wall))
+    if kind == "shake":  # motion blur over 1.5 % of the long side, at a random angle
+        n = max(3, round(0.015 * max(im.size)) | 1)
+        k = np.zeros((n, n), np.float32)
+        k[n // 2, :] = 1 / n
+        rot = cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), float(rng.uniform(0, 180)), 1)
+        k = cv2.warpAffine(k, rot, (n, n))
+        return Image.fromarray(cv2.filter2D(np.asarray(im), -1, k / max(k.sum(), 1e-6)))
+    if kind == "lamp":  # a lamp's reflection: a saturated blob on ~12 % of the painting
+        a = np.asarray(im, np.float32)
+        yy, xx = np.mgrid[: im.height, : im.width]
+        cx, cy = x0 + w * rng.uniform(0.2, 0.8), y0 + h * rng.uniform(0.2, 0.8)
+        sx, sy = 0.2 * w, 0.12 * h
+        g = np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))[..., None]
+        return Image.fromarray(np.clip(a + 255 * 1.6 * g, 0, 255).astype(np.uint8))
+    if kind == "far":  # from across the room: the photo at half size on a wider wall
+        a = np.asarray(im)
+        wall = np.median(a.reshape(-1, 3), axis=0)
+        canvas = np.clip(wall + rng.normal(0, 6, (im.height, im.width, 3)), 0, 255).astype(np.uint8)
+        small = cv2.resize(a, (im.width // 2, im.height // 2), interpolation=cv2.INTER_AREA)
+        ox, oy = int(rng.integers(im.width // 2)), int(rng.integers(im.height // 2))
+        canvas[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
+        return Image.fromarray(canvas)
+    raise ValueError(f"unknown condition {kind!r}; choose from {', '.join(CONDITIONS)}")
+
+
+def condition(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> Image.Image:
     if kind == "none":
         return im
     if kind == "rot90":  # a phone held sideways, its EXIF orientation lost
@@ -45,7 +129,7 @@ def condition(kind: str, im: Image.Image, rng: np.random.Generator) -> Image.Ima
     if kind == "vivid":  # a phone's "enhanced" look
         im = ImageEnhance.Contrast(ImageEnhance.Color(im).enhance(1.6)).enhance(1.4)
         return im.filter(ImageFilter.UnsharpMask(3, 150, 2))
-    raise ValueError(f"unknown condition {kind!r}; choose from {', '.join(CONDITIONS)}")
+    return harsh(kind, im, quad, rng)
 
 
 def main() -> None:
@@ -55,7 +139,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="ground-truth pairs (a seeded sample)")
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--out", type=Path)
+    add_module_levers(ap)
     args = ap.parse_args()
+    set_module_levers(args)
     cat = Catalog.open(args.catalog)
     path_to_id, id_to_path = gt_index(cat, args.data)
     pairs = usable_pairs(load_instance_pairs(args.data / "groundtruth"), set(path_to_id))
@@ -63,23 +149,42 @@ def main() -> None:
     sample = [pairs[i] for i in sorted(pick)]
     photos = framed_queries(sample, set(path_to_id), args.data, seed=3, p_two=0.0)
     out: dict[str, float] = {}
+    localised: dict[str, float] = {}
     for kind in args.conditions.split(","):
         rng = np.random.default_rng(11)  # the same noise for every run of a condition
-        hits, started = 0, time.perf_counter()
+        hits, located, started = 0, 0, time.perf_counter()
         for p in sample:
-            found = cat.search(condition(kind, photos[p.query_path].image, rng), k=5)
+            q = photos[p.query_path]
+            im = condition(kind, q.image, q.quads[0], rng)
+            if kind in SAME_PLACE:
+                regions = [r.quad for r in find_paintings(im)]
+                located += localisation_hits(regions, q.quads, im.size)[0]
+            found = cat.search(im, k=5)
             # the query file is itself in the catalog: the other rendering is the answer
             ranked = [id_to_path.get(h.id) for h in found if id_to_path.get(h.id) != p.query_path]
             hits += bool(ranked) and ranked[0] == p.target_path
         out[kind] = hits / len(sample)
         per_query = (time.perf_counter() - started) / len(sample)
+        where = ""
+        if kind in SAME_PLACE:
+            localised[kind] = located / len(sample)
+            where = f", painting localised (IoU >= 0.8) {located}/{len(sample)}"
         print(
-            f"{kind}: {hits}/{len(sample)} = {out[kind]:.3f} ({per_query:.2f} s a query)",
+            f"{kind}: {hits}/{len(sample)} = {out[kind]:.3f}{where} ({per_query:.2f} s a query)",
             flush=True,
         )
     if args.out:
         args.out.write_text(
-            json.dumps({"catalog": str(args.catalog), "n": len(sample), "recall@1": out}, indent=2)
+            json.dumps(
+                {
+                    "catalog": str(args.catalog),
+                    "n": len(sample),
+                    "lines": paintings.LINES,
+                    "recall@1": out,
+                    "localised": localised,
+                },
+                indent=2,
+            )
             + "\n"
         )
 
