@@ -35,7 +35,8 @@ MIN_COVER = 0.4  # share of each side of a line quadrilateral that edges must co
 MIN_SUPPORT = 0.5  # the edge support a quadrilateral needs to be a painting or a page
 LINE_SUPPORT = 0.65  # the edge support a line quadrilateral needs
 MAX_EDGE_SHARE = 0.12  # no line quadrilaterals where more of the photo than this is edges
-MAX_SEGMENTS = 300  # the longest straight segments that lines are assembled from
+MAX_SEGMENTS = 300
+CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)  # the longest straight segments that lines are assembled from
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
@@ -393,8 +394,11 @@ def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray,
                 continue
             found.append((q, _support(_side_support(gx, gy, mag_thr, q))))
     # quads from lines, on the lowest thresholds' Canny map as found (Hough bridges its
-    # gaps); a map of edges nearly everywhere is texture, whose lines frame nothing
-    if LINES and line_edges is not None and float((line_edges > 0).mean()) <= MAX_EDGE_SHARE:
+    # gaps), as a fallback: a photo with a closed outline this well supported keeps the
+    # contours' answer (lines cost ~50 ms a photo and found no more there); a map of edges
+    # nearly everywhere is texture, whose lines frame nothing
+    needed = not any(s >= CONTOUR_ENOUGH for _, s in found)
+    if LINES and needed and line_edges is not None and (line_edges > 0).mean() <= MAX_EDGE_SHARE:
         contour_quads = np.array([q for q, _ in found]).reshape(-1, 4, 2)
         # closed outlines a painting or a page could be, for lines to stay out of: inside
         # a screen's display, lines of text and the picture's edge made false pages (screen
