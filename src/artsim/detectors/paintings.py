@@ -37,8 +37,8 @@ MIN_COVER = 0.4  # share of each side of a line quadrilateral that edges must co
 MIN_SUPPORT = 0.5  # the edge support a quadrilateral needs to be a painting or a page
 LINE_SUPPORT = 0.65  # the edge support a line quadrilateral needs
 MAX_EDGE_SHARE = 0.12  # no line quadrilaterals where more of the photo than this is edges
-MAX_SEGMENTS = 300
-CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)  # the longest straight segments that lines are assembled from
+MAX_SEGMENTS = 300  # the longest straight segments that lines are assembled from
+CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
