@@ -406,7 +406,7 @@ def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray,
         # a screen's display, lines of text and the picture's edge made false pages (screen
         # photos' paintings found 0.60 -> 0.46). The cost: a picture that only lines find
         # inside a frame that a contour found is left out (the frame is searched instead)
-        outlines = [(q, 0.01 * np.sqrt(_poly_area(q)) + 2) for q, s in found if s >= MIN_SUPPORT]
+        outlines = [(q, _nest_tol(_poly_area(q))) for q, s in found if s >= MIN_SUPPORT]
         for q in line_quads(line_edges, min_area):
             if _same_quad(q, contour_quads).any():
                 continue  # a contour found it already
@@ -424,6 +424,12 @@ def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray,
         if not _same_quad(q, np.array([k for k, _ in kept]).reshape(-1, 4, 2)).any():
             kept.append((q, s))
     return kept
+
+
+def _nest_tol(area: float) -> float:
+    """How far (px) a quad's corners may stray outside one of this area and still be inside
+    it: a frame's edge and the picture's share a line, give or take a pixel or two."""
+    return float(0.01 * np.sqrt(area) + 2)
 
 
 def _same_quad(q: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -455,7 +461,7 @@ def select_paintings(
         if used[i]:
             continue
         area = _poly_area(q)
-        tol = 0.01 * np.sqrt(area) + 2
+        tol = _nest_tol(area)
         inner = [j for j in range(i + 1, len(good)) if not used[j] and _inside(good[j][0], q, tol)]
         for j in inner:
             used[j] = True
@@ -475,7 +481,7 @@ def select_paintings(
         # picture off-centre beside text: its largest inner quad of page_share is searched
         # too, after all the paintings; which one is the painting, the search decides
         r_area = _poly_area(region[0])
-        r_tol = 0.01 * np.sqrt(r_area) + 2
+        r_tol = _nest_tol(r_area)
         pages = [
             j
             for j in inner
