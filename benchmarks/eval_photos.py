@@ -57,6 +57,8 @@ PHOTO_PARAMS = (
     "votes",
     "region_features",
     "stretch",
+    "lines",
+    "lines_retry",
 )
 
 
@@ -80,6 +82,13 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
         help="localisation also assembles quadrilaterals from long straight edges (off: "
         "contours only, as before session 13)",
     )
+    ap.add_argument(
+        "--lines-retry",
+        choices=("on", "off"),
+        default="on" if photo.LINES_RETRY else "off",
+        help="when no candidate is verified, localise again with line quadrilaterals and "
+        "search the regions they add (off: as before session 14)",
+    )
 
 
 def set_module_levers(args: argparse.Namespace) -> None:
@@ -87,6 +96,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.PER_HYPOTHESIS = args.per_hypothesis
     photo.STRETCH = args.stretch == "on"
     paintings.LINES = args.lines == "on"
+    photo.LINES_RETRY = args.lines_retry == "on"
 
 
 def log(msg: str) -> None:
@@ -387,6 +397,8 @@ def main() -> None:
                 image,
                 k=300,
                 min_inliers=0,
+                retry_below=photo.MIN_INLIERS,
+                exclude=exclude,  # as a catalog without this rendering would answer
                 verify=qpath in verified,
                 shortlist=args.shortlist,
                 per_painting_features=photo.PER_PAINTING_MODES[args.region_features],

@@ -23,6 +23,7 @@ from eval_photos import add_module_levers, set_module_levers  # a sibling script
 from PIL import Image, ImageEnhance, ImageFilter
 
 import artsim.detectors.paintings as paintings
+import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.detectors.paintings import Quad, find_paintings
 from artsim.evaluation.groundtruth import load_instance_pairs
@@ -159,7 +160,8 @@ def main() -> None:
             if kind in SAME_PLACE:
                 regions = [r.quad for r in find_paintings(im)]
                 located += localisation_hits(regions, q.quads, im.size)[0]
-            found = cat.search(im, k=5)
+            # as a catalog without the photographed rendering would answer
+            found = photo.search_photo(cat, im, k=5, exclude=path_to_id[p.query_path])
             # the query file is itself in the catalog: the other rendering is the answer
             ranked = [id_to_path.get(h.id) for h in found if id_to_path.get(h.id) != p.query_path]
             hits += bool(ranked) and ranked[0] == p.target_path
@@ -180,6 +182,7 @@ def main() -> None:
                     "catalog": str(args.catalog),
                     "n": len(sample),
                     "lines": paintings.LINES,
+                    "lines_retry": photo.LINES_RETRY,
                     "recall@1": out,
                     "localised": localised,
                 },

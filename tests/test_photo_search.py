@@ -265,3 +265,54 @@ def test_keypoint_votes_bring_a_painting_the_global_shortlist_misses(
             assert hits and target not in {h.id for h in hits}
     assert found < 3  # the global vector alone misses at least one of them
     assert list(cat.path.glob("cache/local-*/votes-*.faiss"))  # kept for the next query
+
+
+@pytest.mark.slow
+def test_lines_are_tried_only_when_nothing_is_verified(small_catalog, monkeypatch) -> None:
+    """LINES_RETRY: a photo whose answer is verified is localised once, without lines; a
+    photo that nothing verifies (of a painting outside the catalog) is localised again with
+    lines, and each region that adds is searched as a hypothesis of its own."""
+    import artsim.detectors.paintings as paintings
+    import artsim.search.photo as photo_mod
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+    from tests.images_factory import mosaic
+
+    cat, src = small_catalog
+    calls: list[bool | None] = []
+    real = paintings.find_paintings
+
+    def find(image, **kw):
+        calls.append(kw.get("lines"))
+        found = real(image, **kw)
+        # what lines alone would add: the first region, nudged (a different quad)
+        if kw.get("lines") and found:
+            q = np.asarray(found[0].quad, np.float32) * 0.9 + 10
+            view = paintings.rectify(image, q)
+            return [paintings.PaintingRegion(tuple(map(tuple, q)), view, 0.7)]
+        return [] if kw.get("lines") else found
+
+    monkeypatch.setattr(paintings, "find_paintings", find)
+    monkeypatch.setattr(paintings, "LINES", False)
+    target = sorted(src.glob("*.jpg"))[3]
+    shot = framed_photo([load_rgb(target, max_side=1024)], np.random.default_rng(21))
+    hits = photo_mod.search_photo(cat, shot.image, k=5)
+    assert Path(hits[0].image).name == target.name and hits[0].inliers
+    assert calls == [None]  # verified: no second localisation
+    calls.clear()
+    # the evaluation's call: its own thresholds later, the retry's now
+    photo_mod.search_photo(cat, shot.image, k=5, min_inliers=0, retry_below=10_000)
+    assert calls == [None, True]
+
+    calls.clear()
+    stranger = framed_photo([mosaic(600, 450, seed=5, cells=9)], np.random.default_rng(22))
+    hits = photo_mod.search_photo(cat, stranger.image, k=10)
+    assert calls == [None, True]
+    assert not any(h.inliers for h in hits)
+    n_first = 1 + len(real(stranger.image, max_paintings=3))
+    assert any(h.scores["hypothesis"] == n_first for h in hits)  # the line region's own hits
+
+    calls.clear()
+    monkeypatch.setattr(photo_mod, "LINES_RETRY", False)  # eval_photos.py --lines-retry off
+    photo_mod.search_photo(cat, stranger.image, k=10)
+    assert calls == [None]

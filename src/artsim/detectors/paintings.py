@@ -366,11 +366,15 @@ def _support(sides: np.ndarray) -> float:
     return float(0.5 * sides.min() + 0.5 * sides.mean())
 
 
-def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray, float]]:
+def candidate_quads(
+    gray: np.ndarray, min_area: float, *, lines: bool | None = None
+) -> list[tuple[np.ndarray, float]]:
     """Convex, roughly rectangular quadrilaterals among the edges of a grey image, with
-    their edge support; near-duplicates merged."""
+    their edge support; near-duplicates merged. ``lines``: also quads from long straight
+    edges where no contour is clear (None: ``LINES``)."""
     import cv2
 
+    lines = LINES if lines is None else lines
     blurred = cv2.GaussianBlur(gray, (5, 5), 0)
     med = float(np.median(blurred))
     found: list[tuple[np.ndarray, float]] = []
@@ -400,7 +404,7 @@ def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray,
     # contours' answer (lines cost ~50 ms a photo and found no more there); a map of edges
     # nearly everywhere is texture, whose lines frame nothing
     needed = not any(s >= CONTOUR_ENOUGH for _, s in found)
-    if LINES and needed and line_edges is not None and (line_edges > 0).mean() <= MAX_EDGE_SHARE:
+    if lines and needed and line_edges is not None and (line_edges > 0).mean() <= MAX_EDGE_SHARE:
         contour_quads = np.array([q for q, _ in found]).reshape(-1, 4, 2)
         # closed outlines a painting or a page could be, for lines to stay out of: inside
         # a screen's display, lines of text and the picture's edge made false pages (screen
@@ -408,7 +412,7 @@ def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray,
         # inside a frame that a contour found is left out (the frame is searched instead)
         outlines = [(q, _nest_tol(_poly_area(q))) for q, s in found if s >= MIN_SUPPORT]
         for q in line_quads(line_edges, min_area):
-            if _same_quad(q, contour_quads).any():
+            if same_quad(q, contour_quads).any():
                 continue  # a contour found it already
             if any(_inside(q, o, tol) for o, tol in outlines):
                 continue
@@ -421,7 +425,7 @@ def candidate_quads(gray: np.ndarray, min_area: float) -> list[tuple[np.ndarray,
     found.sort(key=lambda qs: -qs[1])
     kept: list[tuple[np.ndarray, float]] = []
     for q, s in found:
-        if not _same_quad(q, np.array([k for k, _ in kept]).reshape(-1, 4, 2)).any():
+        if not same_quad(q, np.array([k for k, _ in kept]).reshape(-1, 4, 2)).any():
             kept.append((q, s))
     return kept
 
@@ -432,7 +436,7 @@ def _nest_tol(area: float) -> float:
     return float(0.01 * np.sqrt(area) + 2)
 
 
-def _same_quad(q: np.ndarray, others: np.ndarray) -> np.ndarray:
+def same_quad(q: np.ndarray, others: np.ndarray) -> np.ndarray:
     """For each of ``others`` (n, 4, 2): no corner further from q's than 2 % of q's size
     (and 2 px)."""
     return np.abs(others - q).max(axis=(1, 2)) <= 0.02 * np.sqrt(_poly_area(q)) + 2
@@ -522,12 +526,14 @@ def find_paintings(
     max_area: float = 0.97,
     work_side: int = WORK_SIDE,
     rectify_side: int = 512,
+    lines: bool | None = None,
 ) -> list[PaintingRegion]:
     """Paintings in a photo, largest first (then the pictures found on pages, see
     `select_paintings`): quadrilaterals in photo pixels and frontal views.
 
     ``min_area``/``max_area``: share of the photo a painting may cover (smaller ones are
-    labels and details; a quad that is the whole image is not a localisation). Raises
+    labels and details; a quad that is the whole image is not a localisation). ``lines``:
+    also quadrilaterals from long straight edges (None: ``LINES``). Raises
     PhotoTooSmallError for a photo under 64 px; returns [] when nothing is found.
     """
     import cv2
@@ -540,7 +546,7 @@ def find_paintings(
     total = float(gray.shape[0] * gray.shape[1])
     cands = [
         (q, s)
-        for q, s in candidate_quads(gray, min_area * total)
+        for q, s in candidate_quads(gray, min_area * total, lines=lines)
         if _poly_area(q) <= max_area * total
     ]
     regions = []

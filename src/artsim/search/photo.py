@@ -14,6 +14,10 @@
    painting's own when the photo shows several); a painting with at least ``min_inliers``
    inliers is ranked above every unverified one, by score = global score +
    ``inlier_weight`` x inliers, each place in the photo leading once (``rank_candidates``).
+   When no candidate is verified, the photo is localised again with line quadrilaterals
+   too (``LINES_RETRY``: a shaken or cut frame's contour does not close, its straight
+   edges remain), and the regions that adds are embedded, shortlisted and verified with
+   their own keypoints: a cost only such queries pay.
 4. Each result carries the matched region in query pixels (``quad``: the verified
    painting's corners, else the hypothesis' quadrilateral) and ``inliers``.
 
@@ -35,6 +39,7 @@ from artsim.records import SearchResult
 if TYPE_CHECKING:
     from artsim.catalog import Catalog
     from artsim.catalog.local import LocalFeatures
+    from artsim.search.verify import Verification
 
 PHOTO_MODES = ("auto", "off")
 QUERY_SIDE = 1024  # photos are downscaled to this before anything else
@@ -56,6 +61,9 @@ OVERLAP = True  # find the photo's keypoints in a thread beside localisation and
 # catalog's stay unstretched: descriptors are normalised, only detection needs it)
 STRETCH = True
 VOTES = 20  # plus the paintings most voted for by the photo's keypoints (catalog.local_votes)
+# no candidate verified: localise again with line quadrilaterals and search what they add
+# (lines in every query's localisation cost ~+90 ms p50 at 10,000 paintings, docs/photos.md)
+LINES_RETRY = True
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -226,11 +234,36 @@ def _shortlist(
             regions = []
         hyps += [(r.image, r.quad) for r in regions]
 
-    data, index = catalog.vector_index("global")
+    data, _ = catalog.vector_index("global")
+    # rows -> items; masked and excluded paintings never come back
+    ok = np.ones(len(data), dtype=bool)
+    if mask is not None:
+        ok &= mask[data.row_pos]
+    if exclude is not None:
+        for r in data.rows_of_item(exclude):
+            ok[r] = False
+    sims = _hypothesis_sims(catalog, [h[0] for h in hyps], ok)
+    best_h = sims.argmax(0)
+    best_s = sims.max(0)
+    # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
+    # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
+    # whole photo's)
+    n_short = min(len(data) - 1, max(shortlist, k))
+    short: set[int] = {
+        int(r) for r in np.argpartition(-best_s, n_short)[:n_short] if np.isfinite(best_s[r])
+    }
+    short |= _own_top(sims)
+    return data, short, best_s, best_h, ok
+
+
+def _hypothesis_sims(catalog: Catalog, images: list[Image.Image], ok: np.ndarray) -> np.ndarray:
+    """(hypotheses, rows) similarities of the embedded hypotheses to the catalog by the
+    instance part of the vector; rows not ``ok`` get -inf."""
+    _, index = catalog.vector_index("global")
     vectors = index.vectors
     assert vectors is not None  # the catalog's indexes keep the vectors (Catalog.vector_index)
     dims = instance_dims(catalog)
-    qv = catalog.encoder.embed_images([h[0] for h in hyps])
+    qv = catalog.encoder.embed_images(images)
     if dims is not None:
         qv = qv[:, :dims] / np.maximum(np.linalg.norm(qv[:, :dims], axis=1, keepdims=True), 1e-12)
         cat = vectors[:, :dims]
@@ -241,29 +274,53 @@ def _shortlist(
         sims = (qv @ cat.T) / norms
     else:
         sims = qv @ vectors.T
-    # rows -> items; masked and excluded paintings never come back
-    ok = np.ones(len(data), dtype=bool)
-    if mask is not None:
-        ok &= mask[data.row_pos]
-    if exclude is not None:
-        for r in data.rows_of_item(exclude):
-            ok[r] = False
-    sims = np.where(ok[None, :], sims, -np.inf)
-    best_h = sims.argmax(0)
-    best_s = sims.max(0)
-    # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
-    # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
-    # whole photo's)
-    n_short = min(len(data) - 1, max(shortlist, k))
-    short: set[int] = {
-        int(r) for r in np.argpartition(-best_s, n_short)[:n_short] if np.isfinite(best_s[r])
+    return np.where(ok[None, :], sims, -np.inf)
+
+
+def _own_top(sims: np.ndarray) -> set[int]:
+    """Each hypothesis' own top ``PER_HYPOTHESIS`` rows."""
+    n_own = min(sims.shape[1] - 1, PER_HYPOTHESIS)
+    return {
+        int(r)
+        for h in range(len(sims))
+        for r in np.argpartition(-sims[h], n_own)[:n_own]
+        if np.isfinite(sims[h, r])
     }
-    for h in range(len(hyps)):
-        n_own = min(len(data) - 1, PER_HYPOTHESIS)
-        short.update(
-            int(r) for r in np.argpartition(-sims[h], n_own)[:n_own] if np.isfinite(sims[h, r])
-        )
-    return data, short, best_s, best_h, ok
+
+
+def _verify_rows(
+    catalog: Catalog, data: Any, rows: list[int], qf: LocalFeatures, size: tuple[int, int]
+) -> dict[int, Verification]:
+    """Each row's geometric check against the query's keypoints (rows whose painting has no
+    stored or computable local features are left out)."""
+    from artsim.catalog.local import local_store
+    from artsim.search.verify import verify_candidates
+
+    if not rows:
+        return {}
+    feats = local_store(catalog).ensure([data.item_ids[r] for r in rows])
+    checked = [r for r in rows if data.item_ids[r] in feats]
+    results = verify_candidates(qf, size, [feats[data.item_ids[r]] for r in checked])
+    return dict(zip(checked, results, strict=True))
+
+
+def _line_regions(
+    work: Image.Image, hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]]
+) -> list[tuple[Image.Image, tuple[tuple[float, float], ...]]]:
+    """Paintings found in the photo with line quadrilaterals too, less those already among
+    the hypotheses."""
+    from artsim.detectors.paintings import find_paintings, same_quad
+
+    try:
+        regions = find_paintings(work, max_paintings=3, lines=True)
+    except Exception:  # a failed localisation must never fail the query
+        return []
+    known = np.array([h[1] for h in hyps[1:]], np.float32).reshape(-1, 4, 2)
+    return [
+        (r.image, r.quad)
+        for r in regions
+        if not same_quad(np.asarray(r.quad, np.float32), known).any()
+    ]
 
 
 def search_photo(
@@ -281,15 +338,16 @@ def search_photo(
     per_painting_features: bool | None = None,
     votes: int = VOTES,
     original_size: tuple[int, int] | None = None,
+    retry_below: int | None = None,
     **_: Any,
 ) -> list[SearchResult]:
     """Paintings shown in a photo, best first (see the module docstring). Quads come back
     in pixels of ``original_size`` (the photo before a reduced-size decode), else of
-    ``image``."""
-    from artsim.catalog.local import local_store
+    ``image``. ``retry_below``: localise again with lines (``LINES_RETRY``) when no
+    candidate has this many inliers (None: ``min_inliers``; the evaluation ranks with its
+    own thresholds and passes 0 as ``min_inliers``)."""
     from artsim.detectors.paintings import check_size
     from artsim.search import to_result
-    from artsim.search.verify import verify_candidates
 
     check_size(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
@@ -328,20 +386,42 @@ def search_photo(
     if qf is not None and votes > 0:
         short.update(_voted_rows(catalog, data, qf, votes, ok))
     rows = sorted(short, key=lambda r: -best_s[r])
+    checks = _verify_rows(catalog, data, rows, qf, work.size) if qf is not None else {}
+
+    def sure(v: Verification, least: int = min_inliers) -> bool:
+        return v.inliers >= least and v.quad is not None
+
+    retry = min_inliers if retry_below is None else retry_below
+    if (
+        LINES_RETRY
+        and localise
+        and qf is not None
+        and not any(sure(v, retry) for v in checks.values())
+    ):
+        from artsim.detectors.paintings import LINES
+
+        extra = [] if LINES else _line_regions(work, hyps)  # LINES: the first pass had them
+        if extra:
+            n0 = len(hyps)
+            hyps += extra
+            sims = _hypothesis_sims(catalog, [h[0] for h in extra], ok)
+            better = sims.max(0) > best_s
+            best_h = np.where(better, sims.argmax(0) + n0, best_h)
+            best_s = np.maximum(best_s, sims.max(0))
+            rows = sorted(set(rows) | _own_top(sims), key=lambda r: -best_s[r])
+            # each new region's own keypoints (see query_features), then every row again
+            qf = query_features(work, [h[1] for h in extra], whole=qf)
+            checks = _verify_rows(catalog, data, rows, qf, work.size)
 
     inliers = {r: 0 for r in rows}
     raw = {r: 0 for r in rows}  # inliers before the threshold (for choosing it)
     quads = {r: tuple((x / s, y / s) for x, y in hyps[best_h[r]][1]) for r in rows}
-    if qf is not None and rows:
-        store = local_store(catalog)
-        feats = store.ensure([data.item_ids[r] for r in rows])
-        checked = [r for r in rows if data.item_ids[r] in feats]
-        results = verify_candidates(qf, work.size, [feats[data.item_ids[r]] for r in checked])
-        for r, v in zip(checked, results, strict=True):
-            raw[r] = v.inliers
-            if v.inliers >= min_inliers and v.quad is not None:
-                inliers[r] = v.inliers
-                quads[r] = tuple((x / s, y / s) for x, y in v.quad)
+    for r, v in checks.items():
+        raw[r] = v.inliers
+        if sure(v):
+            assert v.quad is not None
+            inliers[r] = v.inliers
+            quads[r] = tuple((x / s, y / s) for x, y in v.quad)
 
     def score(r: int) -> float:
         return float(best_s[r]) + inlier_weight * inliers[r]
