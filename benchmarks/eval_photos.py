@@ -397,7 +397,7 @@ def main() -> None:
                 image,
                 k=300,
                 min_inliers=0,
-                retry_below=photo.MIN_INLIERS,
+                retry_below=args.min_inliers or photo.MIN_INLIERS,
                 exclude=exclude,  # as a catalog without this rendering would answer
                 verify=qpath in verified,
                 shortlist=args.shortlist,

@@ -314,5 +314,30 @@ def test_lines_are_tried_only_when_nothing_is_verified(small_catalog, monkeypatc
 
     calls.clear()
     monkeypatch.setattr(photo_mod, "LINES_RETRY", False)  # eval_photos.py --lines-retry off
-    photo_mod.search_photo(cat, stranger.image, k=10)
+    first_pass = [h.id for h in photo_mod.search_photo(cat, stranger.image, k=10)]
     assert calls == [None]
+
+    # a retry that fails part way never fails the query: the first pass's answer stands
+    monkeypatch.setattr(photo_mod, "LINES_RETRY", True)
+    real_verify, n_verify = photo_mod._verify_rows, []
+
+    def verify_once(*a, **kw):
+        n_verify.append(1)
+        if len(n_verify) > 1:
+            raise RuntimeError("broken")
+        return real_verify(*a, **kw)
+
+    monkeypatch.setattr(photo_mod, "_verify_rows", verify_once)
+    hits = photo_mod.search_photo(cat, stranger.image, k=10)
+    assert len(n_verify) == 2 and [h.id for h in hits] == first_pass
+    assert all(h.scores["hypothesis"] < n_first for h in hits)
+
+
+def test_the_shortlist_of_a_tiny_catalog_keeps_every_row() -> None:
+    from artsim.search.photo import _own_top, _top_rows
+
+    assert _own_top(np.array([[0.5]])) == {0}
+    assert _own_top(np.array([[0.5, 0.4], [0.1, 0.2]])) == {0, 1}
+    assert _top_rows(np.array([0.1, -np.inf, 0.3]), 30) == {0, 2}  # masked rows never
+    assert _top_rows(np.array([0.1, 0.9, 0.3, 0.5]), 2) == {1, 3}
+    assert _top_rows(np.array([]), 5) == set()

@@ -248,11 +248,7 @@ def _shortlist(
     # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
     # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
     # whole photo's)
-    n_short = min(len(data) - 1, max(shortlist, k))
-    short: set[int] = {
-        int(r) for r in np.argpartition(-best_s, n_short)[:n_short] if np.isfinite(best_s[r])
-    }
-    short |= _own_top(sims)
+    short = _top_rows(best_s, max(shortlist, k)) | _own_top(sims)
     return data, short, best_s, best_h, ok
 
 
@@ -277,15 +273,17 @@ def _hypothesis_sims(catalog: Catalog, images: list[Image.Image], ok: np.ndarray
     return np.where(ok[None, :], sims, -np.inf)
 
 
+def _top_rows(scores: np.ndarray, n: int) -> set[int]:
+    """The (at most) ``n`` best-scoring rows, masked (-inf) ones left out."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return set()
+    return {int(r) for r in np.argpartition(-scores, n - 1)[:n] if np.isfinite(scores[r])}
+
+
 def _own_top(sims: np.ndarray) -> set[int]:
     """Each hypothesis' own top ``PER_HYPOTHESIS`` rows."""
-    n_own = min(sims.shape[1] - 1, PER_HYPOTHESIS)
-    return {
-        int(r)
-        for h in range(len(sims))
-        for r in np.argpartition(-sims[h], n_own)[:n_own]
-        if np.isfinite(sims[h, r])
-    }
+    return {r for h in sims for r in _top_rows(h, PER_HYPOTHESIS)}
 
 
 def _verify_rows(
@@ -392,26 +390,27 @@ def search_photo(
         return v.inliers >= least and v.quad is not None
 
     retry = min_inliers if retry_below is None else retry_below
-    if (
-        LINES_RETRY
-        and localise
-        and qf is not None
-        and not any(sure(v, retry) for v in checks.values())
-    ):
+    # checks empty: nothing could be verified (no local features), lines would not change that
+    if LINES_RETRY and localise and checks and not any(sure(v, retry) for v in checks.values()):
         from artsim.detectors.paintings import LINES
 
+        assert qf is not None  # checks come from it
         extra = [] if LINES else _line_regions(work, hyps)  # LINES: the first pass had them
         if extra:
-            n0 = len(hyps)
-            hyps += extra
-            sims = _hypothesis_sims(catalog, [h[0] for h in extra], ok)
-            better = sims.max(0) > best_s
-            best_h = np.where(better, sims.argmax(0) + n0, best_h)
-            best_s = np.maximum(best_s, sims.max(0))
-            rows = sorted(set(rows) | _own_top(sims), key=lambda r: -best_s[r])
-            # each new region's own keypoints (see query_features), then every row again
-            qf = query_features(work, [h[1] for h in extra], whole=qf)
-            checks = _verify_rows(catalog, data, rows, qf, work.size)
+            try:
+                sims = _hypothesis_sims(catalog, [h[0] for h in extra], ok)
+                n0 = len(hyps)
+                h2 = np.where(sims.max(0) > best_s, sims.argmax(0) + n0, best_h)
+                s2 = np.maximum(best_s, sims.max(0))
+                rows2 = sorted(set(rows) | _own_top(sims), key=lambda r: -s2[r])
+                # each new region's own keypoints (see query_features), then every row again
+                qf2 = query_features(work, [h[1] for h in extra], whole=qf)
+                checks2 = _verify_rows(catalog, data, rows2, qf2, work.size)
+            except Exception as e:  # the first pass's answer stands
+                logging.getLogger(__name__).warning("searching line regions failed (%s)", e)
+            else:
+                hyps += extra
+                best_h, best_s, rows, checks = h2, s2, rows2, checks2
 
     inliers = {r: 0 for r in rows}
     raw = {r: 0 for r in rows}  # inliers before the threshold (for choosing it)
