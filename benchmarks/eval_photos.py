@@ -68,27 +68,28 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
-    ap.add_argument(
-        "--stretch",
-        choices=("on", "off"),
-        default="on" if photo.STRETCH else "off",
-        help="find the photo's keypoints on contrast-stretched grey levels (off: as before "
-        "session 12)",
+    switches = (
+        (
+            "--stretch",
+            photo.STRETCH,
+            "find the photo's keypoints on contrast-stretched grey levels (off: as before "
+            "session 12)",
+        ),
+        (
+            "--lines",
+            paintings.LINES,
+            "localisation also assembles quadrilaterals from long straight edges (off: "
+            "contours only, as before session 13)",
+        ),
+        (
+            "--lines-retry",
+            photo.LINES_RETRY,
+            "when no candidate is verified, localise again with line quadrilaterals and "
+            "search the regions they add (off: as before session 14)",
+        ),
     )
-    ap.add_argument(
-        "--lines",
-        choices=("on", "off"),
-        default="on" if paintings.LINES else "off",
-        help="localisation also assembles quadrilaterals from long straight edges (off: "
-        "contours only, as before session 13)",
-    )
-    ap.add_argument(
-        "--lines-retry",
-        choices=("on", "off"),
-        default="on" if photo.LINES_RETRY else "off",
-        help="when no candidate is verified, localise again with line quadrilaterals and "
-        "search the regions they add (off: as before session 14)",
-    )
+    for flag, default, text in switches:
+        ap.add_argument(flag, choices=("on", "off"), default="on" if default else "off", help=text)
 
 
 def set_module_levers(args: argparse.Namespace) -> None:
