@@ -31,7 +31,8 @@ from artsim.errors import ArtsimError
 MIN_SIDE = 64  # a photo smaller than this has no painting worth finding
 WORK_SIDE = 640  # localisation runs on the photo downscaled to this longest side
 # quadrilaterals from long straight edges too (`line_quads`), where no contour is clear; off
-# by default: the extra regions cost ~+90 ms a gallery photo query (docs/photos.md)
+# by default: the extra regions cost ~+90 ms a gallery photo query (docs/photos.md), so photo
+# search asks for them only when its first answer is not verified (search.photo.LINES_RETRY)
 LINES = False
 MIN_COVER = 0.4  # share of each side of a line quadrilateral that edges must cover
 MIN_SUPPORT = 0.5  # the edge support a quadrilateral needs to be a painting or a page

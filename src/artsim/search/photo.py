@@ -399,9 +399,9 @@ def search_photo(
         if extra:
             try:
                 sims = _hypothesis_sims(catalog, [h[0] for h in extra], ok)
-                n0 = len(hyps)
-                h2 = np.where(sims.max(0) > best_s, sims.argmax(0) + n0, best_h)
-                s2 = np.maximum(best_s, sims.max(0))
+                top = sims.max(0)
+                h2 = np.where(top > best_s, sims.argmax(0) + len(hyps), best_h)
+                s2 = np.maximum(best_s, top)
                 rows2 = sorted(set(rows) | _own_top(sims), key=lambda r: -s2[r])
                 # each new region's own keypoints (see query_features), then every row again
                 qf2 = query_features(work, [h[1] for h in extra], whole=qf)
