@@ -258,6 +258,35 @@ def test_only_the_lock_holder_cleans_temp_files(tmp_path):
     assert thumb.exists()
 
 
+def test_the_lock_holder_cleans_a_dead_readers_cache_temp_files_only(tmp_path):
+    # a search writes local-feature parts under cache/ without the lock; a killed one leaves
+    # temp files tagged with its host and pid, which the next writer removes
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    me = store.writer_tag()
+    other_host = f"by-elsewhere{store._host()}-{dead_pid}"
+    folder = tmp_path / "cache" / "local-rootsift-256-256"
+    folder.mkdir(parents=True)
+    names = {
+        f"part-1-000001-7.xy.{me.rsplit('-', 1)[0]}-{dead_pid}.tmp.npy": False,  # dead: removed
+        f"part-1-000001-7.ids.{me.rsplit('-', 1)[0]}-{dead_pid}.tmp": False,
+        f"part-2-000001-7.xy.{me}.tmp.npy": True,  # this process, alive: kept
+        f"part-3-000001-7.ids.{other_host}.tmp": True,  # another host's: never judged
+        "part-4-000001-7.ids.tmp": True,  # untagged (an older artsim's): kept
+        "part-1-000001-7.xy.npy": True,  # not a temp file
+    }
+    for name in names:
+        (folder / name).write_bytes(b"x")
+    with store.writer_lock(tmp_path):
+        pass
+    assert {n: (folder / n).exists() for n in names} == names
+
+
 def test_dedupe_keep_matches_a_dict_of_last_rows_on_random_keys():
     import random
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from artsim.catalog.store import writer_tag
 from artsim.detectors.keypoints import (
     DESC_SCALE,
     LOCAL_SIDE,
@@ -231,12 +232,13 @@ class LocalStore:
             self.folder
             / f"part-{os.getpid()}-{len(list(self.folder.glob('part-*.ids.json'))):06d}-{np.random.default_rng().integers(1 << 30)}"
         )
+        tag = writer_tag()  # a kill leaves temp files the next index run can tell are dead
         try:
             for name, arr in (("xy", xy), ("desc", desc), ("n", n)):
-                tmp = Path(f"{stem}.{name}.tmp.npy")
+                tmp = Path(f"{stem}.{name}.{tag}.tmp.npy")
                 np.save(tmp, arr)
                 os.replace(tmp, f"{stem}.{name}.npy")
-            tmp = Path(f"{stem}.ids.tmp")
+            tmp = Path(f"{stem}.ids.{tag}.tmp")
             tmp.write_text(json.dumps(ids))
             os.replace(tmp, f"{stem}.ids.json")
         except BaseException:  # a full disk, Ctrl-C: no half-written part left behind

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from artsim.catalog.store import writer_gone, writer_tag
+
 if TYPE_CHECKING:
     from artsim.catalog.local import LocalFeatures, LocalStore
 
@@ -248,7 +250,8 @@ def _write(vi: VoteIndex, store: LocalStore, key: str, budget: int) -> None:
     tag = f"{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
     idx_file = folder / f"votes-{key}-{tag}.faiss"
     meta_file = folder / f"votes-{key}.json"
-    tmp_idx, tmp_meta = Path(f"{idx_file}.tmp"), Path(f"{meta_file}.{tag}.tmp")
+    by = writer_tag()
+    tmp_idx, tmp_meta = Path(f"{idx_file}.{by}.tmp"), Path(f"{meta_file}.{tag}.{by}.tmp")
     try:
         faiss.write_index(vi.index, str(tmp_idx))
         os.replace(tmp_idx, idx_file)
@@ -273,7 +276,7 @@ def _write(vi: VoteIndex, store: LocalStore, key: str, budget: int) -> None:
             continue
         # another process's temporary file may be in use for an hour; its index a reader
         # may have just opened (it reads the metadata, then the index: a miss re-reads)
-        if old.name.endswith(".tmp") and now - _mtime(old) < 3600:
+        if old.name.endswith(".tmp") and now - _mtime(old) < 3600 and not writer_gone(old.name):
             continue
         old.unlink(missing_ok=True)
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -177,7 +178,8 @@ def clean_temp_files(root: Path) -> int:
     """Remove temp files left by a killed writer. Returns how many were removed.
 
     Call only while holding `writer_lock`: a temp file may be a live writer's part in flight.
-    `cache/` is skipped, since readers (the server's thumbnails, maps) write there too."""
+    In `cache/`, which readers (searches, the server's thumbnails) write to without the lock,
+    only temp files named with `writer_tag` whose process is gone are removed."""
     removed = 0
     if root.is_dir():
         for tmp in root.rglob(f".*{TEMP_SUFFIX}"):
@@ -185,7 +187,35 @@ def clean_temp_files(root: Path) -> int:
                 continue
             tmp.unlink(missing_ok=True)
             removed += 1
+        for tmp in (root / "cache").rglob(f"*{TEMP_SUFFIX}*"):
+            if writer_gone(tmp.name):
+                tmp.unlink(missing_ok=True)
+                removed += 1
     return removed
+
+
+_WRITER_RE = re.compile(r"\.by-([A-Za-z0-9_]+)-(\d+)\.tmp(?:\.npy)?$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+
+
+def writer_tag() -> str:
+    """`by-HOST-PID`: put before `.tmp` in a temp file's name, it lets a later writer tell a
+    dead process's leftover from a live one's file in flight (`writer_gone`)."""
+    return f"by-{_host()}-{os.getpid()}"
+
+
+def writer_gone(name: str) -> bool:
+    """Whether this temp file's name carries a `writer_tag` of a process of this host that no
+    longer runs. Another host's (a catalog on a network drive) is never judged gone."""
+    import psutil
+
+    m = _WRITER_RE.search(name)
+    if m is None or m.group(1) != _host():
+        return False
+    return not psutil.pid_exists(int(m.group(2)))
 
 
 # ---------------------------------------------------------------------- parts
