@@ -187,7 +187,8 @@ def clean_temp_files(root: Path) -> int:
                 continue
             tmp.unlink(missing_ok=True)
             removed += 1
-        for tmp in (root / "cache").rglob(f"*{TEMP_SUFFIX}*"):
+        # the local-feature stores only: thumbnails may be millions of files
+        for tmp in (root / "cache").glob(f"local-*/*{TEMP_SUFFIX}*"):
             if writer_gone(tmp.name):
                 tmp.unlink(missing_ok=True)
                 removed += 1
