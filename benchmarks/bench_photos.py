@@ -267,9 +267,10 @@ def main() -> None:
     )
     ap.add_argument(
         "--setting",
-        choices=("framed", "gallery"),
+        choices=("framed", "gallery", "screen"),
         default="framed",
-        help="the photos: framed (issue 13's setting) or the harsher gallery photos",
+        help="the photos: framed (issue 13's setting), the harsher gallery photos, or a "
+        "painting on a web page on a screen",
     )
     ap.add_argument(
         "--unseen",

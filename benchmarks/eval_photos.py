@@ -59,6 +59,7 @@ PHOTO_PARAMS = (
     "stretch",
     "lines",
     "lines_retry",
+    "pages",
 )
 
 
@@ -87,6 +88,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "when no candidate is verified, localise again with line quadrilaterals and "
             "search the regions they add (off: as before session 14)",
         ),
+        (
+            "--pages",
+            paintings.PAGES,
+            "look for a picture on each found region with nothing inside it, as on a screen "
+            "or a catalogue page (off: as before session 15)",
+        ),
     )
     for flag, default, text in switches:
         ap.add_argument(flag, choices=("on", "off"), default="on" if default else "off", help=text)
@@ -98,6 +105,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.STRETCH = args.stretch == "on"
     paintings.LINES = args.lines == "on"
     photo.LINES_RETRY = args.lines_retry == "on"
+    paintings.PAGES = args.pages == "on"
 
 
 def log(msg: str) -> None:

@@ -39,6 +39,10 @@ MIN_SUPPORT = 0.5  # the edge support a quadrilateral needs to be a painting or 
 LINE_SUPPORT = 0.65  # the edge support a line quadrilateral needs
 MAX_EDGE_SHARE = 0.12  # no line quadrilaterals where more of the photo than this is edges
 MAX_SEGMENTS = 300  # the longest straight segments that lines are assembled from
+# look for the picture on a region with nothing found inside it (`page_picture`): a page
+# whose picture no contour outlined (a screen's moire, a catalogue's text)
+PAGES = True
+PAGE_SIDE = 256  # `page_picture` looks at the region's view downscaled to this
 CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -501,8 +505,8 @@ def select_paintings(
     return (out + pictures)[:max_paintings]
 
 
-def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.Image:
-    """The quadrilateral warped to a frontal rectangle (sides from the quad's edge lengths)."""
+def _frontal(quad: np.ndarray, max_side: int) -> tuple[np.ndarray, int, int]:
+    """The homography taking the quadrilateral to its frontal rectangle, and that size."""
     import cv2
 
     q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
@@ -512,7 +516,63 @@ def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.
     s = min(1.0, max_side / max(ew, eh, 1.0))
     w, h = max(8, round(ew * s)), max(8, round(eh * s))
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)  # pixel edges
-    H = cv2.getPerspectiveTransform(q, dst)
+    return cv2.getPerspectiveTransform(q, dst), w, h
+
+
+def page_picture(
+    view: Image.Image,
+    *,
+    min_share: float = 0.06,
+    max_share: float = 0.8,
+    fill: float = 0.85,
+    margin: float = 0.6,
+) -> tuple[int, int, int, int] | None:
+    """The box (x0, y0, x1, y1) of a picture on a page seen frontally (a rectified screen or
+    catalogue page), or None. The page is its median colour; the picture is the most solid
+    large blob that differs from it (Lab distance over one of a few thresholds, lines of text
+    opened away), filling at least ``fill`` of its box, which covers ``min_share`` to
+    ``max_share`` of the view; at least ``margin`` of the view outside the box must be page.
+    A screen's moire and a page's text break the closed outline contours need (screen
+    photos' pictures were found 0.60 of the time; docs/photos.md)."""
+    import cv2
+
+    f = min(1.0, PAGE_SIDE / max(view.size))  # enough for a blob of 6 % of the view
+    small = view.resize((max(1, round(view.width * f)), max(1, round(view.height * f))))
+    a = np.asarray(small.convert("RGB"))
+    h, w = a.shape[:2]
+    if min(h, w) < 32:
+        return None
+    lab = cv2.cvtColor(a, cv2.COLOR_RGB2LAB).astype(np.float32)
+    d = np.sqrt(((lab - np.median(lab.reshape(-1, 3), axis=0)) ** 2).sum(-1))
+    d = cv2.GaussianBlur(d, (0, 0), max(1.0, 0.004 * max(h, w)))
+    k = max(3, round(0.035 * min(h, w)))  # wider than a line of text (~1.2 % of the page)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    best: tuple[float, tuple[int, int, int, int]] | None = None  # (score, box)
+    for thr in (15.0, 25.0, 40.0, 60.0):
+        differs = d > thr
+        mask = cv2.morphologyEx(differs.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        for x, y, bw, bh, area in stats[1:n]:
+            box_area = float(bw * bh)
+            share, solid = box_area / (w * h), area / box_area
+            if not min_share <= share <= max_share or solid < fill:
+                continue
+            outside = differs.sum() - differs[y : y + bh, x : x + bw].sum()
+            if 1.0 - outside / max(w * h - box_area, 1.0) < margin:
+                continue  # the rest is no plain page: a painting's own shapes
+            if best is None or solid * share > best[0]:
+                best = (solid * share, (x, y, x + bw, y + bh))
+    if best is None:
+        return None
+    x0, y0, x1, y1 = (round(float(v) / f) for v in best[1])
+    return (x0, y0, min(x1, view.width), min(y1, view.height))
+
+
+def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.Image:
+    """The quadrilateral warped to a frontal rectangle (sides from the quad's edge lengths)."""
+    import cv2
+
+    H, w, h = _frontal(quad, max_side)
     arr = cv2.warpPerspective(
         np.asarray(image), H, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
     )
@@ -528,18 +588,22 @@ def find_paintings(
     work_side: int = WORK_SIDE,
     rectify_side: int = 512,
     lines: bool | None = None,
+    pages: bool | None = None,
 ) -> list[PaintingRegion]:
     """Paintings in a photo, largest first (then the pictures found on pages, see
-    `select_paintings`): quadrilaterals in photo pixels and frontal views.
+    `select_paintings`, then those `page_picture` finds where no contour found one):
+    quadrilaterals in photo pixels and frontal views.
 
     ``min_area``/``max_area``: share of the photo a painting may cover (smaller ones are
     labels and details; a quad that is the whole image is not a localisation). ``lines``:
-    also quadrilaterals from long straight edges (None: ``LINES``). Raises
+    also quadrilaterals from long straight edges (None: ``LINES``). ``pages``: look for a
+    picture on each region with nothing inside it (None: ``PAGES``). Raises
     PhotoTooSmallError for a photo under 64 px; returns [] when nothing is found.
     """
     import cv2
 
     check_size(image)
+    pages = PAGES if pages is None else pages
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     scale = min(1.0, work_side / max(rgb.size))
     small = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
@@ -551,8 +615,46 @@ def find_paintings(
         if _poly_area(q) <= max_area * total
     ]
     regions = []
-    for q, s in select_paintings(cands, max_paintings=max_paintings):
+    chosen = select_paintings(cands, max_paintings=max_paintings)
+    for q, s in chosen:
         full = q / scale
         quad = tuple((float(x), float(y)) for x, y in full)
         regions.append(PaintingRegion(quad, rectify(rgb, full, rectify_side), float(s)))  # type: ignore[arg-type]
+    if pages:
+        regions += _page_pictures(rgb, regions, [q for q, _ in chosen], max_paintings, rectify_side)
     return regions
+
+
+def _page_pictures(
+    rgb: Image.Image,
+    regions: list[PaintingRegion],
+    work_quads: list[np.ndarray],
+    max_paintings: int,
+    rectify_side: int,
+) -> list[PaintingRegion]:
+    """The pictures `page_picture` finds on regions with nothing found inside them (pages
+    whose picture no contour outlined), up to ``max_paintings`` regions in all; each
+    rectified again from the photo, so that it keeps the photo's resolution."""
+    import cv2
+
+    found = np.array([r.quad for r in regions], np.float64).reshape(-1, 4, 2)
+    out: list[PaintingRegion] = []
+    for r, wq in zip(regions, work_quads, strict=True):
+        if len(regions) + len(out) >= max_paintings:
+            break
+        tol = _nest_tol(_poly_area(wq))
+        if any(_inside(o, wq, tol) for o in work_quads if o is not wq):
+            continue  # a picture was found inside it already
+        box = page_picture(r.image)
+        if box is None:
+            continue
+        H, _, _ = _frontal(np.array(r.quad, np.float32), rectify_side)
+        x0, y0, x1, y1 = box
+        corners = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32)
+        full = cv2.perspectiveTransform(corners, np.linalg.inv(H))[0].astype(np.float64)
+        if same_quad(full, found).any():
+            continue
+        quad = tuple((float(x), float(y)) for x, y in full)
+        out.append(PaintingRegion(quad, rectify(rgb, full, rectify_side), r.score))  # type: ignore[arg-type]
+        found = np.concatenate([found, full[None]])
+    return out
