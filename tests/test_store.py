@@ -258,6 +258,45 @@ def test_only_the_lock_holder_cleans_temp_files(tmp_path):
     assert thumb.exists()
 
 
+KILLED_WRITER = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from artsim.catalog import Catalog, store
+from artsim.catalog.local import LocalFeatures, LocalStore
+from artsim.catalog.local_votes import VoteIndex, _write
+
+path, kind = Path(sys.argv[1]), sys.argv[2]
+real = os.replace
+def die(src, dst):
+    if kind != "local" or str(dst).endswith(".ids.json"):  # the rename that commits
+        os._exit(9)  # as kill -9: no cleanup runs
+    return real(src, dst)
+os.replace = die
+feats = LocalFeatures(np.zeros((3, 2), np.float16), np.ones((3, 128), np.uint8), (10, 10))
+if kind == "local":  # a search storing the features it computed
+    LocalStore(Catalog.open(path)).write(["a"], [feats])
+elif kind == "votes":  # a search building the vote index
+    import faiss
+    _write(VoteIndex(faiss.IndexFlatIP(128), [], 0), LocalStore(Catalog.open(path)), "k", 10)
+else:  # an indexer writing a face chip
+    store.atomic_write_bytes(path / "cache" / "faces" / "ab" / "x.jpg", b"jpeg")
+"""
+
+
+@pytest.mark.parametrize("kind", ["local", "votes", "chip"])
+def test_a_writer_killed_mid_write_leaves_no_temp_file_past_the_next_lock(tmp_path, kind):
+    from artsim.catalog import Catalog
+
+    Catalog.create(tmp_path / "cat")
+    run = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path / "cat"), kind])
+    assert run.returncode == 9
+    assert list((tmp_path / "cat" / "cache").rglob("*.tmp*")), "the kill left no temp file"
+    with store.writer_lock(tmp_path / "cat"):
+        pass
+    assert not list((tmp_path / "cat").rglob("*.tmp*"))
+
+
 def test_the_lock_holder_cleans_a_dead_readers_cache_temp_files_only(tmp_path):
     # a search writes local-feature parts under cache/ without the lock; a killed one leaves
     # temp files tagged with its host and pid, which the next writer removes
@@ -269,7 +308,7 @@ def test_the_lock_holder_cleans_a_dead_readers_cache_temp_files_only(tmp_path):
     )
     dead_pid = int(dead.stdout)
     me = store.writer_tag()
-    other_host = f"by-elsewhere{store._host()}-{dead_pid}"
+    other_host = f"by-{'0' * 10}-{dead_pid}"
     folder = tmp_path / "cache" / "local-rootsift-256-256"
     folder.mkdir(parents=True)
     names = {

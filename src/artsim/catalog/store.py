@@ -79,7 +79,7 @@ def write_error(path: Path, exc: OSError) -> CatalogError:
 
 # ---------------------------------------------------------------------- atomic writes
 def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{writer_tag()}{TEMP_SUFFIX}")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -178,39 +178,43 @@ def clean_temp_files(root: Path) -> int:
     """Remove temp files left by a killed writer. Returns how many were removed.
 
     Call only while holding `writer_lock`: a temp file may be a live writer's part in flight.
-    In `cache/`, which readers (searches, the server's thumbnails) write to without the lock,
-    only temp files named with `writer_tag` whose process is gone are removed."""
+    In `cache/`, which readers (searches, the server's thumbnails and maps) write to without
+    the lock, only temp files whose `writer_tag` names a process of this host that has ended
+    are removed."""
     removed = 0
-    if root.is_dir():
-        for tmp in root.rglob(f".*{TEMP_SUFFIX}"):
-            if tmp.relative_to(root).parts[0] == "cache":
-                continue
+    if not root.is_dir():
+        return 0
+    for tmp in root.rglob(f"*{TEMP_SUFFIX}*"):
+        if tmp.relative_to(root).parts[0] == "cache":
+            dead = writer_gone(tmp.name)
+        else:
+            dead = tmp.name.startswith(".") and tmp.name.endswith(TEMP_SUFFIX)
+        if dead and tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed += 1
-        # the local-feature stores only: thumbnails may be millions of files
-        for tmp in (root / "cache").glob(f"local-*/*{TEMP_SUFFIX}*"):
-            if writer_gone(tmp.name):
-                tmp.unlink(missing_ok=True)
-                removed += 1
     return removed
 
 
-_WRITER_RE = re.compile(r"\.by-([A-Za-z0-9_]+)-(\d+)\.tmp(?:\.npy)?$")
+_WRITER_RE = re.compile(r"\.by-([0-9a-f]+)-(\d+)\.tmp(?:\.npy)?$")
 
 
 def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+    # a hash: hostnames differ in characters a file name cannot keep
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:10]
 
 
 def writer_tag() -> str:
-    """`by-HOST-PID`: put before `.tmp` in a temp file's name, it lets a later writer tell a
-    dead process's leftover from a live one's file in flight (`writer_gone`)."""
+    """`by-HOST-PID` (HOST: a hash of the host's name): put just before `.tmp` in a temp
+    file's name, it lets a later writer tell a dead process's leftover from a live one's file
+    in flight (`writer_gone`)."""
     return f"by-{_host()}-{os.getpid()}"
 
 
 def writer_gone(name: str) -> bool:
-    """Whether this temp file's name carries a `writer_tag` of a process of this host that no
-    longer runs. Another host's (a catalog on a network drive) is never judged gone."""
+    """Whether this temp file's name carries a `writer_tag` of a process of this host that
+    has ended. Another host's (a catalog on a network drive) is never judged gone. (Containers
+    that share a host name and a catalog but not their process ids would misjudge each
+    other's: give them host names of their own.)"""
     import psutil
 
     m = _WRITER_RE.search(name)

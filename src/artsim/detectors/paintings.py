@@ -528,10 +528,10 @@ def page_picture(
     margin: float = 0.6,
 ) -> tuple[int, int, int, int] | None:
     """The box (x0, y0, x1, y1) of a picture on a page seen frontally (a rectified screen or
-    catalogue page), or None. The page is its median colour; the picture is the most solid
-    large blob that differs from it (Lab distance over one of a few thresholds, lines of text
-    opened away), filling at least ``fill`` of its box, which covers ``min_share`` to
-    ``max_share`` of the view; at least ``margin`` of the view outside the box must be page.
+    catalogue page), or None. The page is its median colour; the picture is the largest blob
+    that differs from it (Lab distance over one of a few thresholds, lines of text opened
+    away) and fills at least ``fill`` of its box, which covers ``min_share`` to ``max_share``
+    of the view; at least ``margin`` of the view outside the box must be page.
     A screen's moire and a page's text break the closed outline contours need (screen
     photos' pictures were found 0.60 of the time; docs/photos.md)."""
     import cv2
@@ -547,7 +547,7 @@ def page_picture(
     d = cv2.GaussianBlur(d, (0, 0), max(1.0, 0.004 * max(h, w)))
     k = max(3, round(0.035 * min(h, w)))  # wider than a line of text (~1.2 % of the page)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    best: tuple[float, tuple[int, int, int, int]] | None = None  # (score, box)
+    best: tuple[float, tuple[int, int, int, int]] | None = None  # (blob's share, box)
     for thr in (15.0, 25.0, 40.0, 60.0):
         differs = d > thr
         mask = cv2.morphologyEx(differs.astype(np.uint8), cv2.MORPH_OPEN, kernel)

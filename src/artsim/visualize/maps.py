@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from artsim.catalog.store import writer_tag
 from artsim.errors import ArtsimError
 
 MAP_CACHE_VERSION = 1
@@ -168,7 +169,9 @@ def collection_layout(
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".{writer_tag()}.tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from artsim.catalog.store import writer_tag
 from artsim.errors import ArtsimError
 from artsim.images import open_image
 
@@ -84,7 +85,7 @@ def thumbnail_file(catalog: Any, item_id: str, size: int) -> Path:
         return path
     im = render_thumbnail(catalog.item(item_id)["image"], size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".thumb.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".thumb.", suffix=f".{writer_tag()}.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             im.save(fh, "JPEG", quality=85, optimize=True)
