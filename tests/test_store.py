@@ -297,6 +297,17 @@ def test_a_writer_killed_mid_write_leaves_no_temp_file_past_the_next_lock(tmp_pa
     assert not list((tmp_path / "cat").rglob("*.tmp*"))
 
 
+def test_the_lock_holder_removes_a_killed_runs_partial_download(tmp_path):
+    part = tmp_path / "cache" / "images" / "ab" / ".abcdef.x1y2.part"  # sources.iiif's name
+    done = tmp_path / "cache" / "images" / "ab" / "abcdef.jpg"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"half")
+    done.write_bytes(b"jpeg")
+    with store.writer_lock(tmp_path):
+        pass
+    assert not part.exists() and done.exists()
+
+
 def test_the_lock_holder_cleans_a_dead_readers_cache_temp_files_only(tmp_path):
     # a search writes local-feature parts under cache/ without the lock; a killed one leaves
     # temp files tagged with its host and pid, which the next writer removes

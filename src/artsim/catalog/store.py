@@ -180,7 +180,8 @@ def clean_temp_files(root: Path) -> int:
     Call only while holding `writer_lock`: a temp file may be a live writer's part in flight.
     In `cache/`, which readers (searches, the server's thumbnails and maps) write to without
     the lock, only temp files whose `writer_tag` names a process of this host that has ended
-    are removed."""
+    are removed, and the partial downloads of `cache/images/`, which only the lock holder
+    makes."""
     removed = 0
     if not root.is_dir():
         return 0
@@ -192,6 +193,10 @@ def clean_temp_files(root: Path) -> int:
         if dead and tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed += 1
+    # URL downloads in flight (sources.iiif): only `Catalog.add`, the lock holder, writes here
+    for part in (root / "cache" / "images").glob("*/.*.part"):
+        part.unlink(missing_ok=True)
+        removed += 1
     return removed
 
 
