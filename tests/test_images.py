@@ -228,3 +228,89 @@ def test_a_device_is_refused_with_a_reason(tmp_path):
         open_image("/dev/zero")
     with pytest.raises(ImageLoadError, match=r"cannot open \(not a regular file \(a folder\)\)"):
         open_image(tmp_path)
+
+
+# --- phone photos: HEIC/HEIF and AVIF ---
+
+
+def _two_colour(width: int = 120, height: int = 80) -> Image.Image:
+    from artsim.images import register_heif
+
+    assert register_heif()  # pillow-heif saves the test's HEIC files too
+    im = Image.new("RGB", (width, height), (200, 40, 40))
+    im.paste((40, 40, 200), (0, 0, width // 2, height // 2))  # blue top-left quarter
+    return im
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_decode_with_their_colours(tmp_path, fmt):
+    from artsim.images import IMAGE_EXTENSIONS, is_image_path, register_heif
+
+    assert register_heif()
+    path = tmp_path / f"photo.{'heic' if fmt == 'HEIF' else 'avif'}"
+    _two_colour().save(path, fmt, quality=90)
+    assert is_image_path(path) and path.suffix in IMAGE_EXTENSIONS
+    loaded = open_image(path)
+    assert loaded.image.mode == "RGB" and loaded.image.size == (120, 80)
+    arr = np.asarray(loaded.image).astype(int)
+    assert np.abs(arr[10, 10] - (40, 40, 200)).max() < 25  # lossy, but the same colours
+    assert np.abs(arr[60, 100] - (200, 40, 40)).max() < 25
+    assert open_image(path.read_bytes()).image.size == (120, 80)  # an upload's bytes too
+
+
+def test_a_rotated_heic_photo_is_turned_once(tmp_path):
+    # phones store the camera's rotation; pillow-heif turns the pixels and resets the EXIF
+    # orientation, so applying EXIF again would turn a portrait photo back on its side
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    path = tmp_path / "IMG_0001.HEIC"
+    _two_colour().save(path, "HEIF", quality=90, exif=exif.tobytes())
+    loaded = open_image(path, max_side=64)
+    assert loaded.original_size == (80, 120)
+    assert loaded.image.size == (80, 120)  # under twice max_side: not shrunk
+    arr = np.asarray(loaded.image).astype(int)
+    h, w = arr.shape[:2]
+    # clockwise: the blue top-left quarter is now the top-right one
+    assert np.abs(arr[h // 8, w - 1 - w // 8] - (40, 40, 200)).max() < 30
+    assert np.abs(arr[h // 8, w // 8] - (200, 40, 40)).max() < 30
+
+
+def test_a_truncated_heic_names_the_file(tmp_path):
+    path = tmp_path / "cut.heic"
+    buf = io.BytesIO()
+    _two_colour().save(buf, "HEIF", quality=90)
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageLoadError, match=r"cut\.heic: corrupt or truncated HEIC"):
+        open_image(path)
+
+
+def test_heic_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
+    import artsim.images as images
+
+    buf = io.BytesIO()
+    _two_colour().save(buf, "HEIF", quality=90)
+    head = buf.getvalue()[:16]
+    assert images.looks_like_heif(head)
+    assert not images.looks_like_heif(b"\xff\xd8\xff\xe0" + bytes(12))  # a JPEG
+    # a process where pillow-heif is missing: no HEIF opener registered, register_heif False
+    monkeypatch.setattr(images, "register_heif", lambda: False)
+    monkeypatch.setattr(Image, "open", _refuse_heif(Image.open))
+    path = tmp_path / "IMG_0002.heic"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(
+        ImageLoadError, match=r"IMG_0002\.heic: a HEIC/HEIF photo.*pip install pillow-heif"
+    ):
+        open_image(path)
+
+
+def _refuse_heif(real_open):
+    from PIL import UnidentifiedImageError
+
+    def fake_open(fp, *args, **kwargs):
+        head = fp.read(16)
+        fp.seek(0)
+        if head[4:8] == b"ftyp":
+            raise UnidentifiedImageError("cannot identify image file")
+        return real_open(fp, *args, **kwargs)
+
+    return fake_open

@@ -7,10 +7,12 @@ pose and fused searches go to FakeCatalog (fake, fake_client), which records its
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from artsim.errors import ArtsimError, ImageLoadError
 from artsim.server.app import create_app
@@ -103,6 +105,21 @@ def test_upload_search(client):
     assert body["query"]["upload"]["width"] == 120 and body["count"] == 3
     assert "holiday" not in r.text  # the client's file name is not used for anything
     assert len(upload_workers()) == 1
+
+
+def test_upload_of_a_phone_photo_in_heic(client):
+    from artsim.images import register_heif
+
+    register_heif()
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(jpeg_bytes())).save(buf, "HEIF", quality=85)
+    r = client.post(
+        "/api/search",
+        files={"file": ("IMG_0001.HEIC", buf.getvalue(), "image/heic")},
+        data={"k": "2"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["query"]["upload"]["width"] == 120 and r.json()["count"] == 2
 
 
 def test_upload_params_from_query_string_and_form(client):
@@ -287,6 +304,9 @@ def test_check_image_reads_the_header_only():
     from artsim.server.routes.search import check_image
 
     assert check_image(jpeg_bytes(120, 90), 1_000_000) == (120, 90, "JPEG")
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(jpeg_bytes(120, 90))).save(buf, "AVIF", quality=80)
+    assert check_image(buf.getvalue(), 1_000_000) == (120, 90, "AVIF")
     with pytest.raises(HTTPException) as err:
         check_image(jpeg_bytes(120, 90), 10_000)
     assert err.value.status_code == 413 and "120x90 = 10,800 pixels" in err.value.detail

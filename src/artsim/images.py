@@ -1,6 +1,7 @@
 """Image loading: any file a museum might hand us, turned into an RGB Pillow image.
 
-Handles EXIF orientation, every common mode (L, P, RGBA, CMYK, I;16, F; 12- and 16-bit
+Reads JPEG, PNG, TIFF, WebP, BMP, AVIF and the HEIC/HEIF photos phones take (through
+pillow-heif). Handles EXIF orientation, every common mode (L, P, RGBA, CMYK, I;16, F; 12- and 16-bit
 stretched to their actual maximum), reduced-size JPEG decoding through Pillow's draft mode,
 other formats box-reduced in their own mode as soon as they are decoded (so a huge PNG is in
 memory once, not once per conversion), and refuses decompression bombs before decoding.
@@ -9,6 +10,7 @@ memory once, not once per conversion), and refuses decompression bombs before de
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import stat
@@ -22,7 +24,9 @@ from PIL import Image, UnidentifiedImageError
 
 from artsim.errors import ImageLoadError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".avif", ".heic", ".heif"}
+)
 DEFAULT_MAX_PIXELS = 180_000_000  # about 13,400 px square; above this we refuse rather than decode
 
 
@@ -55,7 +59,28 @@ _ORIENT = {
     8: Image.Transpose.ROTATE_90,
 }
 # The formats open_image decodes, as Pillow's plugin registry names them
-_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP")
+_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "AVIF", "HEIF")
+# the ftyp brands of HEIF files (an ISO media box at byte 4)
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+
+
+@functools.cache
+def register_heif() -> bool:
+    """Teach Pillow to open HEIC/HEIF, the photo format of iPhones and many Android phones,
+    through pillow-heif (once a process; Pillow's plugin registry is process-wide). pillow-heif
+    applies the file's rotation while decoding and resets its EXIF orientation to 1, so
+    photos are never turned twice. False when pillow-heif is not installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+def looks_like_heif(head: bytes) -> bool:
+    """Whether a file's first bytes are those of a HEIF image (HEIC photos)."""
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -153,6 +178,7 @@ def _open_past_pillow_cap(fp: IO[bytes]) -> Image.Image:
     one, even briefly under a lock, would lift it for every other thread decoding meanwhile;
     so this picks the format's opener from Pillow's registry the way Image.open does."""
     Image.init()
+    register_heif()
     prefix = fp.read(16)
     for fmt in _FORMATS:
         factory, accept = Image.OPEN.get(fmt, (None, None))
@@ -197,13 +223,25 @@ def _open(
         raise ImageLoadError(f"{name}: cannot open ({exc.strerror or exc})") from exc
     except ValueError as exc:  # a NUL character in the path
         raise ImageLoadError(f"{name!r}: not a valid file path ({exc})") from exc
+    heif = register_heif()
     try:
         with fp:
             try:
                 im = _open_past_pillow_cap(fp) if past_pillow_cap else Image.open(fp)
             except UnidentifiedImageError as exc:
                 size = fp.seek(0, io.SEEK_END)
-                reason = "empty file" if size == 0 else "not an image Pillow can read"
+                fp.seek(0)
+                if size == 0:
+                    reason = "empty file"
+                elif looks_like_heif(fp.read(16)):
+                    reason = (
+                        "corrupt or truncated HEIC/HEIF image"
+                        if heif
+                        else "a HEIC/HEIF photo, and pillow-heif is not installed: "
+                        "pip install pillow-heif"
+                    )
+                else:
+                    reason = "not an image Pillow can read"
                 raise ImageLoadError(f"{name}: {reason}") from exc
             width, height = im.size
             if width <= 0 or height <= 0:

@@ -36,6 +36,8 @@ UPLOAD_FORMATS = (
     "WEBP",
     "BMP",
     "GIF",
+    "AVIF",
+    "HEIF",  # phones' photos (pillow-heif: artsim.images.register_heif)
 )  # never EPS & co. (external decoders)
 NO_URLS = "this server does not fetch URLs: search by catalog id or upload an image"
 # name, type, description: the search options as documented for both routes
@@ -232,6 +234,9 @@ def check_image(data: bytes, max_pixels: int) -> tuple[int, int, str]:
     of the accepted image formats, 413 when it would decode to more than max_pixels."""
     from PIL import Image, UnidentifiedImageError
 
+    from artsim.images import register_heif
+
+    register_heif()  # before the first upload: "HEIF" is in Pillow's registry only after it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -231,6 +231,10 @@
   // ------------------------------------------------------------------ search
   function showQuery(src, label) {
     $("#query-preview").hidden = false;
+    // e.g. a phone's HEIC photo: the server reads it, but most browsers cannot show it
+    $("#query-img").onerror = () => {
+      $("#query-label").textContent = label + " (this browser cannot show it; the search reads it)";
+    };
     $("#query-img").src = src;
     $("#query-label").textContent = label;
     drawQueryOutline([]);
