@@ -6,7 +6,7 @@ For each image set, fresh catalogs index the same paintings with ``--aspects glo
 ``global,local`` (``Catalog.add``), each run in its own process after a warm-up, rounds
 interleaved; with ``--baseline-src DIR`` an older artsim (``DIR/src``) runs beside this one
 in the same rounds (who goes first rotates). Sets:
-- ``sample``: every 100th painting of the sample data folder (mostly 224 px WikiArt);
+- ``sample``: every ``--stride``th (100th) painting of the sample data folder (mostly 224 px WikiArt);
 - ``nga``: the NGA images of at least 1,000 px (what a museum's own files look like).
 
 Prints per painting wall and CPU ms (medians) and the added share, and writes JSON with
@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def image_sets(data: Path, n: int) -> dict[str, list[str]]:
+def image_sets(data: Path, n: int, stride: int = 100) -> dict[str, list[str]]:
     from PIL import Image
 
     exts = {".jpg", ".jpeg", ".png"}
@@ -37,7 +37,7 @@ def image_sets(data: Path, n: int) -> dict[str, list[str]]:
         for sub in ("wikiart", "peopleart", "nga/images")
         for p in (data / sub).rglob("*")
         if p.suffix.lower() in exts
-    )[::100][:n]
+    )[::stride][:n]
     nga = []
     for p in sorted((data / "nga" / "images").glob("*.jpg")):
         with Image.open(p) as im:
@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--n", type=int, default=64, help="paintings per set")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--stride", type=int, default=100, help="take every Nth sample painting")
     ap.add_argument("--sets", default="sample,nga")
     ap.add_argument("--baseline-src", type=Path, help="an older artsim's folder holding src/")
     ap.add_argument("--out", type=Path)
@@ -96,7 +97,7 @@ def main() -> None:
     codes = {"this": REPO / "src"}
     if args.baseline_src:
         codes["baseline"] = args.baseline_src / "src"
-    sets = image_sets(args.data, args.n)
+    sets = image_sets(args.data, args.n, args.stride)
     results: dict = {"uptime_start": os.getloadavg(), "sets": {}}
     for name in args.sets.split(","):
         files = sets[name]
