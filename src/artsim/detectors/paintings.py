@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from artsim.detectors.keypoints import NOISY, noise_level, stretch_contrast
 from artsim.errors import ArtsimError
 
 MIN_SIDE = 64  # a photo smaller than this has no painting worth finding
@@ -43,6 +44,10 @@ MAX_SEGMENTS = 300  # the longest straight segments that lines are assembled fro
 # whose picture no contour outlined (a screen's moire, a catalogue's text)
 PAGES = True
 PAGE_SIDE = 256  # `page_picture` looks at the region's view downscaled to this
+# an underexposed photo (its brightest 1 % darker than this) is looked at on stretched and
+# smoothed grey (edge_gray)
+DIM_P99 = 150
+DIM_BLUR = 1.5
 CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -579,6 +584,26 @@ def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.
     return Image.fromarray(arr, "RGB")
 
 
+def edge_gray(gray: np.ndarray) -> np.ndarray:
+    """The grey photo localisation looks for outlines in. An underexposed photo (its
+    brightest 1 % darker than `DIM_P99`) is stretched to the full grey range (`keypoints.stretch_contrast`), then smoothed (Gaussian, sigma
+    `DIM_BLUR` px at `WORK_SIDE`) where the stretch leaves it noisier than
+    `keypoints.NOISY`. Canny's floor thresholds are absolute, so a dark photo's frames fall
+    under them, and high-ISO grain, stretched, breaks their contours: the stretch alone
+    found fewer paintings in dim photos, and stretch with smoothing found most of those
+    missed (docs/photos.md, "Dim photos: outlines on stretched grey")."""
+    import cv2
+
+    # the top percentile, not the median: a bright screen or a lit painting in a dark room
+    # is exposed right, and stretching its dark surround found fewer paintings
+    if float(np.percentile(gray, 99)) >= DIM_P99:
+        return gray
+    gray = stretch_contrast(gray)
+    if noise_level(gray) > NOISY:
+        gray = cv2.GaussianBlur(gray, (0, 0), DIM_BLUR)
+    return gray
+
+
 def find_paintings(
     image: Image.Image,
     *,
@@ -607,7 +632,7 @@ def find_paintings(
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     scale = min(1.0, work_side / max(rgb.size))
     small = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
-    gray = cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2GRAY)
+    gray = edge_gray(cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2GRAY))
     total = float(gray.shape[0] * gray.shape[1])
     cands = [
         (q, s)
