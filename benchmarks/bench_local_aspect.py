@@ -97,6 +97,8 @@ def main() -> None:
     codes = {"this": REPO / "src"}
     if args.baseline_src:
         codes["baseline"] = args.baseline_src / "src"
+    if args.stride < 1:
+        ap.error("--stride must be 1 or more")
     sets = image_sets(args.data, args.n, args.stride)
     results: dict = {"uptime_start": os.getloadavg(), "sets": {}}
     for name in args.sets.split(","):
@@ -132,7 +134,12 @@ def main() -> None:
                 f"CPU: added {100 * out[code]['added']['wall']:+.0f} % wall, "
                 f"{100 * out[code]['added']['cpu']:+.0f} % CPU"
             )
-        results["sets"][name] = {"paintings": len(files), "rounds": args.rounds, **out}
+        results["sets"][name] = {
+            "paintings": len(files),
+            "rounds": args.rounds,
+            "stride": args.stride if name == "sample" else None,
+            **out,
+        }
     results["uptime_end"] = os.getloadavg()
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -127,6 +127,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send(429, b"slow down", "text/plain", Retry_After="3600")
         elif mode == "missing":
             self.send(404, b"<html>not found</html>", "text/html")
+        elif mode == "heic":  # a phone photo's format, encoded without Pillow's HEIF opener
+            import pillow_heif
+
+            buf = io.BytesIO()
+            pillow_heif.from_pillow(Image.open(io.BytesIO(body))).save(buf, quality=80)
+            self.send(200, buf.getvalue(), "image/heic")
         elif mode == "truncated":  # announces the whole image, sends half and hangs up
             self.send(200, body[: len(body) // 2], length=len(body))
             self.close_connection = True
@@ -365,6 +371,17 @@ def test_fetch_image_single(server: IIIFServer, tmp_path: Path):
     with pytest.raises(ImageLoadError, match="HTTP 404"):
         fetch_image(missing, tmp_path, retries=2)
     assert requests_for(server, missing) == 1
+
+
+def test_a_heic_image_is_fetched_cached_and_found_again(server: IIIFServer, tmp_path: Path):
+    from artsim.images import open_image
+
+    url = server.url("heic", 5)
+    path = fetch_image(url, tmp_path)
+    assert path.suffix == ".heic" and cached_path(url, tmp_path) == path
+    assert fetch_image(url, tmp_path) == path  # found in the cache: not fetched again
+    assert requests_for(server, url) == 1
+    assert max(open_image(path).image.size) <= 256
 
 
 def test_concurrent_fetches_overlap(server: IIIFServer, tmp_path: Path, data_dir: Path):

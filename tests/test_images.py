@@ -242,7 +242,21 @@ def _two_colour(width: int = 120, height: int = 80) -> Image.Image:
     return im
 
 
-@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def _no_avif() -> bool:
+    from PIL import features
+
+    return not features.check("avif")
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "HEIF",
+        pytest.param(
+            "AVIF", marks=pytest.mark.skipif(_no_avif(), reason="Pillow built without AVIF")
+        ),
+    ],
+)
 def test_phone_formats_decode_with_their_colours(tmp_path, fmt):
     from artsim.images import IMAGE_EXTENSIONS, is_image_path, register_heif
 
@@ -298,7 +312,8 @@ def test_heic_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
     path = tmp_path / "IMG_0002.heic"
     path.write_bytes(buf.getvalue())
     with pytest.raises(
-        ImageLoadError, match=r"IMG_0002\.heic: a HEIC/HEIF photo.*pip install pillow-heif"
+        ImageLoadError,
+        match=r"IMG_0002\.heic: a HEIC image, and pillow-heif is not installed: pip install",
     ):
         open_image(path)
 
@@ -314,3 +329,38 @@ def _refuse_heif(real_open):
         return real_open(fp, *args, **kwargs)
 
     return fake_open
+
+
+def test_pillows_own_avif_reader_comes_before_pillow_heif():
+    # pillow-heif's wheels decode no AV1: an AVIF file it claimed would fail to decode
+    import subprocess
+    import sys
+
+    code = (
+        "from artsim.images import register_heif; from PIL import Image; "
+        "assert register_heif(); print(Image.ID.index('AVIF') < Image.ID.index('HEIF'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_a_broken_pillow_heif_leaves_the_other_formats_readable(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    import artsim.images as images
+
+    def broken(**kwargs):
+        raise ImportError("libheif.so: cannot open shared object file")
+
+    monkeypatch.setitem(
+        sys.modules, "pillow_heif", types.SimpleNamespace(register_heif_opener=broken)
+    )
+    images.register_heif.cache_clear()
+    try:
+        assert images.register_heif() is False
+        path = tmp_path / "ok.jpg"
+        gradient(40, 30).save(path, quality=90)
+        assert open_image(path).image.size == (40, 30)
+    finally:
+        images.register_heif.cache_clear()

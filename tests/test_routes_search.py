@@ -107,12 +107,18 @@ def test_upload_search(client):
     assert len(upload_workers()) == 1
 
 
-def test_upload_of_a_phone_photo_in_heic(client):
+def test_upload_of_a_phone_photo_in_heic(client, monkeypatch):
+    import pillow_heif
+
     from artsim.images import register_heif
 
-    register_heif()
     buf = io.BytesIO()
-    Image.open(io.BytesIO(jpeg_bytes())).save(buf, "HEIF", quality=85)
+    pillow_heif.from_pillow(Image.open(io.BytesIO(jpeg_bytes()))).save(buf, quality=85)
+    # a server process that has opened no image yet: check_image registers the opener itself
+    Image.init()
+    monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
+    monkeypatch.setattr(Image, "ID", [f for f in Image.ID if f != "HEIF"])
+    register_heif.cache_clear()
     r = client.post(
         "/api/search",
         files={"file": ("IMG_0001.HEIC", buf.getvalue(), "image/heic")},
@@ -120,6 +126,28 @@ def test_upload_of_a_phone_photo_in_heic(client):
     )
     assert r.status_code == 200, r.text
     assert r.json()["query"]["upload"]["width"] == 120 and r.json()["count"] == 2
+    register_heif.cache_clear()  # the registry is restored: let the next caller register again
+
+
+def test_a_heic_upload_without_pillow_heif_is_415_with_the_remedy(monkeypatch):
+    import pillow_heif
+    from fastapi import HTTPException
+
+    import artsim.images as images
+    from artsim.server.routes.search import check_image
+
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(Image.open(io.BytesIO(jpeg_bytes()))).save(buf, quality=85)
+    Image.init()
+    monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
+    monkeypatch.setattr(Image, "ID", [f for f in Image.ID if f != "HEIF"])
+    monkeypatch.setattr(images, "register_heif", lambda: False)
+    with pytest.raises(HTTPException) as err:
+        check_image(buf.getvalue(), 1_000_000)
+    assert err.value.status_code == 415 and "pip install pillow-heif" in err.value.detail
+    with pytest.raises(HTTPException) as err:  # and no KeyError for other files either
+        check_image(b"%!PS-Adobe-3.0 EPSF-3.0\n", 10_000)
+    assert err.value.status_code == 415
 
 
 def test_upload_params_from_query_string_and_form(client):

@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from artsim.errors import ImageLoadError
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".avif", ".heic", ".heif"}
+    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".avif", ".heic", ".heif", ".hif"}
 )
 DEFAULT_MAX_PIXELS = 180_000_000  # about 13,400 px square; above this we refuse rather than decode
 
@@ -60,8 +60,10 @@ _ORIENT = {
 }
 # The formats open_image decodes, as Pillow's plugin registry names them
 _FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "AVIF", "HEIF")
-# the ftyp brands of HEIF files (an ISO media box at byte 4)
-_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+# the ftyp brands of HEIF files (an ISO media box at byte 4): HEVC-coded (HEIC, phones'
+# photos), and the generic image brands HEIC and AVIF files both carry
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs")
+_HEIF_BRANDS = (*_HEIC_BRANDS, b"mif1", b"msf1")
 
 
 @functools.cache
@@ -69,18 +71,31 @@ def register_heif() -> bool:
     """Teach Pillow to open HEIC/HEIF, the photo format of iPhones and many Android phones,
     through pillow-heif (once a process; Pillow's plugin registry is process-wide). pillow-heif
     applies the file's rotation while decoding and resets its EXIF orientation to 1, so
-    photos are never turned twice. False when pillow-heif is not installed."""
+    photos are never turned twice. Pillow's own plugins are registered first, so that its
+    AVIF reader keeps AVIF files (pillow-heif's wheels decode no AV1); thumbnails, depth
+    and auxiliary images are left unparsed (less code reading untrusted uploads). False
+    when pillow-heif is not installed or does not load."""
+    Image.init()
     try:
         from pillow_heif import register_heif_opener
-    except ImportError:
+
+        register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    except (ImportError, OSError):  # missing, or its compiled part does not load
         return False
-    register_heif_opener()
     return True
 
 
 def looks_like_heif(head: bytes) -> bool:
-    """Whether a file's first bytes are those of a HEIF image (HEIC photos)."""
+    """Whether a file's first bytes are those of a HEIF image (HEIC photos; AVIF too)."""
     return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+def _heif_reason(head: bytes, readable: bool) -> str:
+    """Why a HEIF-looking file did not open, and what to do."""
+    kind = "HEIC" if head[8:12] in _HEIC_BRANDS else "HEIF (HEIC or AVIF)"
+    if readable:
+        return f"corrupt or truncated {kind} image"
+    return f"a {kind} image, and pillow-heif is not installed: pip install pillow-heif"
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -217,13 +232,13 @@ def _open(
     *,
     past_pillow_cap: bool = False,
 ) -> LoadedImage:
+    heif = register_heif()
     try:
         fp = io.BytesIO(source) if isinstance(source, bytes) else _open_regular_file(source)
     except OSError as exc:
         raise ImageLoadError(f"{name}: cannot open ({exc.strerror or exc})") from exc
     except ValueError as exc:  # a NUL character in the path
         raise ImageLoadError(f"{name!r}: not a valid file path ({exc})") from exc
-    heif = register_heif()
     try:
         with fp:
             try:
@@ -233,13 +248,8 @@ def _open(
                 fp.seek(0)
                 if size == 0:
                     reason = "empty file"
-                elif looks_like_heif(fp.read(16)):
-                    reason = (
-                        "corrupt or truncated HEIC/HEIF image"
-                        if heif
-                        else "a HEIC/HEIF photo, and pillow-heif is not installed: "
-                        "pip install pillow-heif"
-                    )
+                elif looks_like_heif(head := fp.read(16)):
+                    reason = _heif_reason(head, heif)
                 else:
                     reason = "not an image Pillow can read"
                 raise ImageLoadError(f"{name}: {reason}") from exc
@@ -258,7 +268,7 @@ def _open(
                 im.draft(im.mode if im.mode in ("RGB", "L") else None, (max_side, max_side))
             try:
                 im.load()
-            except (OSError, SyntaxError, ValueError) as exc:
+            except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # RuntimeError: libheif
                 raise ImageLoadError(f"{name}: corrupt or truncated image data ({exc})") from exc
             if max_side:
                 im = _shrink_decoded(im, max_side)
@@ -273,7 +283,7 @@ def _open(
             return LoadedImage(rgb, original)
     except (ImageLoadError, Image.DecompressionBombError):
         raise
-    except (OSError, ValueError, SyntaxError, MemoryError) as exc:
+    except (OSError, ValueError, SyntaxError, MemoryError, RuntimeError) as exc:
         raise ImageLoadError(f"{name}: cannot decode ({exc})") from exc
 
 

@@ -44,9 +44,9 @@ from artsim.server.uploads import ANSWER_WITHIN_S, UploadExecutor
 log = logging.getLogger("artsim.server")
 
 DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
-DEFAULT_MAX_PIXELS = (
-    40_000_000  # ~7,300 x 5,500: any museum JPEG a visitor uploads; far below bombs
-)
+# ~8,200 x 6,100: a phone's 48-megapixel photo (8,064 x 6,048) and any museum JPEG a visitor
+# uploads; far below bombs
+DEFAULT_MAX_PIXELS = 50_000_000
 FORM_OVERHEAD_BYTES = 256 * 1024  # multipart boundaries and the small form fields around the file
 
 

@@ -44,7 +44,7 @@ def serve(
     ] = 20.0,
     max_pixels: Annotated[
         int, typer.Option(min=1, help="Refuse uploads that decode to more pixels than this.")
-    ] = 40_000_000,
+    ] = 50_000_000,  # app.DEFAULT_MAX_PIXELS: a phone's 48-megapixel photo
     allowed_hosts: Annotated[
         list[str] | None,
         typer.Option(

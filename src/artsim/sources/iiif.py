@@ -39,7 +39,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from artsim.errors import ImageLoadError
-from artsim.images import DEFAULT_MAX_PIXELS
+from artsim.images import DEFAULT_MAX_PIXELS, register_heif
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 USER_AGENT = (
@@ -54,6 +54,8 @@ _SUFFIXES = {
     "GIF": ".gif",
     "BMP": ".bmp",
     "JPEG2000": ".jp2",
+    "AVIF": ".avif",
+    "HEIF": ".heic",
 }
 _CACHE_SUFFIXES = tuple(dict.fromkeys(_SUFFIXES.values()))
 _CHUNK = 64 * 1024
@@ -442,6 +444,7 @@ def _transport_failure(exc: Exception, shard: Path) -> _Failure:
 
 def _verify(path: Path, ctype: str, max_pixels: int) -> str:
     """Check that path is a whole image within max_pixels; return the cache file suffix."""
+    register_heif()  # a HEIC link is read as a HEIC file is
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -451,7 +454,9 @@ def _verify(path: Path, ctype: str, max_pixels: int) -> str:
                 )
             fmt = im.format or ""
             # decode at 1/8 scale where the format allows: still reads every byte of the stream
-            im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            # (not HEIF, whose draft may pick an embedded thumbnail and leave the rest unread)
+            if fmt != "HEIF":
+                im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             im.load()
     except _Failure:
         raise
@@ -459,7 +464,7 @@ def _verify(path: Path, ctype: str, max_pixels: int) -> str:
         raise _Failure(f"not an image ({ctype or 'no content type'})") from None
     except Image.DecompressionBombError as exc:
         raise _Failure(f"over the pixel limit ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # RuntimeError: libheif
         raise _Failure(f"corrupt or truncated image ({exc})") from None
     return _SUFFIXES.get(fmt, ".img")
 

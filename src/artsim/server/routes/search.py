@@ -157,7 +157,7 @@ def _upload_doc() -> dict[str, Any]:
     """OpenAPI request body of POST /api/search (the form is read by hand, after admission)."""
     props: dict[str, Any] = {
         "file": {"type": "string", "format": "binary",
-                 "description": "An image: JPEG, PNG, TIFF, WebP, BMP or GIF."},
+                 "description": "An image: JPEG, PNG, TIFF, WebP, BMP, GIF, AVIF or HEIC."},
     }  # fmt: skip
     for name, kind, text in OPTION_DOCS:
         props[name] = {"type": kind, "description": text}
@@ -234,20 +234,26 @@ def check_image(data: bytes, max_pixels: int) -> tuple[int, int, str]:
     of the accepted image formats, 413 when it would decode to more than max_pixels."""
     from PIL import Image, UnidentifiedImageError
 
-    from artsim.images import register_heif
+    from artsim.images import looks_like_heif, register_heif
 
-    register_heif()  # before the first upload: "HEIF" is in Pillow's registry only after it
+    register_heif()  # Pillow's plugins, then pillow-heif's "HEIF" (absent without it)
+    formats = tuple(f for f in UPLOAD_FORMATS if f in Image.OPEN)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as im:
+            with Image.open(io.BytesIO(data), formats=formats) as im:
                 width, height = im.size
                 fmt = im.format or "?"
     except Image.DecompressionBombError as exc:
         raise HTTPException(413, f"image refused: {exc}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError):
+        hint = (
+            "; for HEIC photos the server needs pillow-heif (pip install pillow-heif)"
+            if "HEIF" not in formats and looks_like_heif(data[:16])
+            else ""
+        )
         raise HTTPException(
-            415, f"not an image this server reads ({', '.join(UPLOAD_FORMATS)})"
+            415, f"not an image this server reads ({', '.join(formats)}){hint}"
         ) from None
     if width <= 0 or height <= 0:
         raise HTTPException(415, "the image has no pixels")

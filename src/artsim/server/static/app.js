@@ -231,10 +231,7 @@
   // ------------------------------------------------------------------ search
   function showQuery(src, label) {
     $("#query-preview").hidden = false;
-    // e.g. a phone's HEIC photo: the server reads it, but most browsers cannot show it
-    $("#query-img").onerror = () => {
-      $("#query-label").textContent = label + " (this browser cannot show it; the search reads it)";
-    };
+    $("#query-img").onerror = null;
     $("#query-img").src = src;
     $("#query-label").textContent = label;
     drawQueryOutline([]);
@@ -293,6 +290,11 @@
     const url = URL.createObjectURL(file);
     state.query = { kind: "upload", file: file, url: url, label: file.name || "uploaded image" };
     showQuery(url, state.query.label);
+    // e.g. a phone's HEIC photo: the server reads it, but most browsers cannot show it
+    $("#query-img").onerror = () => {
+      $("#query-label").textContent =
+        state.query.label + " (this browser cannot show it; the search reads it)";
+    };
     history.replaceState(null, "", "#");
     return runSearch();
   }
@@ -592,7 +594,7 @@
       drop.classList.remove("over");
       const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
       if (f) searchByFile(f);
-      else setStatus("drop an image file (JPEG, PNG, TIFF, WebP)", true);
+      else setStatus("drop an image file (JPEG, PNG, TIFF, WebP, AVIF, HEIC)", true);
     });
 
     for (const input of document.querySelectorAll('input[name="aspect"]')) {
