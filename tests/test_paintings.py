@@ -308,7 +308,8 @@ def _dim_photos(n: int) -> list:
     for seed in range(n):
         rng = np.random.default_rng(100 + seed)
         pair = [generated_painting(200 + seed, 300, 420), generated_painting(300 + seed)]
-        photos.append(framed_photo(pair, rng, cover=(0.4, 0.7), **PHOTO_SETTINGS["dim"]))  # type: ignore[arg-type]
+        dim = PHOTO_SETTINGS["dim"]
+        photos.append(framed_photo(pair, rng, cover=(0.4, 0.7), **dim))  # type: ignore[arg-type]
     return photos
 
 

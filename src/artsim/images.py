@@ -1,10 +1,11 @@
 """Image loading: any file a museum might hand us, turned into an RGB Pillow image.
 
 Reads JPEG, PNG, TIFF, WebP, BMP, AVIF and the HEIC/HEIF photos phones take (through
-pillow-heif). Handles EXIF orientation, every common mode (L, P, RGBA, CMYK, I;16, F; 12- and 16-bit
-stretched to their actual maximum), reduced-size JPEG decoding through Pillow's draft mode,
-other formats box-reduced in their own mode as soon as they are decoded (so a huge PNG is in
-memory once, not once per conversion), and refuses decompression bombs before decoding.
+pillow-heif). Handles EXIF orientation, every common mode (L, P, RGBA, CMYK, I;16, F; 12-
+and 16-bit stretched to their actual maximum), reduced-size JPEG decoding through Pillow's
+draft mode, other formats box-reduced in their own mode as soon as they are decoded (so a
+huge PNG is in memory once, not once per conversion), and refuses decompression bombs before
+decoding.
 """
 
 from __future__ import annotations

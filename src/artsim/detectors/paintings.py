@@ -586,12 +586,13 @@ def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.
 
 def edge_gray(gray: np.ndarray) -> np.ndarray:
     """The grey photo localisation looks for outlines in. An underexposed photo (its
-    brightest 1 % darker than `DIM_P99`) is stretched to the full grey range (`keypoints.stretch_contrast`), then smoothed (Gaussian, sigma
-    `DIM_BLUR` px at `WORK_SIDE`) where the stretch leaves it noisier than
-    `keypoints.NOISY`. Canny's floor thresholds are absolute, so a dark photo's frames fall
-    under them, and high-ISO grain, stretched, breaks their contours: the stretch alone
-    found fewer paintings in dim photos, and stretch with smoothing found most of those
-    missed (docs/photos.md, "Dim photos: outlines on stretched grey")."""
+    brightest 1 % darker than `DIM_P99`) is stretched to the full grey range
+    (`keypoints.stretch_contrast`), then smoothed (Gaussian, sigma `DIM_BLUR` px at
+    `WORK_SIDE`) where the stretch leaves it noisier than `keypoints.NOISY`. Canny's floor
+    thresholds are absolute, so a dark photo's frames fall under them, and high-ISO grain,
+    stretched, breaks their contours: the stretch alone found fewer paintings in dim
+    photos, and stretch with smoothing found most of those missed (docs/photos.md, "Dim
+    photos: outlines on stretched grey")."""
     import cv2
 
     # the top percentile, not the median: a bright screen or a lit painting in a dark room
