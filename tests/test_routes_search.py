@@ -107,21 +107,28 @@ def test_upload_search(client):
     assert len(upload_workers()) == 1
 
 
-def test_upload_of_a_phone_photo_in_heic(client, monkeypatch):
+def _heic_without_its_opener(monkeypatch) -> bytes:
+    """A HEIC photo (encoded by pillow-heif directly), with Pillow's HEIF opener taken out of
+    its registry for the test, as in a process that has not registered it."""
     import pillow_heif
-
-    from artsim.images import register_heif
 
     buf = io.BytesIO()
     pillow_heif.from_pillow(Image.open(io.BytesIO(jpeg_bytes()))).save(buf, quality=85)
-    # a server process that has opened no image yet: check_image registers the opener itself
     Image.init()
     monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
     monkeypatch.setattr(Image, "ID", [f for f in Image.ID if f != "HEIF"])
+    return buf.getvalue()
+
+
+def test_upload_of_a_phone_photo_in_heic(client, monkeypatch):
+    from artsim.images import register_heif
+
+    heic = _heic_without_its_opener(monkeypatch)
+    # a server process that has opened no image yet: check_image registers the opener itself
     register_heif.cache_clear()
     r = client.post(
         "/api/search",
-        files={"file": ("IMG_0001.HEIC", buf.getvalue(), "image/heic")},
+        files={"file": ("IMG_0001.HEIC", heic, "image/heic")},
         data={"k": "2"},
     )
     assert r.status_code == 200, r.text
@@ -130,20 +137,15 @@ def test_upload_of_a_phone_photo_in_heic(client, monkeypatch):
 
 
 def test_a_heic_upload_without_pillow_heif_is_415_with_the_remedy(monkeypatch):
-    import pillow_heif
     from fastapi import HTTPException
 
     import artsim.images as images
     from artsim.server.routes.search import check_image
 
-    buf = io.BytesIO()
-    pillow_heif.from_pillow(Image.open(io.BytesIO(jpeg_bytes()))).save(buf, quality=85)
-    Image.init()
-    monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
-    monkeypatch.setattr(Image, "ID", [f for f in Image.ID if f != "HEIF"])
+    heic = _heic_without_its_opener(monkeypatch)
     monkeypatch.setattr(images, "register_heif", lambda: False)
     with pytest.raises(HTTPException) as err:
-        check_image(buf.getvalue(), 1_000_000)
+        check_image(heic, 1_000_000)
     assert err.value.status_code == 415 and "pip install pillow-heif" in err.value.detail
     with pytest.raises(HTTPException) as err:  # and no KeyError for other files either
         check_image(b"%!PS-Adobe-3.0 EPSF-3.0\n", 10_000)

@@ -194,7 +194,6 @@ def _open_past_pillow_cap(fp: IO[bytes]) -> Image.Image:
     one, even briefly under a lock, would lift it for every other thread decoding meanwhile;
     so this picks the format's opener from Pillow's registry the way Image.open does."""
     Image.init()
-    register_heif()
     prefix = fp.read(16)
     for fmt in _FORMATS:
         factory, accept = Image.OPEN.get(fmt, (None, None))

@@ -69,6 +69,18 @@ def noise_level(gray: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
 
 
+def stretch_photo(gray: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """A photo's 2-D uint8 grey stretched (`stretch_contrast`), then smoothed (Gaussian,
+    ``sigma`` px) when the stretch leaves it noisier than `NOISY` grey levels: stretched
+    high-ISO grain would otherwise be found as keypoints and edges."""
+    import cv2
+
+    gray = stretch_contrast(gray)
+    if noise_level(gray) > NOISY:
+        gray = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return gray
+
+
 def extract_local(
     image: Image.Image,
     *,
@@ -78,7 +90,7 @@ def extract_local(
 ) -> LocalFeatures:
     """RootSIFT keypoints of an RGB image, downscaled to ``max_side`` first.
 
-    stretch: prepare a photo: stretch its contrast (`stretch_contrast`), and smooth it
+    stretch: prepare a photo (`stretch_photo`): stretch its contrast, and smooth it
     (Gaussian, sigma 1 px) when it is then noisier than `NOISY`. SIFT's contrast threshold
     is absolute, so a dim, hazy or underexposed photo loses most of its keypoints without
     the stretch, and a high-ISO one spends them on noise (docs/photos.md, "Dim photos and
@@ -91,9 +103,7 @@ def extract_local(
     small = image.resize(size, Image.Resampling.BILINEAR) if scale < 1 else image
     gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
     if stretch:
-        gray = stretch_contrast(gray)
-        if noise_level(gray) > NOISY:
-            gray = cv2.GaussianBlur(gray, (0, 0), 1.0)
+        gray = stretch_photo(gray)
     sift = cv2.SIFT_create(nfeatures=n_features)  # type: ignore[attr-defined]  # not in cv2's stubs
     kps, desc = sift.detectAndCompute(gray, None)
     if desc is None or not kps:

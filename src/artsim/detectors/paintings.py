@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from artsim.detectors.keypoints import NOISY, noise_level, stretch_contrast
+from artsim.detectors.keypoints import stretch_photo
 from artsim.errors import ArtsimError
 
 MIN_SIDE = 64  # a photo smaller than this has no painting worth finding
@@ -586,23 +586,17 @@ def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.
 
 def edge_gray(gray: np.ndarray) -> np.ndarray:
     """The grey photo localisation looks for outlines in. An underexposed photo (its
-    brightest 1 % darker than `DIM_P99`) is stretched to the full grey range
-    (`keypoints.stretch_contrast`), then smoothed (Gaussian, sigma `DIM_BLUR` px at
-    `WORK_SIDE`) where the stretch leaves it noisier than `keypoints.NOISY`. Canny's floor
-    thresholds are absolute, so a dark photo's frames fall under them, and high-ISO grain,
-    stretched, breaks their contours: the stretch alone found fewer paintings in dim
+    brightest 1 % darker than `DIM_P99`) is stretched to the full grey range and smoothed
+    where noisy (`keypoints.stretch_photo`, sigma `DIM_BLUR` px at `WORK_SIDE`), as the
+    photo's keypoints are. Canny's floor thresholds are absolute, so a dark photo's frames
+    fall under them, and high-ISO grain, stretched, breaks their contours: the stretch alone found fewer paintings in dim
     photos, and stretch with smoothing found most of those missed (docs/photos.md, "Dim
     photos: outlines on stretched grey")."""
-    import cv2
-
     # the top percentile, not the median: a bright screen or a lit painting in a dark room
     # is exposed right, and stretching its dark surround found fewer paintings
     if float(np.percentile(gray, 99)) >= DIM_P99:
         return gray
-    gray = stretch_contrast(gray)
-    if noise_level(gray) > NOISY:
-        gray = cv2.GaussianBlur(gray, (0, 0), DIM_BLUR)
-    return gray
+    return stretch_photo(gray, DIM_BLUR)
 
 
 def find_paintings(
