@@ -60,6 +60,7 @@ PHOTO_PARAMS = (
     "lines",
     "lines_retry",
     "pages",
+    "detail_retry",
 )
 
 
@@ -94,6 +95,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "look for a picture on each found region with nothing inside it, as on a screen "
             "or a catalogue page (off: as before session 15)",
         ),
+        (
+            "--detail-retry",
+            photo.DETAIL_RETRY,
+            "when still no candidate is verified, verify the most voted paintings again on "
+            "denser keypoints of their images (off: as before session 17)",
+        ),
     )
     for flag, default, text in switches:
         ap.add_argument(flag, choices=("on", "off"), default="on" if default else "off", help=text)
@@ -106,6 +113,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     paintings.LINES = args.lines == "on"
     photo.LINES_RETRY = args.lines_retry == "on"
     paintings.PAGES = args.pages == "on"
+    photo.DETAIL_RETRY = args.detail_retry == "on"
 
 
 def log(msg: str) -> None:

@@ -220,6 +220,43 @@ def test_upload_more_like_this_and_map(page, nga_catalog, data_dir):
         assert not page.errors, page.errors
 
 
+def test_a_photo_of_a_detail_outlines_it_on_its_painting(page, nga_catalog, tmp_path):
+    """A phone photo of a third of a catalog painting: the page draws the painting's outline
+    on the photo (mostly outside it) and, on the result, the part the photo shows."""
+    import numpy as np
+
+    from artsim.catalog import Catalog
+    from artsim.evaluation.distort import detail_photo
+    from artsim.images import load_rgb
+    from artsim.server.app import create_app
+
+    cat = Catalog.open(nga_catalog)
+    target = next(i for i in cat.ids if max(load_rgb(cat.image_of(i)).size) >= 1000)
+    shot = detail_photo(
+        load_rgb(cat.image_of(target)), np.random.default_rng(4), fraction=(0.3, 0.35)
+    )
+    path = tmp_path / "detail.jpg"
+    shot.image.save(path, quality=90)
+    with ServerThread(create_app(nga_catalog)) as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.set_input_files("#file", str(path))
+        _wait_results(page, 0)
+        assert _cards(page)[0] == target
+        first = f"#view-grid .card[data-id='{target}']"
+        page.wait_for_function(
+            "sel => document.querySelector(sel + ' canvas').dataset.marks === '1'",
+            arg=first,
+            timeout=10_000,
+        )
+        assert page.inner_text(first + " .detail-tag") == "photo shows a part"
+        assert len(page.query_selector_all("#view-grid .detail-tag")) == 1  # verified only
+        assert page.eval_on_selector("#query-outline", "c => c.dataset.quads") == "1"
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "upload-detail.png"))
+        assert not page.errors, page.errors
+
+
 def test_faces_poses_and_a_5000_painting_map(page, tmp_path):
     from artsim.server.app import create_app
     from tests.server_support import FakeCatalog

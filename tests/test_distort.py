@@ -363,3 +363,33 @@ def test_dim_photos_are_the_framed_scene_darker_and_noisier() -> None:
         return float(np.abs(x - cv2.GaussianBlur(x, (0, 0), 2)).mean() / max(x.mean(), 1.0))
 
     assert grain(b) > 1.5 * grain(a)
+
+
+def _detail(seed: int, **kw):
+    from artsim.evaluation.distort import detail_photo
+
+    return detail_photo(fake_painting(seed, (800, 600)), np.random.default_rng(seed), **kw)
+
+
+def test_detail_photos_show_a_part_of_the_painting_filling_the_frame() -> None:
+    """The quad is the whole painting in photo pixels: it holds the photo, and its area is
+    that of the photo divided by the drawn fraction squared (perspective aside). Warping the
+    painting by that quad gives the photo again, up to the camera's light, noise and JPEG."""
+    import cv2
+
+    a, b = _detail(3), _detail(3)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image)) and a.quads == b.quads
+    for seed in range(6):
+        shot = _detail(seed, fraction=(0.3, 0.55))
+        w, h = shot.image.size
+        assert max(w, h) == 1000 and sorted((w, h)) == [750, 1000]
+        q = np.array(shot.quads[0], np.float32)
+        for corner in ((0, 0), (w, 0), (w, h), (0, h)):
+            assert cv2.pointPolygonTest(q.reshape(-1, 1, 2), corner, True) > -2  # px
+        ratio = cv2.contourArea(q) / (w * h)
+        assert 1 / 0.55**2 * 0.7 < ratio < 1 / 0.3**2 * 1.4
+        src = np.array([[0, 0], [800, 0], [800, 600], [0, 600]], np.float32)
+        H = cv2.getPerspectiveTransform(src, q)
+        painting = np.asarray(fake_painting(seed, (800, 600)))
+        again = Image.fromarray(cv2.warpPerspective(painting, H, (w, h)))
+        assert thumb_corr(again, shot.image) > 0.8

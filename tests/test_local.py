@@ -343,3 +343,37 @@ def test_the_stored_size_skips_parts_being_written_or_gone(tmp_path, folder, mon
 
     monkeypatch.setattr(Path, "stat", vanishing)
     assert 0 < stored_bytes(Catalog.open(cat.path)) < before
+
+
+def test_dense_features_are_computed_once_and_the_least_recent_dropped(tmp_path, folder) -> None:
+    """DenseCache: denser keypoints than the stored ones, from the painting's image, kept in
+    memory up to its capacity (least recently used dropped first); an unreadable image gives
+    none and does not fail the others."""
+    from artsim.catalog.local import DenseCache
+
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, batch_size=8)
+    ids = cat.ids
+    calls: list[str] = []
+    cache = DenseCache(cat, max_side=512, n_features=800, capacity=2)
+    real = cache.compute
+
+    def counted(item_id: str):
+        calls.append(item_id)
+        return real(item_id)
+
+    cache.compute = counted  # type: ignore[method-assign]
+    got = cache.get(ids[:2])
+    stored = local_store(cat)
+    for i in ids[:2]:
+        assert len(got[i]) > len(stored.get(i)) and got[i].desc.dtype == np.uint8
+    assert cache.get([ids[1], ids[0]]).keys() == {ids[0], ids[1]} and len(calls) == 2
+    cache.get([ids[2]])  # ids[0] was used after ids[1]: ids[1] is dropped
+    assert len(calls) == 3
+    cache.get([ids[0]])
+    assert len(calls) == 3  # still kept
+    cache.get([ids[1]])
+    assert len(calls) == 4  # dropped, computed again
+    Path(cat.image_of(ids[3])).write_bytes(b"not an image")
+    got = cache.get([ids[3], ids[0]])
+    assert len(got[ids[3]]) == 0 and len(got[ids[0]]) > 0

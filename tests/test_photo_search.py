@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from artsim.errors import ArtsimError
-from artsim.search.photo import MIN_INLIERS, check_photo_mode, query_features, rank_candidates
+from artsim.search.photo import (
+    MIN_INLIERS,
+    check_photo_mode,
+    detail_area,
+    query_features,
+    rank_candidates,
+    shown_part,
+)
 
 
 def test_photo_mode_is_auto_or_off() -> None:
@@ -20,6 +27,18 @@ def test_photo_mode_is_auto_or_off() -> None:
     assert check_photo_mode(False) == "off"
     with pytest.raises(ArtsimError, match="choose auto or off"):
         check_photo_mode("maybe")
+
+
+def test_the_part_of_a_painting_a_photo_of_a_detail_shows() -> None:
+    """shown_part maps the photo's corners into the painting through the verified quad."""
+    # a 400 px photo of the middle of a painting that would be 800 px wide in it
+    quad = ((-200.0, -200.0), (600.0, -200.0), (600.0, 600.0), (-200.0, 600.0))
+    part = shown_part(quad, (400, 400))
+    assert np.allclose(part, [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]], atol=1e-3)
+    assert detail_area(part) == pytest.approx(0.25, abs=1e-3)
+    # the painting whole in the photo, or nearly all of it: no detail
+    assert shown_part(((50, 40), (350, 45), (345, 300), (55, 290)), (400, 400)) is None
+    assert shown_part(((-8, -8), (408, -8), (408, 408), (-8, 408)), (400, 400)) is None
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> tuple[tuple[float, float], ...]:
@@ -331,6 +350,61 @@ def test_lines_are_tried_only_when_nothing_is_verified(small_catalog, monkeypatc
     hits = photo_mod.search_photo(cat, stranger.image, k=10)
     assert len(n_verify) == 2 and [h.id for h in hits] == first_pass
     assert all(h.scores["hypothesis"] < n_first for h in hits)
+
+
+@pytest.mark.slow
+def test_a_photo_of_a_detail_is_verified_on_denser_keypoints(
+    small_catalog, monkeypatch, capsys, tmp_path
+) -> None:
+    """DETAIL_RETRY: a photo of a detail (a fifth to a third of the painting's sides) shows
+    too few of the painting's 256 stored keypoints to verify. When nothing is verified, the
+    most voted paintings (here the best by global score: the catalog is too small for
+    votes) are verified again on denser keypoints of their images, and the painting comes
+    first, verified. A photo whose answer is verified never pays for that; a retry that
+    fails leaves the answer as it was."""
+    import artsim.catalog.local as local_mod
+    import artsim.search.photo as photo_mod
+    from artsim.evaluation.distort import detail_photo
+    from artsim.images import load_rgb
+
+    cat, src = small_catalog
+    files = sorted(src.glob("*.jpg"))
+    for i in (10, 23, 27):
+        image = load_rgb(files[i], max_side=1024)
+        shot = detail_photo(image, np.random.default_rng(i), fraction=(0.2, 0.3)).image
+        monkeypatch.setattr(photo_mod, "DETAIL_RETRY", False)  # eval_photos.py --detail-retry off
+        assert not photo_mod.search_photo(cat, shot, k=3)[0].inliers
+        monkeypatch.setattr(photo_mod, "DETAIL_RETRY", True)
+        hits = photo_mod.search_photo(cat, shot, k=3)
+        assert Path(hits[0].image).name == files[i].name
+        assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
+        # where in the painting the photo was taken: a fifth to a third of its sides
+        assert hits[0].detail and 0.02 < detail_area(hits[0].detail) < 0.15
+        assert hits[0].to_dict()["detail"] == hits[0].detail
+    # the CLI says so
+    from tests.test_local import run_cli
+
+    shot.save(tmp_path / "detail.jpg", quality=90)
+    code, out = run_cli(monkeypatch, capsys, "search", str(cat.path), str(tmp_path / "detail.jpg"))
+    first = out.splitlines()[0]
+    assert code == 0 and "inliers=" in first and "(the photo shows " in first
+
+    calls: list[int] = []
+
+    def broken(*a, **kw):
+        calls.append(1)
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(local_mod.DenseCache, "get", broken)
+    assert not photo_mod.search_photo(cat, shot, k=3)[0].inliers  # the first pass's answer
+    assert calls == [1]
+    # a verified answer: no second pass
+    from artsim.evaluation.distort import framed_photo
+
+    framed = framed_photo([load_rgb(files[3], max_side=1024)], np.random.default_rng(21))
+    hits = photo_mod.search_photo(cat, framed.image, k=3)
+    assert Path(hits[0].image).name == files[3].name and hits[0].inliers
+    assert calls == [1]
 
 
 def test_the_shortlist_of_a_tiny_catalog_keeps_every_row() -> None:

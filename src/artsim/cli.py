@@ -466,6 +466,10 @@ def search(
         extra = f" box={[round(v) for v in r.box]}" if r.box else ""
         extra += "  (mirrored)" if r.mirrored else ""
         extra += f"  inliers={r.inliers}" if r.inliers else ""
+        if r.detail:
+            from artsim.search.photo import detail_area
+
+            extra += f"  (the photo shows {detail_area(r.detail):.0%} of it)"
         typer.echo(f"{rank:3d}. {r.score:.4f}  {r.id}  {_format_meta(r.metadata)}{extra}")
 
 

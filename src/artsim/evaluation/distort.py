@@ -567,6 +567,57 @@ def screen_photo(
     return FramedPhoto(image=im, quads=(tuple((float(x), float(y)) for x, y in quad),))
 
 
+def detail_photo(
+    painting: Image.Image,
+    rng: np.random.Generator,
+    *,
+    fraction: tuple[float, float] = (0.3, 0.55),
+    long_side: int = 1000,
+    max_rotation: float = 6.0,
+    max_perspective: float = 0.07,
+    jpeg_quality: tuple[int, int] = (40, 80),
+) -> FramedPhoto:
+    """A phone photo of a detail of ``painting``: a part whose sides are ``fraction`` of the
+    painting's (drawn; 0.3-0.55 is 9-30 % of its area) at a random place, filling a 4:3 or
+    3:4 frame of ``long_side`` px, turned by up to ``max_rotation`` degrees, each corner
+    moved by up to ``max_perspective`` of the part's side (the camera not square to the
+    wall), under a spotlight's falloff; then a colour cast, blur, sensor noise and JPEG. The
+    quad is the whole painting's corners in photo pixels (mostly outside the photo)."""
+    import cv2
+
+    rgb = np.asarray(_rgb(painting), np.float32)
+    ph, pw = rgb.shape[:2]
+    f = rng.uniform(*fraction)
+    aspect = 4 / 3 if rng.random() < 0.5 else 3 / 4
+    rw = min(0.95 * pw, float(np.sqrt(f * f * pw * ph * aspect)))
+    rh = min(0.95 * ph, f * f * pw * ph / rw)
+    x0, y0 = rng.uniform(0, pw - rw), rng.uniform(0, ph - rh)
+    part = np.array([[x0, y0], [x0 + rw, y0], [x0 + rw, y0 + rh], [x0, y0 + rh]], np.float32)
+    turn = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
+    rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]], np.float32)
+    centre = part.mean(0)
+    part = (part - centre) @ rot.T + centre
+    part += rng.uniform(-max_perspective, max_perspective, (4, 2)).astype(np.float32) * [rw, rh]
+    # kept inside the painting: shrunk about its centre if it outgrew it, then moved in
+    lo, hi = part.min(0), part.max(0)
+    part = (part - part.mean(0)) * min(1.0, *(np.array([pw, ph]) / (hi - lo))) + part.mean(0)
+    lo, hi = part.min(0), part.max(0)
+    part += np.maximum(0, -lo) - np.maximum(0, hi - [pw, ph])
+    w, h = (
+        (long_side, round(long_side / aspect))
+        if aspect > 1
+        else (round(long_side * aspect), long_side)
+    )
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    H = cv2.getPerspectiveTransform(part.astype(np.float32), frame)
+    arr = cv2.warpPerspective(rgb, H, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    arr = arr * _light_falloff(rng, w, h, 0.3)[..., None]
+    im = _camera(arr, rng, blur_radius=(0.3, 1.5), jpeg_quality=jpeg_quality)
+    corners = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    quad = cv2.perspectiveTransform(corners[None], H)[0]
+    return FramedPhoto(image=im, quads=(tuple((float(x), float(y)) for x, y in quad),))
+
+
 def _camera(
     arr: np.ndarray,
     rng: np.random.Generator,

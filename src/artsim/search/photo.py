@@ -64,6 +64,12 @@ VOTES = 20  # plus the paintings most voted for by the photo's keypoints (catalo
 # no candidate verified: localise again with line quadrilaterals and search what they add
 # (lines in every query's localisation cost ~+90 ms p50 at 10,000 paintings, docs/photos.md)
 LINES_RETRY = True
+# still none verified: verify the paintings most voted for again on denser keypoints of
+# their images (catalog.local.DenseCache): a photo of a detail shows too few of the 256
+# stored keypoints a painting has (docs/photos.md, "Photos of a detail")
+DETAIL_RETRY = True
+DETAIL_VOTED = 4  # the most voted paintings verified again
+DETAIL_GLOBAL = 0  # and the best by global score
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -148,6 +154,41 @@ def _overlap(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float], .
     return float(inter) / area
 
 
+def shown_part(
+    quad: tuple[tuple[float, float], ...], size: tuple[int, int], *, whole: float = 0.9
+) -> list[list[float]] | None:
+    """The part of a painting a photo shows: the photo's corners in [0, 1] of the painting's
+    width and height, through the inverse of the verified homography (``quad``: the
+    painting's corners in the photo of ``size``). None when the photo holds the painting
+    whole, or ``whole`` of its area or more, or the mapping is degenerate."""
+    import cv2
+
+    q = np.asarray(quad, np.float64).reshape(4, 2)
+    w, h = size
+    if (q >= -0.02 * max(w, h)).all() and (q <= np.array([w, h]) * 1.02).all():
+        return None  # the painting is all in the photo
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
+    H = cv2.getPerspectiveTransform(q.astype(np.float32), unit.astype(np.float32))
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64)
+    p = corners @ H.T
+    if not (p[:, 2] > 1e-9).all():  # a photo corner beyond the painting's horizon
+        return None
+    p = p[:, :2] / p[:, 2:]
+    area, _ = cv2.intersectConvexConvex(p.astype(np.float32), unit.astype(np.float32))
+    if not 0 < area < whole:
+        return None
+    return [[round(float(x), 4), round(float(y), 4)] for x, y in p]
+
+
+def detail_area(detail: list[list[float]]) -> float:
+    """The share of the painting's area a detail's outline (`shown_part`) covers."""
+    import cv2
+
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    area, _ = cv2.intersectConvexConvex(np.asarray(detail, np.float32), unit)
+    return float(area)
+
+
 def rank_candidates(
     global_scores: list[float],
     inliers: list[int],
@@ -198,8 +239,9 @@ def rank_candidates(
 def _voted_rows(
     catalog: Catalog, data: Any, qf: LocalFeatures, n: int, ok: np.ndarray
 ) -> list[int]:
-    """Rows of the ``n`` paintings most voted for by the query's keypoints (none unless the
-    stored local features cover most of the catalog: `artsim index --aspects local`)."""
+    """Rows of the ``n`` paintings most voted for by the query's keypoints, most voted first
+    (none unless the stored local features cover most of the catalog: `artsim index
+    --aspects local`)."""
     index = catalog.load_vote_index(warn=True)
     if index is None:
         return []
@@ -302,6 +344,36 @@ def _verify_rows(
     return dict(zip(checked, results, strict=True))
 
 
+def _dense_checks(
+    catalog: Catalog,
+    data: Any,
+    voted: list[int],
+    ranked: list[int],
+    qf: LocalFeatures,
+    size: tuple[int, int],
+) -> dict[int, Verification]:
+    """The first ``DETAIL_VOTED`` paintings of ``voted`` (rows, most voted for first) and
+    the first ``DETAIL_GLOBAL`` of ``ranked`` (rows, best global score first; all
+    ``DETAIL_VOTED + DETAIL_GLOBAL`` from it when there are no votes), verified on denser
+    keypoints of their images (`artsim.catalog.local.DenseCache`); a candidate whose image
+    cannot be read is left out."""
+    from artsim.catalog.local import dense_cache
+    from artsim.search.verify import verify_candidates
+
+    def first(rows: list[int], n: int) -> list[str]:
+        return list(dict.fromkeys(data.item_ids[r] for r in rows))[:n]
+
+    n_global = DETAIL_GLOBAL if voted else DETAIL_VOTED + DETAIL_GLOBAL
+    items = list(dict.fromkeys(first(voted, DETAIL_VOTED) + first(ranked, n_global)))
+    if not items:
+        return {}
+    rows = [r for r in dict.fromkeys(voted + ranked) if data.item_ids[r] in set(items)]
+    feats = dense_cache(catalog).get(items)
+    checked = [r for r in rows if len(feats[data.item_ids[r]])]
+    results = verify_candidates(qf, size, [feats[data.item_ids[r]] for r in checked])
+    return dict(zip(checked, results, strict=True))
+
+
 def _line_regions(
     work: Image.Image, hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]]
 ) -> list[tuple[Image.Image, tuple[tuple[float, float], ...]]]:
@@ -381,8 +453,8 @@ def search_photo(
             found = [h[1] for h in hyps[1:]] if regions else []
             whole = early.result() if early is not None else None
             qf = query_features(work, found, whole=whole)
-    if qf is not None and votes > 0:
-        short.update(_voted_rows(catalog, data, qf, votes, ok))
+    voted = _voted_rows(catalog, data, qf, votes, ok) if qf is not None and votes > 0 else []
+    short.update(voted)
     rows = sorted(short, key=lambda r: -best_s[r])
     checks = _verify_rows(catalog, data, rows, qf, work.size) if qf is not None else {}
 
@@ -412,7 +484,21 @@ def search_photo(
                 hyps += extra
                 best_h, best_s, rows, checks = h2, s2, rows2, checks2
 
+    if DETAIL_RETRY and checks and not any(sure(v, retry) for v in checks.values()):
+        assert qf is not None  # checks come from it
+        try:
+            # the most voted, and the best by global score (the only ones without votes)
+            dense = _dense_checks(catalog, data, voted, rows, qf, work.size)
+        except Exception as e:  # the answer so far stands
+            logging.getLogger(__name__).warning("verifying on denser keypoints failed (%s)", e)
+        else:
+            for r, v in dense.items():
+                if r not in checks or v.inliers > checks[r].inliers:
+                    checks[r] = v
+            rows += [r for r in dense if r not in set(rows)]
+
     inliers = {r: 0 for r in rows}
+    details: dict[int, list[list[float]] | None] = {r: None for r in rows}
     raw = {r: 0 for r in rows}  # inliers before the threshold (for choosing it)
     quads = {r: tuple((x / s, y / s) for x, y in hyps[best_h[r]][1]) for r in rows}
     for r, v in checks.items():
@@ -421,6 +507,7 @@ def search_photo(
             assert v.quad is not None
             inliers[r] = v.inliers
             quads[r] = tuple((x / s, y / s) for x, y in v.quad)
+            details[r] = shown_part(v.quad, work.size)
 
     def score(r: int) -> float:
         return float(best_s[r]) + inlier_weight * inliers[r]
@@ -442,6 +529,7 @@ def search_photo(
             "global",
             quad=[list(p) for p in quads[r]],
             inliers=int(inliers[r]),
+            detail=details[r],
             # hypothesis: 0 the whole photo, i the i-th painting found in it
             scores={
                 "global": round(float(best_s[r]), 6),

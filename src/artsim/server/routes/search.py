@@ -56,7 +56,8 @@ OPTION_DOCS = (
         "photo",
         "string",
         "global, uploads: auto finds the painting in a photo and verifies the "
-        "match (results carry quad and inliers); off searches the whole image as is",
+        "match (results carry quad and inliers, and detail when the photo shows part of "
+        "the painting); off searches the whole image as is",
     ),
 )
 

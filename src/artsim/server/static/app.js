@@ -108,7 +108,8 @@
   // Boxes and keypoints come in original-image pixels; the canvas covers the shown thumbnail.
   function drawOverlay(canvas, img, item, marks) {
     const w = img.clientWidth, h = img.clientHeight;
-    if (!w || !h || !item.width) return;
+    // details come in [0, 1] of the painting; boxes and keypoints need its size
+    if (!w || !h || (!item.width && !marks.every((m) => m.detail))) return;
     const dpr = window.devicePixelRatio || 1;
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(h * dpr);
@@ -141,6 +142,16 @@
           ctx.fill();
         }
       }
+      if (m.detail) {
+        ctx.strokeStyle = "#ffd400";
+        ctx.lineWidth = lw;
+        ctx.setLineDash([3 * lw, 2 * lw]);
+        ctx.beginPath();
+        m.detail.forEach(([x, y], j) => (j ? ctx.lineTo(x * w, y * h) : ctx.moveTo(x * w, y * h)));
+        ctx.closePath();
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
       if (m.box && m.box.length >= 4) {
         ctx.strokeStyle = "#ffd60a";
         ctx.lineWidth = lw;
@@ -151,6 +162,8 @@
   }
 
   function marksOf(result) {
+    // a photo of a detail: where in the painting the photo was taken
+    if (result.detail) return [{ detail: result.detail }];
     // a pose result's box is the figure's extent: only matched faces are boxed
     const box = result.box && (result.face_id || !result.keypoints) ? result.box : null;
     if (box || result.keypoints) return [{ box: box, keypoints: result.keypoints }];
@@ -184,7 +197,7 @@
       el("div", { class: "title", text: item.title || item.id, title: item.title || item.id }),
       el("div", { class: "artist", text: item.artist || "" }),
       el("div", { class: "date", text: item.date || "" }),
-      el("div", { class: "foot" }, [score, ...(item.mirrored ? [el("span", { class: "mirrored", text: "\u21c4 mirrored", title: "this figure matches the query's pose reversed left to right" })] : []), el("div", { class: "actions" }, [info, more])]),
+      el("div", { class: "foot" }, [score, ...(item.mirrored ? [el("span", { class: "mirrored", text: "\u21c4 mirrored", title: "this figure matches the query's pose reversed left to right" })] : []), ...(item.detail ? [el("span", { class: "mirrored detail-tag", text: "photo shows a part", title: "your photo shows the outlined part of this painting" })] : []), el("div", { class: "actions" }, [info, more])]),
     ]);
     return node;
   }
