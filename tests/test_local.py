@@ -348,7 +348,7 @@ def test_the_stored_size_skips_parts_being_written_or_gone(tmp_path, folder, mon
 def test_dense_features_are_computed_once_and_the_least_recent_dropped(tmp_path, folder) -> None:
     """DenseCache: denser keypoints than the stored ones, from the painting's image, kept in
     memory up to its capacity (least recently used dropped first); an unreadable image gives
-    none and does not fail the others."""
+    none, does not fail the others, and is tried again next time."""
     from artsim.catalog.local import DenseCache
 
     cat = Catalog.create(tmp_path / "cat")
@@ -374,6 +374,10 @@ def test_dense_features_are_computed_once_and_the_least_recent_dropped(tmp_path,
     assert len(calls) == 3  # still kept
     cache.get([ids[1]])
     assert len(calls) == 4  # dropped, computed again
-    Path(cat.image_of(ids[3])).write_bytes(b"not an image")
+    image = Path(cat.image_of(ids[3]))
+    saved = image.read_bytes()
+    image.write_bytes(b"not an image")
     got = cache.get([ids[3], ids[0]])
     assert len(got[ids[3]]) == 0 and len(got[ids[0]]) > 0
+    image.write_bytes(saved)  # back in place: read again, not an empty result remembered
+    assert len(cache.get([ids[3]])[ids[3]]) > 0

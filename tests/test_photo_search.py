@@ -36,9 +36,14 @@ def test_the_part_of_a_painting_a_photo_of_a_detail_shows() -> None:
     part = shown_part(quad, (400, 400))
     assert np.allclose(part, [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]], atol=1e-3)
     assert detail_area(part) == pytest.approx(0.25, abs=1e-3)
-    # the painting whole in the photo, or nearly all of it: no detail
+    # the painting whole in the photo (within 2 %), or most of it: no detail
     assert shown_part(((50, 40), (350, 45), (345, 300), (55, 290)), (400, 400)) is None
     assert shown_part(((-8, -8), (408, -8), (408, 408), (-8, 408)), (400, 400)) is None
+    assert shown_part(((-20, -20), (420, -20), (420, 420), (-20, 420)), (400, 400)) is None
+    # a photo past the painting's left edge: corners beyond 0; it shows 40 % of the painting
+    part = shown_part(((100, -50), (700, -50), (700, 450), (100, 450)), (400, 400))
+    assert part is not None and part[0][0] < 0
+    assert detail_area(part) == pytest.approx(0.5 * 0.8, abs=1e-3)
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> tuple[tuple[float, float], ...]:
@@ -358,8 +363,8 @@ def test_a_photo_of_a_detail_is_verified_on_denser_keypoints(
 ) -> None:
     """DETAIL_RETRY: a photo of a detail (a fifth to a third of the painting's sides) shows
     too few of the painting's 256 stored keypoints to verify. When nothing is verified, the
-    most voted paintings (here the best by global score: the catalog is too small for
-    votes) are verified again on denser keypoints of their images, and the painting comes
+    most voted paintings (without votes, as in a catalog this small, the best by global
+    score) are verified again on denser keypoints of their images, and the painting comes
     first, verified. A photo whose answer is verified never pays for that; a retry that
     fails leaves the answer as it was."""
     import artsim.catalog.local as local_mod
@@ -381,6 +386,22 @@ def test_a_photo_of_a_detail_is_verified_on_denser_keypoints(
         # where in the painting the photo was taken: a fifth to a third of its sides
         assert hits[0].detail and 0.02 < detail_area(hits[0].detail) < 0.15
         assert hits[0].to_dict()["detail"] == hits[0].detail
+    # with votes (the catalog is small: allowed here), the 4 most voted are verified again
+    import artsim.catalog.local_votes as lv
+    from artsim.catalog import Catalog
+    from artsim.catalog.local import build_local
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    build_local(cat)
+    voting = Catalog.open(cat.path)
+    image = load_rgb(files[2], max_side=1024)
+    voted = detail_photo(image, np.random.default_rng(2), fraction=(0.2, 0.3)).image
+    monkeypatch.setattr(photo_mod, "DETAIL_RETRY", False)
+    assert not photo_mod.search_photo(voting, voted, k=3)[0].inliers
+    monkeypatch.setattr(photo_mod, "DETAIL_RETRY", True)
+    hits = photo_mod.search_photo(voting, voted, k=3)
+    assert Path(hits[0].image).name == files[2].name and hits[0].inliers >= MIN_INLIERS
+    assert voting.load_vote_index() is not None
     # the CLI says so
     from tests.test_local import run_cli
 

@@ -58,8 +58,8 @@ class SearchResult:
     mirrored: bool | None = None  # pose search with mirror: the match is left-right reversed
     quad: list[list[float]] | None = None  # photo query: the matched region, 4 corners in query px
     inliers: int | None = None  # photo query: geometric verification inliers (0: not verified)
-    # photo query of a detail: the photo's outline in the painting, 4 corners in [0, 1] of
-    # its width and height (None when the photo shows the whole painting)
+    # photo query of a detail: the photo's outline in the painting, 4 corners as fractions
+    # of its width and height (None when the photo shows most or all of the painting)
     detail: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:

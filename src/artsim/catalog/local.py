@@ -103,6 +103,24 @@ def indexer_params(indexers: Iterable[object]) -> tuple[int, int] | None:
     return next((ix.params for ix in indexers if isinstance(ix, LocalIndexer)), None)
 
 
+def no_features() -> LocalFeatures:
+    return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), (0, 0))
+
+
+def features_of_image(
+    catalog: Catalog, item_id: str, max_side: int, n_features: int
+) -> LocalFeatures | None:
+    """RootSIFT of a catalog painting's image at ``max_side`` px; None when it cannot be read."""
+    from artsim.errors import ArtsimError
+    from artsim.images import open_image
+
+    try:
+        image = open_image(catalog.image_of(item_id), max_side=max_side).image
+    except (ArtsimError, OSError):
+        return None
+    return extract_local(image, max_side=max_side, n_features=n_features)
+
+
 class LocalStore:
     """The catalog's stored local features: look up by id, add missing ones."""
 
@@ -196,14 +214,8 @@ class LocalStore:
         )
 
     def compute(self, item_id: str) -> LocalFeatures:
-        from artsim.errors import ArtsimError
-        from artsim.images import open_image
-
-        try:
-            image = open_image(self.catalog.image_of(item_id), max_side=self.max_side).image
-        except (ArtsimError, OSError):
-            return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), (0, 0))
-        return extract_local(image, max_side=self.max_side, n_features=self.n_features)
+        found = features_of_image(self.catalog, item_id, self.max_side, self.n_features)
+        return found if found is not None else no_features()
 
     def ensure(self, ids: Iterable[str], *, workers: int = 2) -> dict[str, LocalFeatures]:
         """Features of these paintings, computing (and storing) the missing ones."""
@@ -275,7 +287,9 @@ class DenseCache:
     """Denser RootSIFT of a few paintings (``max_side`` px, ``n_features``), computed from
     their images on demand and kept in memory, most recently used first. Not stored in the
     catalog: only the candidates of photos that nothing else verified need them (a few a
-    query), and a catalog may be read-only."""
+    query), and a catalog may be read-only. Each process holds its own (a server's upload
+    workers: up to ``capacity`` paintings of ~200 KB each); entries are keyed by id, as the
+    stored features are."""
 
     def __init__(
         self,
@@ -292,18 +306,12 @@ class DenseCache:
         self.lock = threading.Lock()  # a server's threads share one cache
         self._cache: OrderedDict[str, LocalFeatures] = OrderedDict()
 
-    def compute(self, item_id: str) -> LocalFeatures:
-        from artsim.errors import ArtsimError
-        from artsim.images import open_image
-
-        try:
-            image = open_image(self.catalog.image_of(item_id), max_side=self.max_side).image
-        except (ArtsimError, OSError):
-            return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), (0, 0))
-        return extract_local(image, max_side=self.max_side, n_features=self.n_features)
+    def compute(self, item_id: str) -> LocalFeatures | None:
+        return features_of_image(self.catalog, item_id, self.max_side, self.n_features)
 
     def get(self, ids: Iterable[str], *, workers: int = 2) -> dict[str, LocalFeatures]:
-        """Features of these paintings (empty for one whose image cannot be read)."""
+        """Features of these paintings (empty for one whose image cannot be read now; that
+        is not kept, so a file back in place is read next time)."""
         ids = list(dict.fromkeys(ids))
         with self.lock:
             have = {i: self._cache[i] for i in ids if i in self._cache}
@@ -312,12 +320,14 @@ class DenseCache:
         missing = [i for i in ids if i not in have]
         if missing:
             with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV releases the GIL
-                have.update(zip(missing, pool.map(self.compute, missing), strict=True))
+                computed = dict(zip(missing, pool.map(self.compute, missing), strict=True))
             with self.lock:
-                for i in missing:
-                    self._cache[i] = have[i]
+                for i, f in computed.items():
+                    if f is not None:
+                        self._cache[i] = f
                 while len(self._cache) > self.capacity:
                     self._cache.popitem(last=False)
+            have.update({i: f if f is not None else no_features() for i, f in computed.items()})
         return {i: have[i] for i in ids}
 
 

@@ -589,8 +589,10 @@ def detail_photo(
     ph, pw = rgb.shape[:2]
     f = rng.uniform(*fraction)
     aspect = 4 / 3 if rng.random() < 0.5 else 3 / 4
-    rw = min(0.95 * pw, float(np.sqrt(f * f * pw * ph * aspect)))
-    rh = min(0.95 * ph, f * f * pw * ph / rw)
+    rw = float(np.sqrt(f * f * pw * ph * aspect))
+    rh = rw / aspect
+    shrink = min(1.0, 0.95 * pw / rw, 0.95 * ph / rh)  # a long, narrow painting: keep 4:3
+    rw, rh = rw * shrink, rh * shrink
     x0, y0 = rng.uniform(0, pw - rw), rng.uniform(0, ph - rh)
     part = np.array([[x0, y0], [x0 + rw, y0], [x0 + rw, y0 + rh], [x0, y0 + rh]], np.float32)
     turn = np.deg2rad(rng.uniform(-max_rotation, max_rotation))

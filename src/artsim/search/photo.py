@@ -155,12 +155,14 @@ def _overlap(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float], .
 
 
 def shown_part(
-    quad: tuple[tuple[float, float], ...], size: tuple[int, int], *, whole: float = 0.9
+    quad: tuple[tuple[float, float], ...], size: tuple[int, int], *, whole: float = 0.75
 ) -> list[list[float]] | None:
-    """The part of a painting a photo shows: the photo's corners in [0, 1] of the painting's
-    width and height, through the inverse of the verified homography (``quad``: the
-    painting's corners in the photo of ``size``). None when the photo holds the painting
-    whole, or ``whole`` of its area or more, or the mapping is degenerate."""
+    """The part of a painting a photo shows: the photo's corners in the painting, as
+    fractions of its width and height (inside [0, 1] where the photo shows only painting;
+    beyond, where it shows past an edge), through the inverse of the verified homography
+    (``quad``: the painting's corners in the photo of ``size``). None when the photo holds
+    the painting whole, or ``whole`` of its area or more (a corner cut off, or a homography
+    a little off at the corners, is no detail), or the mapping is degenerate."""
     import cv2
 
     q = np.asarray(quad, np.float64).reshape(4, 2)
@@ -367,7 +369,8 @@ def _dense_checks(
     items = list(dict.fromkeys(first(voted, DETAIL_VOTED) + first(ranked, n_global)))
     if not items:
         return {}
-    rows = [r for r in dict.fromkeys(voted + ranked) if data.item_ids[r] in set(items)]
+    chosen = set(items)
+    rows = [r for r in dict.fromkeys(voted + ranked) if data.item_ids[r] in chosen]
     feats = dense_cache(catalog).get(items)
     checked = [r for r in rows if len(feats[data.item_ids[r]])]
     results = verify_candidates(qf, size, [feats[data.item_ids[r]] for r in checked])
@@ -418,6 +421,7 @@ def search_photo(
     own thresholds and passes 0 as ``min_inliers``)."""
     from artsim.detectors.paintings import check_size
     from artsim.search import to_result
+    from artsim.search.verify import MIN_MATCHES
 
     check_size(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
@@ -484,18 +488,23 @@ def search_photo(
                 hyps += extra
                 best_h, best_s, rows, checks = h2, s2, rows2, checks2
 
-    if DETAIL_RETRY and checks and not any(sure(v, retry) for v in checks.values()):
-        assert qf is not None  # checks come from it
+    # (a photo with fewer keypoints than a homography needs could not be verified anyway)
+    if (
+        DETAIL_RETRY
+        and checks
+        and not any(sure(v, retry) for v in checks.values())
+        and qf is not None
+        and len(qf) >= MIN_MATCHES
+    ):
         try:
             # the most voted, and the best by global score (the only ones without votes)
             dense = _dense_checks(catalog, data, voted, rows, qf, work.size)
         except Exception as e:  # the answer so far stands
             logging.getLogger(__name__).warning("verifying on denser keypoints failed (%s)", e)
         else:
-            for r, v in dense.items():
+            for r, v in dense.items():  # rows already: the candidates come from them
                 if r not in checks or v.inliers > checks[r].inliers:
                     checks[r] = v
-            rows += [r for r in dense if r not in set(rows)]
 
     inliers = {r: 0 for r in rows}
     details: dict[int, list[list[float]] | None] = {r: None for r in rows}

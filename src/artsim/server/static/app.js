@@ -197,7 +197,7 @@
       el("div", { class: "title", text: item.title || item.id, title: item.title || item.id }),
       el("div", { class: "artist", text: item.artist || "" }),
       el("div", { class: "date", text: item.date || "" }),
-      el("div", { class: "foot" }, [score, ...(item.mirrored ? [el("span", { class: "mirrored", text: "\u21c4 mirrored", title: "this figure matches the query's pose reversed left to right" })] : []), ...(item.detail ? [el("span", { class: "mirrored detail-tag", text: "photo shows a part", title: "your photo shows the outlined part of this painting" })] : []), el("div", { class: "actions" }, [info, more])]),
+      el("div", { class: "foot" }, [score, ...(item.mirrored ? [el("span", { class: "mirrored", text: "\u21c4 mirrored", title: "this figure matches the query's pose reversed left to right" })] : []), ...(item.detail ? [el("span", { class: "detail-tag", text: "photo shows a part", title: "your photo shows the outlined part of this painting" })] : []), el("div", { class: "actions" }, [info, more])]),
     ]);
     return node;
   }
