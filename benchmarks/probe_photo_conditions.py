@@ -3,7 +3,9 @@ photos turned sideways without EXIF, sent through a messenger (480 px), underexp
 "enhanced" by a phone (saturation, contrast, sharpening), cut by the photo's edge, partly
 hidden by a visitor, taken from far to the side, shaken, with a lamp's reflection, or from
 across the room. A quick probe on a seeded sample of the ground-truth pairs, recall@1 per
-condition, the photo path as `Catalog.search` runs it.
+condition, the photo path as `Catalog.search` runs it. Not run unless named (session 17):
+a detail of the painting (45 % or 30 % of its sides), black and white, a window's
+reflection on the glass, the camera turned by 15-25 degrees, a catalogue page.
 
     python benchmarks/probe_photo_conditions.py --catalog eval-catalog --data ../shared/data \
         --n 60 --conditions none,rot90,rot180,small480,dark,vivid,cut,visitor,oblique,shake,\
@@ -47,6 +49,7 @@ CONDITIONS = (
     "lamp",
     "far",
 )
+MORE_CONDITIONS = ("detail45", "detail30", "gray", "glass", "tilt20", "print")
 
 
 def _box(quad: Quad) -> tuple[float, float, float, float]:
@@ -108,7 +111,64 @@ def harsh(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> I
         ox, oy = int(rng.integers(im.width // 2)), int(rng.integers(im.height // 2))
         canvas[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
         return Image.fromarray(canvas)
-    raise ValueError(f"unknown condition {kind!r}; choose from {', '.join(CONDITIONS)}")
+    return more(kind, im, quad, rng)
+
+
+def more(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> Image.Image:
+    """`MORE_CONDITIONS` (session 17)."""
+    import cv2
+
+    x0, y0, x1, y1 = _box(quad)
+    w, h = x1 - x0, y1 - y0
+    if kind in ("detail45", "detail30"):  # a detail of the painting, filling a 1,000 px photo
+        f = 0.45 if kind == "detail45" else 0.3
+        cx, cy = x0 + w * rng.uniform(f / 2, 1 - f / 2), y0 + h * rng.uniform(f / 2, 1 - f / 2)
+        part = im.crop(
+            tuple(
+                round(v) for v in (cx - f * w / 2, cy - f * h / 2, cx + f * w / 2, cy + f * h / 2)
+            )
+        )
+        s = 1000 / max(part.size)
+        return part.resize(
+            (round(part.width * s), round(part.height * s)), Image.Resampling.BICUBIC
+        )
+    if kind == "gray":  # a black-and-white photo
+        return im.convert("L").convert("RGB")
+    if kind == "glass":  # a window's reflection on the glass: soft bright bands at an angle
+        yy, xx = np.mgrid[: im.height, : im.width].astype(np.float32)
+        angle, period = rng.uniform(0, np.pi), 0.08 * max(im.size)
+        phase = (xx * np.cos(angle) + yy * np.sin(angle)) / period + rng.uniform(0, 6)
+        bands = cv2.GaussianBlur(
+            (np.sin(phase) > 0).astype(np.float32), (0, 0), 0.02 * max(im.size)
+        )
+        a = np.asarray(im, np.float32) * 0.75 + 255 * 0.35 * bands[..., None]
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if kind == "tilt20":  # the camera turned by 15-25 degrees
+        wall = tuple(int(v) for v in np.median(np.asarray(im).reshape(-1, 3), axis=0))
+        turn = float(rng.choice([-1, 1]) * rng.uniform(15, 25))
+        return im.rotate(turn, resample=Image.Resampling.BILINEAR, fillcolor=wall)
+    if kind == "print":  # a catalogue page: inks on warm paper, a dot screen, a curled page
+        a = 0.12 + 0.8 * np.asarray(im, np.float32) / 255
+        a = a * np.array([1.0, 0.97, 0.9], np.float32)
+        grey = a.mean(2, keepdims=True)
+        a = grey + 0.7 * (a - grey)
+        yy, xx = np.mgrid[: im.height, : im.width].astype(np.float32)
+        u, v = (
+            2 * np.pi * (xx * 0.966 + yy * 0.259) / 3.2,
+            2 * np.pi * (yy * 0.966 - xx * 0.259) / 3.2,
+        )
+        a = a * (0.85 + 0.15 * (0.5 + 0.5 * np.cos(u) * np.cos(v)))[..., None]
+        bend = (
+            0.03 * im.width * ((yy / im.height - 0.5) ** 2 * 4 - 1) * np.sin(np.pi * xx / im.width)
+        )
+        page = (np.clip(a, 0, 1) * 255).astype(np.uint8)
+        page = cv2.remap(page, xx + bend, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        buf = io.BytesIO()
+        Image.fromarray(page).save(buf, "JPEG", quality=70)
+        return Image.open(buf).convert("RGB")
+    raise ValueError(
+        f"unknown condition {kind!r}; choose from {', '.join(CONDITIONS + MORE_CONDITIONS)}"
+    )
 
 
 def condition(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> Image.Image:
