@@ -268,3 +268,76 @@ def test_gpu_path_matches_cpu_path(monkeypatch):
         flipped = enc._embed_cuda(batch)
     assert got.dtype == np.float32 and np.allclose(got, ref, atol=1e-5)
     assert np.allclose(flipped, enc.embed_batch(batch), atol=1e-5)
+
+
+def test_auto_on_avx512_bf16_takes_the_backend_measured_faster(monkeypatch, tmp_path):
+    """measured_cpu_backend: PyTorch bf16 against ONNX Runtime fp32 on this CPU, once; the
+    choice is remembered per CPU, threads and versions, and a broken record is measured
+    again."""
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+    timed: list[str] = []
+    speed = {"torch": 80.0, "onnx": 90.0}
+
+    def images_per_second(enc) -> float:
+        kind = "onnx" if enc.runner is not None else "torch"
+        timed.append(kind)
+        return speed[kind]
+
+    monkeypatch.setattr(B, "_images_per_second", images_per_second)
+
+    def make(bf16: bool) -> TinyEncoder:
+        enc = tiny_encoder()
+        enc.bf16 = bf16
+        return enc
+
+    assert B.measured_cpu_backend("tiny", make, 2) == "onnx"
+    assert sorted(timed) == ["onnx", "torch"]
+    record = json.loads((tmp_path / B.CHOICE_FILE).read_text())
+    (entry,) = record.values()
+    assert entry["choice"] == "onnx" and entry["images_per_second"] == speed
+    assert entry["cpu"] == B.cpu_signature() and entry["threads"] == 2
+    speed.update(torch=100.0)
+    assert B.measured_cpu_backend("tiny", make, 2) == "onnx"  # remembered, not timed again
+    assert len(timed) == 2
+    assert B.measured_cpu_backend("tiny", make, 1) == "torch"  # other threads: measured
+    assert len(timed) == 4
+    (tmp_path / B.CHOICE_FILE).write_text("{not json")
+    assert B.measured_cpu_backend("tiny", make, 2) == "torch"
+    assert len(timed) == 6
+
+    # ONNX Runtime unusable here: PyTorch, remembered
+    def broken(*a, **kw):
+        raise B.BackendError("onnx: export failed")
+
+    monkeypatch.setattr(B, "build_runner", broken)
+    assert B.measured_cpu_backend("tiny", make, 3) == "torch"
+
+
+def test_load_encoder_measures_only_without_amx(monkeypatch, tmp_path):
+    """auto on a CPU with AVX512-BF16 but no AMX asks measured_cpu_backend; with AMX it keeps
+    PyTorch bf16 without measuring; an explicit backend or bf16 never measures."""
+    import artsim.encoders as E
+
+    monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
+    asked: list[str] = []
+
+    def measured(model, make, threads, **kw) -> str:
+        asked.append(model)
+        return "onnx"
+
+    monkeypatch.setattr(B, "measured_cpu_backend", measured)
+    monkeypatch.setattr(E, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(E, "cpu_has_amx", lambda: False)
+    E.load_encoder.cache_clear()
+    try:
+        enc = E.load_encoder("efficientnet-lite2", device="cpu")
+        assert asked == ["efficientnet-lite2"] and enc.backend == "onnx" and not enc.bf16
+        E.load_encoder.cache_clear()
+        enc = E.load_encoder("efficientnet-lite2", device="cpu", backend="torch")
+        assert enc.backend == "torch" and enc.bf16 and len(asked) == 1
+        E.load_encoder.cache_clear()
+        monkeypatch.setattr(E, "cpu_has_amx", lambda: True)
+        enc = E.load_encoder("efficientnet-lite2", device="cpu")
+        assert enc.backend == "torch" and enc.bf16 and len(asked) == 1
+    finally:
+        E.load_encoder.cache_clear()

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import torch
 
-from artsim.encoders.base import Encoder, Preprocess, cpu_supports_bf16, default_threads
+from artsim.encoders.base import (
+    Encoder,
+    Preprocess,
+    cpu_has_amx,
+    cpu_supports_bf16,
+    default_threads,
+)
 from artsim.errors import ArtsimError
 
 DEFAULT_MODEL = "efficientnet-lite2"
@@ -111,6 +117,19 @@ def weights_available(name: str) -> bool:
         return False
 
 
+def _build(
+    name: str, spec: ModelSpec, model_path: str | None, pooling: str | None, bf16: bool
+) -> Encoder:
+    if spec.library == "efficientnet-lite-pytorch":
+        from artsim.encoders.efficientnet import load_efficientnet_lite2
+
+        return load_efficientnet_lite2(pooling=pooling or "gem+mid", bf16=bf16)
+    from artsim.encoders.hf import load_hf_encoder
+
+    assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo
+    return load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=bf16)
+
+
 @functools.lru_cache(maxsize=4)
 def load_encoder(
     name: str = DEFAULT_MODEL,
@@ -125,10 +144,17 @@ def load_encoder(
     """Load (once per process) the named encoder.
 
     backend: auto | torch | onnx | openvino (artsim.encoders.backends); device: auto | cpu |
-    cuda. bf16=None means: PyTorch in bf16 where the CPU has native bf16 (AMX or AVX512-BF16;
-    there it beat ONNX Runtime fp32), with backend auto or torch; explicit bf16=True forces
-    PyTorch bf16 on the CPU, False forbids it."""
-    from artsim.encoders.backends import attach_backend, resolve_backend, resolve_device
+    cuda. bf16=None means: PyTorch in bf16 where the CPU has AMX, with backend auto or torch;
+    where it has AVX512-BF16 but no AMX, backend auto takes PyTorch bf16 or ONNX Runtime fp32,
+    whichever this CPU was measured to run faster (`backends.measured_cpu_backend`, once per
+    machine); explicit bf16=True forces PyTorch bf16 on the CPU, False forbids it."""
+    from artsim.encoders.backends import (
+        EXPORTABLE,
+        attach_backend,
+        measured_cpu_backend,
+        resolve_backend,
+        resolve_device,
+    )
 
     spec = get_spec(name)
     torch.set_num_threads(default_threads())
@@ -136,23 +162,22 @@ def load_encoder(
     if where == "cuda":
         use_bf16 = False  # the GPU path uses fp16 autocast on an fp32 model
     elif bf16 is None:
-        # native bf16 (AMX, or AVX512-BF16 as on AMD Zen 4): PyTorch bf16 measured faster end
-        # to end than ONNX Runtime fp32 there (docs/benchmarks.md); elsewhere ONNX Runtime
+        # native bf16: PyTorch bf16 where the CPU has AMX; with AVX512-BF16 alone (AMD Zen 4
+        # and 5) whichever this CPU runs faster, measured once; elsewhere ONNX Runtime
         use_bf16 = cpu_supports_bf16() and backend in (None, "auto", "torch")
+        if use_bf16 and backend in (None, "auto") and name in EXPORTABLE and not cpu_has_amx():
+            use_bf16 = (
+                measured_cpu_backend(
+                    name, lambda b: _build(name, spec, model_path, pooling, b), default_threads()
+                )
+                == "torch"
+            )
     else:
         use_bf16 = bf16
     chosen = resolve_backend(backend, model=name, device=where, bf16=use_bf16)
     if chosen != "torch":
         use_bf16 = False  # the runtimes are checked against PyTorch fp32
-    if spec.library == "efficientnet-lite-pytorch":
-        from artsim.encoders.efficientnet import load_efficientnet_lite2
-
-        enc: Encoder = load_efficientnet_lite2(pooling=pooling or "gem+mid", bf16=use_bf16)
-    else:
-        from artsim.encoders.hf import load_hf_encoder
-
-        assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo
-        enc = load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=use_bf16)
+    enc = _build(name, spec, model_path, pooling, use_bf16)
     enc.flip_average = flip_average
     if where == "cuda":
         enc.model = enc.model.to(where)

@@ -107,6 +107,99 @@ def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool)
     return "onnx"
 
 
+CHOICE_FILE = "backend-choice.json"
+CHOICE_FORMAT = 1  # bump when what is timed changes
+CHOICE_BATCH = 32
+CHOICE_ROUNDS = 3
+# the CPU flags a choice depends on (a machine with other flags measures again)
+_VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "fma")
+
+
+def cpu_signature() -> dict[str, Any]:
+    """The CPU a speed measurement holds for: model name, vector flags and usable CPUs."""
+    name, flags = "unknown", set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name == "unknown":
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "model": name,
+        "flags": [f for f in _VECTOR_FLAGS if f in flags],
+        "cpus": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+    }
+
+
+def measured_cpu_backend(
+    model: str, make: Callable[[bool], Encoder], threads: int, *, cache: Path | None = None
+) -> str:
+    """'torch' (PyTorch bf16) or 'onnx' (ONNX Runtime fp32): whichever embeds a batch of
+    paintings faster on this CPU. For CPUs with AVX512-BF16 but no AMX, where neither always
+    wins (AMD Zen 4: PyTorch bf16 1.18x faster; Zen 5: ONNX Runtime 1.15x; docs/benchmarks.md).
+    Measured once per CPU, thread count and library versions (a few seconds: both models
+    built, one warm-up and `CHOICE_ROUNDS` timed batches each, the best kept) and remembered
+    in the cache directory. ``make(bf16)`` builds the encoder. ONNX Runtime failing to
+    export or check gives 'torch', remembered too."""
+    import torch
+
+    key = {
+        "format": CHOICE_FORMAT,
+        "model": model,
+        "cpu": cpu_signature(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "runtime": _runtime_version("onnx") if _installed("onnxruntime") else None,
+    }
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    path = (cache or cache_dir()) / CHOICE_FILE
+    try:
+        known = json.loads(path.read_text())
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(name)
+    if isinstance(entry, dict) and entry.get("choice") in ("torch", "onnx"):
+        return str(entry["choice"])
+    speeds = {"torch": _images_per_second(make(True))}
+    fp32 = make(False)
+    try:
+        fp32.runner = build_runner(fp32, "onnx", threads)
+        speeds["onnx"] = _images_per_second(fp32)
+    except BackendError:
+        speeds["onnx"] = 0.0
+    choice = max(speeds, key=lambda b: speeds[b])
+    known[name] = {**key, "choice": choice, "images_per_second": speeds}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps(known, indent=1).encode())
+    except OSError:  # a read-only cache: measured again next time
+        pass
+    return choice
+
+
+def _images_per_second(encoder: Encoder) -> float:
+    """The best of `CHOICE_ROUNDS` timed batches of `CHOICE_BATCH` fixed inputs, after one."""
+    import time
+
+    import torch
+
+    batch = torch.from_numpy(fixed_inputs(encoder.preprocess.crop, CHOICE_BATCH))
+    encoder.embed_batch(batch)  # warm-up: oneDNN and ONNX Runtime prepare their kernels
+    best = float("inf")
+    for _ in range(CHOICE_ROUNDS):
+        start = time.perf_counter()
+        encoder.embed_batch(batch)
+        best = min(best, time.perf_counter() - start)
+    return CHOICE_BATCH / best
+
+
 # ---------------------------------------------------------------------- cache
 def cache_dir() -> Path:
     """$ARTSIM_CACHE_DIR, else the platform's user cache folder (~/.cache/artsim on Linux)."""

@@ -82,6 +82,15 @@ def cpu_supports_bf16() -> bool:
     return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
 
 
+@functools.cache
+def cpu_has_amx() -> bool:
+    """True where the CPU has AMX tiles (Intel Sapphire Rapids and later)."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
