@@ -305,12 +305,20 @@ def test_auto_on_avx512_bf16_takes_the_backend_measured_faster(monkeypatch, tmp_
     assert B.measured_cpu_backend("tiny", make, 2) == "torch"
     assert len(timed) == 6
 
-    # ONNX Runtime unusable here: PyTorch, remembered
+    # ONNX Runtime unusable now: PyTorch, not remembered (the next process tries again)
     def broken(*a, **kw):
-        raise B.BackendError("onnx: export failed")
+        raise RuntimeError("onnxruntime: bad allocation")
 
     monkeypatch.setattr(B, "build_runner", broken)
     assert B.measured_cpu_backend("tiny", make, 3) == "torch"
+    kept = json.loads((tmp_path / B.CHOICE_FILE).read_text()).values()
+    assert kept and all(e["threads"] != 3 for e in kept)
+    # no writable cache folder: ONNX Runtime could not keep its export; nothing is timed
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    before = len(timed)
+    assert B.measured_cpu_backend("tiny", make, 5, cache=blocked) == "torch"
+    assert len(timed) == before
 
 
 def test_load_encoder_measures_only_without_amx(monkeypatch, tmp_path):
@@ -323,21 +331,28 @@ def test_load_encoder_measures_only_without_amx(monkeypatch, tmp_path):
 
     def measured(model, make, threads, **kw) -> str:
         asked.append(model)
-        return "onnx"
+        assert make(False).bf16 is False  # what it would time
+        return answer
 
     monkeypatch.setattr(B, "measured_cpu_backend", measured)
     monkeypatch.setattr(E, "cpu_supports_bf16", lambda: True)
     monkeypatch.setattr(E, "cpu_has_amx", lambda: False)
     E.load_encoder.cache_clear()
     try:
+        answer = "onnx"
         enc = E.load_encoder("efficientnet-lite2", device="cpu")
         assert asked == ["efficientnet-lite2"] and enc.backend == "onnx" and not enc.bf16
         E.load_encoder.cache_clear()
-        enc = E.load_encoder("efficientnet-lite2", device="cpu", backend="torch")
-        assert enc.backend == "torch" and enc.bf16 and len(asked) == 1
+        answer = "torch"
+        enc = E.load_encoder("efficientnet-lite2", device="cpu")
+        assert len(asked) == 2 and enc.backend == "torch" and enc.bf16
+        for kw in ({"backend": "torch"}, {"bf16": True}, {"bf16": False}):
+            E.load_encoder.cache_clear()
+            enc = E.load_encoder("efficientnet-lite2", device="cpu", **kw)
+            assert len(asked) == 2 and enc.bf16 == (kw != {"bf16": False})
         E.load_encoder.cache_clear()
         monkeypatch.setattr(E, "cpu_has_amx", lambda: True)
         enc = E.load_encoder("efficientnet-lite2", device="cpu")
-        assert enc.backend == "torch" and enc.bf16 and len(asked) == 1
+        assert enc.backend == "torch" and enc.bf16 and len(asked) == 2
     finally:
         E.load_encoder.cache_clear()

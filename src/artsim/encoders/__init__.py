@@ -168,7 +168,10 @@ def load_encoder(
         if use_bf16 and backend in (None, "auto") and name in EXPORTABLE and not cpu_has_amx():
             use_bf16 = (
                 measured_cpu_backend(
-                    name, lambda b: _build(name, spec, model_path, pooling, b), default_threads()
+                    name,
+                    lambda b: _build(name, spec, model_path, pooling, b),
+                    default_threads(),
+                    pooling=pooling,
                 )
                 == "torch"
             )

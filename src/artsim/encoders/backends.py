@@ -11,12 +11,14 @@ missing, fails to export or fails the check falls back to PyTorch with one warni
 Why ONNX Runtime by default on CPUs without native bf16 (most AVX2 machines): there PyTorch
 runs fp32, and ONNX Runtime does about half the CPU work per image, with outputs equal to
 PyTorch fp32 up to float rounding, so vectors from any backend mix in one catalog. Where the
-CPU has AMX or AVX512-BF16, PyTorch bf16 measured faster end to end and stays the default
-(docs/benchmarks.md, docs/models.md).
+CPU has AMX, PyTorch bf16 stays the default. Where it has AVX512-BF16 but no AMX, neither
+always wins (AMD Zen 4: PyTorch bf16; Zen 5: ONNX Runtime), so `measured_cpu_backend` times
+both once on that machine (docs/benchmarks.md, docs/models.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -82,8 +84,9 @@ def resolve_device(device: str | None) -> str:
 
 
 def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool) -> str:
-    """The backend 'auto' stands for. CUDA and native-bf16 CPUs (AMX, AVX512-BF16) keep PyTorch,
-    which is fastest there; elsewhere ONNX Runtime for the models known to export."""
+    """The backend 'auto' stands for. CUDA, and a CPU run in bf16 (``bf16``: AMX, or
+    AVX512-BF16 where `measured_cpu_backend` found PyTorch faster), keep PyTorch; elsewhere
+    ONNX Runtime for the models known to export."""
     backend = (backend or "auto").lower()
     if backend == "openvino-int8":  # artsim.encoders.int8
         raise ArtsimError(
@@ -137,51 +140,80 @@ def cpu_signature() -> dict[str, Any]:
 
 
 def measured_cpu_backend(
-    model: str, make: Callable[[bool], Encoder], threads: int, *, cache: Path | None = None
+    model: str,
+    make: Callable[[bool], Encoder],
+    threads: int,
+    *,
+    pooling: str | None = None,
+    cache: Path | None = None,
 ) -> str:
     """'torch' (PyTorch bf16) or 'onnx' (ONNX Runtime fp32): whichever embeds a batch of
     paintings faster on this CPU. For CPUs with AVX512-BF16 but no AMX, where neither always
     wins (AMD Zen 4: PyTorch bf16 1.18x faster; Zen 5: ONNX Runtime 1.15x; docs/benchmarks.md).
-    Measured once per CPU, thread count and library versions (a few seconds: both models
-    built, one warm-up and `CHOICE_ROUNDS` timed batches each, the best kept) and remembered
-    in the cache directory. ``make(bf16)`` builds the encoder. ONNX Runtime failing to
-    export or check gives 'torch', remembered too."""
+    Measured once per CPU, thread count, model and library versions (a few seconds: both
+    models built, one warm-up and `CHOICE_ROUNDS` timed batches each, the best kept) and
+    remembered in the cache directory; processes starting together wait for the first one's
+    answer (a file lock) instead of measuring side by side. ``make(bf16)`` builds the
+    encoder. Without a writable cache directory ONNX Runtime cannot keep its export, so
+    'torch' without measuring; ONNX Runtime failing gives 'torch' for this process only."""
+    import gc
+
     import torch
+    from filelock import FileLock
+    from filelock import Timeout as LockTimeout
 
     key = {
         "format": CHOICE_FORMAT,
         "model": model,
+        "pooling": pooling,
         "cpu": cpu_signature(),
         "threads": threads,
         "torch": torch.__version__,
         "runtime": _runtime_version("onnx") if _installed("onnxruntime") else None,
     }
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    path = (cache or cache_dir()) / CHOICE_FILE
+    folder = cache or cache_dir()
+    path = folder / CHOICE_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock", timeout=120)
+        lock.acquire()
+    except (OSError, LockTimeout):
+        return "torch"
+    try:
+        known = _read_choices(path)
+        entry = known.get(name)
+        if isinstance(entry, dict) and entry.get("choice") in ("torch", "onnx"):
+            return str(entry["choice"])
+        bf16 = make(True)
+        speeds = {"torch": _images_per_second(bf16)}
+        del bf16
+        fp32 = make(False)
+        try:
+            fp32.runner = build_runner(fp32, "onnx", threads)
+            speeds["onnx"] = _images_per_second(fp32)
+        except Exception:  # any failure: ONNX Runtime is no choice here, now
+            return "torch"  # not remembered: the next process tries again
+        finally:
+            fp32.runner = None
+            del fp32
+            gc.collect()  # the export's wrapper module keeps the encoder in a cycle
+        choice = max(speeds, key=lambda b: speeds[b])
+        known = _read_choices(path)  # another model's entry may have been added meanwhile
+        known[name] = {**key, "choice": choice, "images_per_second": speeds}
+        with contextlib.suppress(OSError):  # unwritten: measured again next time
+            _atomic_write(path, json.dumps(known, indent=1).encode())
+        return choice
+    finally:
+        lock.release()
+
+
+def _read_choices(path: Path) -> dict[str, Any]:
     try:
         known = json.loads(path.read_text())
-        if not isinstance(known, dict):
-            known = {}
     except (OSError, ValueError):
-        known = {}
-    entry = known.get(name)
-    if isinstance(entry, dict) and entry.get("choice") in ("torch", "onnx"):
-        return str(entry["choice"])
-    speeds = {"torch": _images_per_second(make(True))}
-    fp32 = make(False)
-    try:
-        fp32.runner = build_runner(fp32, "onnx", threads)
-        speeds["onnx"] = _images_per_second(fp32)
-    except BackendError:
-        speeds["onnx"] = 0.0
-    choice = max(speeds, key=lambda b: speeds[b])
-    known[name] = {**key, "choice": choice, "images_per_second": speeds}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, json.dumps(known, indent=1).encode())
-    except OSError:  # a read-only cache: measured again next time
-        pass
-    return choice
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def _images_per_second(encoder: Encoder) -> float:
