@@ -254,6 +254,13 @@ def test_a_photo_of_a_detail_outlines_it_on_its_painting(page, nga_catalog, tmp_
         assert page.eval_on_selector("#query-outline", "c => c.dataset.quads") == "1"
         page.wait_for_timeout(300)
         page.screenshot(path=str(ARTIFACTS / "upload-detail.png"))
+        # the painting's details show where the photo was taken in it, larger
+        page.click(first + " .actions button:not(.more)")
+        page.wait_for_function(
+            "() => document.querySelector('#details-overlay').dataset.marks === '1'",
+            timeout=10_000,
+        )
+        page.screenshot(path=str(ARTIFACTS / "upload-detail-details.png"))
         assert not page.errors, page.errors
 
 

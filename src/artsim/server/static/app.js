@@ -191,7 +191,7 @@
     const more = el("button", { type: "button", class: "more", text: "more like this", title: "search from this painting" });
     more.addEventListener("click", () => searchById(item.id, item.title));
     const info = el("button", { type: "button", text: "details" });
-    info.addEventListener("click", () => showDetails(item.id));
+    info.addEventListener("click", () => showDetails(item.id, item.detail));
     const node = el("article", { class: "card" + (opts && opts.query ? " query-card" : ""), "data-id": item.id }, [
       el("div", { class: "thumb-box" }, [thumb]),
       el("div", { class: "title", text: item.title || item.id, title: item.title || item.id }),
@@ -351,7 +351,8 @@
   }
 
   // ------------------------------------------------------------------ details dialog
-  async function showDetails(id) {
+  // detail: where a photo query's photo lies in this painting (outlined, dashed)
+  async function showDetails(id, detail) {
     let item;
     try { item = await api("/api/items/" + encodeURIComponent(id)); } catch (e) { setStatus(e.message, true); return; }
     const dlg = $("#details");
@@ -370,6 +371,7 @@
     const marks = [].concat(
       (item.faces || []).map((f) => ({ box: f.box })),
       (item.poses || []).map((p) => ({ keypoints: p.keypoints, visibility: p.visibility })),
+      detail ? [{ detail: detail }] : [],
     );
     canvas.width = 0;
     img.onload = () => drawOverlay(canvas, img, item, marks);
