@@ -243,6 +243,7 @@ def main() -> None:
                     "n": len(sample),
                     "lines": paintings.LINES,
                     "lines_retry": photo.LINES_RETRY,
+                    "detail_retry": photo.DETAIL_RETRY,
                     "recall@1": out,
                     "localised": localised,
                 },
