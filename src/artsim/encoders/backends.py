@@ -120,16 +120,9 @@ _VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "a
 
 def cpu_signature() -> dict[str, Any]:
     """The CPU a speed measurement holds for: model name, vector flags and usable CPUs."""
-    name, flags = "unknown", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name == "unknown":
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+    from artsim.encoders.base import cpu_info
+
+    name, flags = cpu_info()
     return {
         "model": name,
         "flags": [f for f in _VECTOR_FLAGS if f in flags],

@@ -73,22 +73,30 @@ class Preprocess:
 
 
 @functools.cache
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and flags, from /proc/cpuinfo's first processor ("unknown" and no
+    flags where it cannot be read)."""
+    name, flags = "unknown", frozenset[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name == "unknown":
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = frozenset(value.split())
+    except OSError:
+        pass
+    return name, flags
+
+
 def cpu_supports_bf16() -> bool:
     """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
+    return not cpu_info()[1].isdisjoint({"amx_bf16", "avx512_bf16"})
 
 
-@functools.cache
 def cpu_has_amx() -> bool:
     """True where the CPU has AMX tiles (Intel Sapphire Rapids and later)."""
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    return "amx_bf16" in cpu_info()[1]
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -68,8 +68,7 @@ LINES_RETRY = True
 # their images (catalog.local.DenseCache): a photo of a detail shows too few of the 256
 # stored keypoints a painting has (docs/photos.md, "Photos of a detail")
 DETAIL_RETRY = True
-DETAIL_VOTED = 4  # the most voted paintings verified again
-DETAIL_GLOBAL = 0  # and the best by global score
+DETAIL_VOTED = 4  # the most voted paintings verified again (without votes, the best global)
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -169,15 +168,14 @@ def shown_part(
     w, h = size
     if (q >= -0.02 * max(w, h)).all() and (q <= np.array([w, h]) * 1.02).all():
         return None  # the painting is all in the photo
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
-    H = cv2.getPerspectiveTransform(q.astype(np.float32), unit.astype(np.float32))
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    H = cv2.getPerspectiveTransform(q.astype(np.float32), unit)
     corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64)
     p = corners @ H.T
     if not (p[:, 2] > 1e-9).all():  # a photo corner beyond the painting's horizon
         return None
     p = p[:, :2] / p[:, 2:]
-    area, _ = cv2.intersectConvexConvex(p.astype(np.float32), unit.astype(np.float32))
-    if not 0 < area < whole:
+    if not 0 < detail_area(p.tolist()) < whole:
         return None
     return [[round(float(x), 4), round(float(y), 4)] for x, y in p]
 
@@ -347,30 +345,19 @@ def _verify_rows(
 
 
 def _dense_checks(
-    catalog: Catalog,
-    data: Any,
-    voted: list[int],
-    ranked: list[int],
-    qf: LocalFeatures,
-    size: tuple[int, int],
+    catalog: Catalog, data: Any, rows: list[int], qf: LocalFeatures, size: tuple[int, int]
 ) -> dict[int, Verification]:
-    """The first ``DETAIL_VOTED`` paintings of ``voted`` (rows, most voted for first) and
-    the first ``DETAIL_GLOBAL`` of ``ranked`` (rows, best global score first; all
-    ``DETAIL_VOTED + DETAIL_GLOBAL`` from it when there are no votes), verified on denser
+    """The first ``DETAIL_VOTED`` paintings of ``rows`` (best first), verified on denser
     keypoints of their images (`artsim.catalog.local.DenseCache`); a candidate whose image
     cannot be read is left out."""
     from artsim.catalog.local import dense_cache
     from artsim.search.verify import verify_candidates
 
-    def first(rows: list[int], n: int) -> list[str]:
-        return list(dict.fromkeys(data.item_ids[r] for r in rows))[:n]
-
-    n_global = DETAIL_GLOBAL if voted else DETAIL_VOTED + DETAIL_GLOBAL
-    items = list(dict.fromkeys(first(voted, DETAIL_VOTED) + first(ranked, n_global)))
+    items = list(dict.fromkeys(data.item_ids[r] for r in rows))[:DETAIL_VOTED]
     if not items:
         return {}
     chosen = set(items)
-    rows = [r for r in dict.fromkeys(voted + ranked) if data.item_ids[r] in chosen]
+    rows = [r for r in rows if data.item_ids[r] in chosen]
     feats = dense_cache(catalog).get(items)
     checked = [r for r in rows if len(feats[data.item_ids[r]])]
     results = verify_candidates(qf, size, [feats[data.item_ids[r]] for r in checked])
@@ -497,8 +484,8 @@ def search_photo(
         and len(qf) >= MIN_MATCHES
     ):
         try:
-            # the most voted, and the best by global score (the only ones without votes)
-            dense = _dense_checks(catalog, data, voted, rows, qf, work.size)
+            # the most voted; without votes, the best by global score
+            dense = _dense_checks(catalog, data, voted or rows, qf, work.size)
         except Exception as e:  # the answer so far stands
             logging.getLogger(__name__).warning("verifying on denser keypoints failed (%s)", e)
         else:
