@@ -278,10 +278,11 @@ def test_auto_on_avx512_bf16_takes_the_backend_measured_faster(monkeypatch, tmp_
     timed: list[str] = []
     speed = {"torch": 80.0, "onnx": 90.0}
 
-    def images_per_second(enc) -> float:
-        kind = "onnx" if enc.runner is not None else "torch"
-        timed.append(kind)
-        return speed[kind]
+    def images_per_second(encoders) -> dict[str, float]:
+        assert encoders["onnx"].runner is not None and encoders["torch"].runner is None
+        assert encoders["torch"].bf16 and not encoders["onnx"].bf16
+        timed.extend(encoders)
+        return {kind: speed[kind] for kind in encoders}
 
     monkeypatch.setattr(B, "_images_per_second", images_per_second)
 

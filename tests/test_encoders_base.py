@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from artsim.encoders.base import Encoder, Preprocess, file_sha256, gem
+from artsim.encoders.base import Encoder, Preprocess, file_sha256, gem, parse_cpuinfo
 from tests.images_factory import gradient
 
 
@@ -126,3 +126,25 @@ def test_embed_images_feeds_batches_in_order_and_passes_errors_on():
     enc.extra["fail_at"] = 2
     with pytest.raises(RuntimeError, match="the network failed"):
         enc.embed_images(ims, batch_size=4)
+
+
+def test_parse_cpuinfo_tells_cpu_generations_apart_by_family_and_model():
+    # AMD names Zen 3, 4 and 5 "AMD EPYC" alike, with the same vector flags on 4 and 5: a
+    # speed measurement remembered on one must not be taken for another
+    def amd(family: int, model: int) -> str:
+        block = (
+            f"processor\t: {{n}}\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\n"
+            f"model\t\t: {model}\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16\n\n"
+        )
+        return block.format(n=0) + block.format(n=1).replace("avx2", "other")
+
+    zen4, flags = parse_cpuinfo(amd(25, 17))
+    assert zen4 == "AMD EPYC (cpu family 25, model 17)"
+    assert flags == {"fpu", "avx2", "avx512_bf16"}  # the first processor's only
+    assert parse_cpuinfo(amd(26, 2))[0] != zen4
+    arm = "processor\t: 0\nFeatures\t: fp asimd bf16\nCPU implementer\t: 0x41\nCPU part\t: 0xd40\n"
+    assert parse_cpuinfo(arm) == (
+        "unknown (CPU implementer 0x41, CPU part 0xd40)",
+        frozenset({"fp", "asimd", "bf16"}),
+    )
+    assert parse_cpuinfo("") == ("unknown", frozenset())

@@ -119,7 +119,8 @@ _VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "a
 
 
 def cpu_signature() -> dict[str, Any]:
-    """The CPU a speed measurement holds for: model name, vector flags and usable CPUs."""
+    """The CPU a speed measurement holds for: name and generation (`base.cpu_info`), vector
+    flags and usable CPUs."""
     from artsim.encoders.base import cpu_info
 
     name, flags = cpu_info()
@@ -142,13 +143,14 @@ def measured_cpu_backend(
 ) -> str:
     """'torch' (PyTorch bf16) or 'onnx' (ONNX Runtime fp32): whichever embeds a batch of
     paintings faster on this CPU. For CPUs with AVX512-BF16 but no AMX, where neither always
-    wins (AMD Zen 4: PyTorch bf16 1.18x faster; Zen 5: ONNX Runtime 1.15x; docs/benchmarks.md).
-    Measured once per CPU, thread count, model and library versions (a few seconds: both
-    models built, one warm-up and `CHOICE_ROUNDS` timed batches each, the best kept) and
-    remembered in the cache directory; processes starting together wait for the first one's
-    answer (a file lock) instead of measuring side by side. ``make(bf16)`` builds the
-    encoder. Without a writable cache directory ONNX Runtime cannot keep its export, so
-    'torch' without measuring; ONNX Runtime failing gives 'torch' for this process only."""
+    wins (AMD Zen 5: ONNX Runtime 1.15x faster; Zen 4: PyTorch bf16 1.18x in session 8, the
+    two within 5 % in session 18; docs/benchmarks.md). Measured once per CPU generation,
+    thread count, model and library versions (a few seconds: both models built, one warm-up
+    and `CHOICE_ROUNDS` timed batches each, alternating, the best kept) and remembered in the
+    cache directory; processes starting together wait for the first one's answer (a file
+    lock) instead of measuring side by side. ``make(bf16)`` builds the encoder. Without a
+    writable cache directory ONNX Runtime cannot keep its export, so 'torch' without
+    measuring; ONNX Runtime failing gives 'torch' for this process only."""
     import gc
 
     import torch
@@ -178,18 +180,15 @@ def measured_cpu_backend(
         entry = known.get(name)
         if isinstance(entry, dict) and entry.get("choice") in ("torch", "onnx"):
             return str(entry["choice"])
-        bf16 = make(True)
-        speeds = {"torch": _images_per_second(bf16)}
-        del bf16
-        fp32 = make(False)
+        bf16, fp32 = make(True), make(False)
         try:
             fp32.runner = build_runner(fp32, "onnx", threads)
-            speeds["onnx"] = _images_per_second(fp32)
+            speeds = _images_per_second({"torch": bf16, "onnx": fp32})
         except Exception:  # any failure: ONNX Runtime is no choice here, now
             return "torch"  # not remembered: the next process tries again
         finally:
             fp32.runner = None
-            del fp32
+            del bf16, fp32
             gc.collect()  # the export's wrapper module keeps the encoder in a cycle
         choice = max(speeds, key=lambda b: speeds[b])
         known = _read_choices(path)  # another model's entry may have been added meanwhile
@@ -209,20 +208,25 @@ def _read_choices(path: Path) -> dict[str, Any]:
     return known if isinstance(known, dict) else {}
 
 
-def _images_per_second(encoder: Encoder) -> float:
-    """The best of `CHOICE_ROUNDS` timed batches of `CHOICE_BATCH` fixed inputs, after one."""
+def _images_per_second(encoders: dict[str, Encoder]) -> dict[str, float]:
+    """Each encoder's best of `CHOICE_ROUNDS` timed batches of `CHOICE_BATCH` fixed inputs,
+    after one warm-up. The rounds alternate between the encoders, so that a load that
+    comes or goes while measuring slows both alike."""
     import time
 
     import torch
 
-    batch = torch.from_numpy(fixed_inputs(encoder.preprocess.crop, CHOICE_BATCH))
-    encoder.embed_batch(batch)  # warm-up: oneDNN and ONNX Runtime prepare their kernels
-    best = float("inf")
+    crop = next(iter(encoders.values())).preprocess.crop
+    batch = torch.from_numpy(fixed_inputs(crop, CHOICE_BATCH))
+    for encoder in encoders.values():
+        encoder.embed_batch(batch)  # warm-up: oneDNN and ONNX Runtime prepare their kernels
+    best = dict.fromkeys(encoders, float("inf"))
     for _ in range(CHOICE_ROUNDS):
-        start = time.perf_counter()
-        encoder.embed_batch(batch)
-        best = min(best, time.perf_counter() - start)
-    return CHOICE_BATCH / best
+        for name, encoder in encoders.items():
+            start = time.perf_counter()
+            encoder.embed_batch(batch)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: CHOICE_BATCH / t for name, t in best.items()}
 
 
 # ---------------------------------------------------------------------- cache

@@ -72,20 +72,39 @@ class Preprocess:
         return x.sub_(mean).div_(std)
 
 
+# /proc/cpuinfo fields that tell CPU generations apart where the model name does not (AMD's
+# "AMD EPYC" is Zen 3, 4 and 5 alike; ARM gives no model name at all)
+_GENERATION_FIELDS = ("cpu family", "model", "CPU implementer", "CPU part")
+
+
 @functools.cache
 def cpu_info() -> tuple[str, frozenset[str]]:
-    """The CPU's model name and flags, from /proc/cpuinfo's first processor ("unknown" and no
-    flags where it cannot be read)."""
-    name, flags = "unknown", frozenset[str]()
+    """This CPU's name and flags (`parse_cpuinfo` of /proc/cpuinfo; "unknown" and no flags
+    where it cannot be read)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name == "unknown":
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = frozenset(value.split())
+        return parse_cpuinfo(Path("/proc/cpuinfo").read_text())
     except OSError:
-        pass
+        return "unknown", frozenset()
+
+
+def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    """The first processor's name and flags in /proc/cpuinfo's ``text``. The name is the
+    model name followed by the fields that tell generations apart, e.g. "AMD EPYC (cpu
+    family 25, model 17)"."""
+    name, flags, generation = "unknown", frozenset[str](), dict[str, str]()
+    for line in text.splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if not key and (name != "unknown" or flags):  # the first processor's block ends
+            break
+        if key == "model name" and name == "unknown":
+            name = value
+        elif key in ("flags", "Features") and not flags:  # x86, ARM
+            flags = frozenset(value.split())
+        elif key in _GENERATION_FIELDS:
+            generation.setdefault(key, value)
+    if generation:
+        fields = ", ".join(f"{k} {generation[k]}" for k in _GENERATION_FIELDS if k in generation)
+        name = f"{name} ({fields})"
     return name, flags
 
 
