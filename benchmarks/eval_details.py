@@ -26,13 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from eval_photos import log  # a sibling script
+from eval_photos import log, renderings  # a sibling script
 from PIL import Image
 
 import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.evaluation.distort import detail_photo
-from artsim.evaluation.groundtruth import load_instance_pairs
 from artsim.evaluation.run import gt_index
 from artsim.images import open_image
 
@@ -41,24 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"detail": (0.3, 0.55), "small-detail": (0.2, 0.35)}
 COUNTED_AT = (8, 10, 12, 15, 20)  # inlier counts a wrong answer is counted at
 WRONG = "absent: a wrong painting with >= t inliers"
-
-
-def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:
-    """Catalog id -> the ids of every rendering of the same painting (itself included)."""
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        while parent.setdefault(a, a) != a:
-            a = parent[a]
-        return a
-
-    for p in load_instance_pairs(data / "groundtruth"):
-        if p.query_path in path_to_id and p.target_path in path_to_id:
-            parent[find(path_to_id[p.query_path])] = find(path_to_id[p.target_path])
-    groups: dict[str, set[str]] = {}
-    for i in list(parent):
-        groups.setdefault(find(i), set()).add(i)
-    return {i: g for g in groups.values() for i in g}
 
 
 def seed_of(*parts: str) -> int:

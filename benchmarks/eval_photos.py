@@ -61,6 +61,8 @@ PHOTO_PARAMS = (
     "lines_retry",
     "pages",
     "detail_retry",
+    "coarse_retry",
+    "coarse_side",
 )
 
 
@@ -70,6 +72,7 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
+    ap.add_argument("--coarse-side", type=int, default=photo.COARSE_SIDE)
     switches = (
         (
             "--stretch",
@@ -101,6 +104,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "when still no candidate is verified, verify the most voted paintings again on "
             "denser keypoints of their images (off: as before session 17)",
         ),
+        (
+            "--coarse-retry",
+            photo.COARSE_RETRY,
+            "when still no candidate is verified, search the photo again at --coarse-side px "
+            "(off: as before session 18)",
+        ),
     )
     for flag, default, text in switches:
         ap.add_argument(flag, choices=("on", "off"), default="on" if default else "off", help=text)
@@ -114,6 +123,25 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.LINES_RETRY = args.lines_retry == "on"
     paintings.PAGES = args.pages == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
+    photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
+
+
+def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:
+    """Catalog id -> the ids of every rendering of the same painting (itself included)."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    for p in load_instance_pairs(data / "groundtruth"):
+        if p.query_path in path_to_id and p.target_path in path_to_id:
+            parent[find(path_to_id[p.query_path])] = find(path_to_id[p.target_path])
+    groups: dict[str, set[str]] = {}
+    for i in list(parent):
+        groups.setdefault(find(i), set()).add(i)
+    return {i: g for g in groups.values() for i in g}
 
 
 def log(msg: str) -> None:
@@ -230,6 +258,8 @@ def summarise(
             else float("nan")
         )
         qv = [q for q in qs if q in verified]
+        absent = [records[q]["absent_wrong_inliers"] for q in qs]
+        absent = [a for a in absent if a is not None]
         located = [records[q]["located"] for q in qs if records[q].get("located")]
         res[h] = {
             "queries": len(qs),
@@ -250,6 +280,16 @@ def summarise(
                 "queries": len(twos),
                 "both@2": float(np.mean(off_two)) if twos else None,
             },
+            # --absent: its painting masked out, a wrong painting with >= best_t inliers
+            "absent_wrong_verified": (
+                {
+                    "photos": len(absent),
+                    "share": float(np.mean([a >= best_t for a in absent])),
+                    "most_inliers": max(absent),
+                }
+                if absent
+                else None
+            ),
             # localisation alone: paintings whose visible part a region covers (IoU >= 0.8)
             "localised": (
                 {
@@ -282,6 +322,13 @@ def main() -> None:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--absent",
+        action="store_true",
+        help="also search each photo of one painting with every rendering of that painting "
+        "masked out, and report the share where a wrong painting reaches --min-inliers "
+        "(a confident wrong answer, as for a painting the catalog lacks)",
+    )
+    ap.add_argument(
         "--min-inliers",
         type=int,
         default=0,
@@ -290,7 +337,7 @@ def main() -> None:
     ap.add_argument(
         "--settings",
         default="mild,framed",
-        help="comma-separated: mild, framed, gallery, screen, dim",
+        help="comma-separated: mild, framed, gallery, screen, dim, shaken",
     )
     # the speed levers of docs/photos.md "Cost", to measure their effect on recall
     add_module_levers(ap)
@@ -358,6 +405,7 @@ def main() -> None:
         keep = set(np.random.default_rng(args.seed + 7).permutation(len(pairs))[: args.limit])
         pairs = [p for i, p in enumerate(pairs) if i in keep]
     ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
+    same = renderings(args.data, path_to_id) if args.absent else {}
     split = split_by_painting(instance_pairs(gt, args.reverse), args.seed)
     target_of = {p.query_path: p.target_path for p in pairs}
     log(f"{len(pairs)} queries; making distorted photos")
@@ -429,10 +477,27 @@ def main() -> None:
                 truth = photos[name][qpath].quads
                 hits_wrong = localisation_hits([r.quad for r in regions], truth, image.size)
                 located = [*hits_wrong, len(truth)]
+            absent_inliers = None
+            if args.absent and second is None and qpath in verified:
+                group = same.get(path_to_id[target_of[qpath]], {path_to_id[target_of[qpath]]})
+                group = group | {exclude}
+                absent = search_photo(
+                    cat,
+                    image,
+                    k=50,
+                    mask=np.array([i not in group for i in cat.ids]),
+                    min_inliers=0,
+                    retry_below=args.min_inliers or photo.MIN_INLIERS,
+                    shortlist=args.shortlist,
+                    per_painting_features=photo.PER_PAINTING_MODES[args.region_features],
+                    votes=args.votes,
+                )
+                absent_inliers = max((int(h.scores["inliers"]) for h in absent), default=0)
             off_all = [id_to_path.get(h.id) for h in off if id_to_path.get(h.id) not in ign]
             records[qpath] = {
                 "target": target_of[qpath],
                 "located": located,  # [paintings found, wrong regions, paintings shown]
+                "absent_wrong_inliers": absent_inliers,
                 "second_target": target_of.get(second) if second else None,
                 "second_query": second,
                 "off_all": off_all,

@@ -34,7 +34,7 @@ from artsim.evaluation.run import framed_queries, gt_index, usable_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 # conditions that leave the painting where it was in the photo: its localisation is scored
-SAME_PLACE = ("none", "dark", "vivid", "visitor", "shake", "lamp")
+SAME_PLACE = ("none", "dark", "vivid", "visitor", "shake", "shake3", "lamp")
 CONDITIONS = (
     "none",
     "rot90",
@@ -49,7 +49,7 @@ CONDITIONS = (
     "lamp",
     "far",
 )
-MORE_CONDITIONS = ("detail45", "detail30", "gray", "glass", "tilt20", "print")
+MORE_CONDITIONS = ("detail45", "detail30", "gray", "glass", "tilt20", "print", "shake3")
 
 
 def _box(quad: Quad) -> tuple[float, float, float, float]:
@@ -89,8 +89,8 @@ def harsh(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> I
             dst = np.float32([[wd * 0.2, s], [wd, 0], [wd, ht], [wd * 0.2, ht - s]])
         m = cv2.getPerspectiveTransform(src, dst)
         return Image.fromarray(cv2.warpPerspective(np.asarray(im), m, (wd, ht), borderValue=wall))
-    if kind == "shake":  # motion blur over 1.5 % of the long side, at a random angle
-        n = max(3, round(0.015 * max(im.size)) | 1)
+    if kind in ("shake", "shake3"):  # motion blur over 1.5 % (3 %) of the long side
+        n = max(3, round((0.015 if kind == "shake" else 0.03) * max(im.size)) | 1)
         k = np.zeros((n, n), np.float32)
         k[n // 2, :] = 1 / n
         rot = cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), float(rng.uniform(0, 180)), 1)
@@ -172,6 +172,12 @@ def more(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> Im
 
 
 def condition(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> Image.Image:
+    """One condition, or several joined by "+" applied in turn (e.g. "dark+shake": a long
+    exposure in a dim room). Conditions after one that moves the painting see its old place."""
+    if "+" in kind:
+        for part in kind.split("+"):
+            im = condition(part, im, quad, rng)
+        return im
     if kind == "none":
         return im
     if kind == "rot90":  # a phone held sideways, its EXIF orientation lost
@@ -214,10 +220,11 @@ def main() -> None:
     for kind in args.conditions.split(","):
         rng = np.random.default_rng(11)  # the same noise for every run of a condition
         hits, located, started = 0, 0, time.perf_counter()
+        same_place = all(part in SAME_PLACE for part in kind.split("+"))
         for p in sample:
             q = photos[p.query_path]
             im = condition(kind, q.image, q.quads[0], rng)
-            if kind in SAME_PLACE:
+            if same_place:
                 regions = [r.quad for r in find_paintings(im)]
                 located += localisation_hits(regions, q.quads, im.size)[0]
             # as a catalog without the photographed rendering would answer
@@ -228,7 +235,7 @@ def main() -> None:
         out[kind] = hits / len(sample)
         per_query = (time.perf_counter() - started) / len(sample)
         where = ""
-        if kind in SAME_PLACE:
+        if same_place:
             localised[kind] = located / len(sample)
             where = f", painting localised (IoU >= 0.8) {located}/{len(sample)}"
         print(
@@ -244,6 +251,8 @@ def main() -> None:
                     "lines": paintings.LINES,
                     "lines_retry": photo.LINES_RETRY,
                     "detail_retry": photo.DETAIL_RETRY,
+                    "coarse_retry": photo.COARSE_RETRY,
+                    "coarse_side": photo.COARSE_SIDE,
                     "recall@1": out,
                     "localised": localised,
                 },

@@ -365,6 +365,46 @@ def test_dim_photos_are_the_framed_scene_darker_and_noisier() -> None:
     assert grain(b) > 1.5 * grain(a)
 
 
+def test_shaken_photos_smear_the_framed_scene_along_a_curved_path() -> None:
+    """The "shaken" setting: the framed scene (same geometry) blurred by a hand's path during
+    the exposure; the streak keeps the light (a kernel summing to 1), reaches up to 4 % of
+    the photo's side, and bends."""
+    from artsim.evaluation.distort import PHOTO_SETTINGS, SHAKEN, _shake, framed_photo
+
+    painting = [fake_painting(6, (300, 220))]
+    plain = framed_photo(painting, np.random.default_rng(6))
+    shaken = framed_photo(painting, np.random.default_rng(6), **PHOTO_SETTINGS[SHAKEN])  # type: ignore[arg-type]
+    again = framed_photo(painting, np.random.default_rng(6), **PHOTO_SETTINGS[SHAKEN])  # type: ignore[arg-type]
+    assert np.array_equal(np.asarray(shaken.image), np.asarray(again.image))  # seeded
+    assert shaken.quads == plain.quads
+
+    def sharpness(im: Image.Image) -> float:
+        import cv2
+
+        grey = cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+    assert sharpness(shaken.image) < 0.5 * sharpness(plain.image)
+    # one point of light: its streak keeps the light and is no straight line
+    dot = np.zeros((161, 161, 3), np.float32)
+    dot[80, 80] = 1.0
+    bends = 0
+    for seed in range(6):
+        streak = _shake(dot, np.random.default_rng(seed), 60, curve=1.5)[..., 0]
+        assert streak.sum() == pytest.approx(1.0, abs=1e-3)
+        ys, xs = np.nonzero(streak > 1e-4)
+        assert max(np.ptp(xs), np.ptp(ys)) <= 62
+        # a straight streak lies on one line: the points' second principal axis is ~0 wide
+        pts = np.stack([xs, ys], 1).astype(np.float64)
+        spread = np.linalg.svd(pts - pts.mean(0), compute_uv=False) / np.sqrt(len(pts))
+        bends += spread[1] > 1.0
+    assert bends >= 3
+    straight = _shake(dot, np.random.default_rng(0), 60)[..., 0]
+    ys, xs = np.nonzero(straight > 1e-4)
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    assert np.linalg.svd(pts - pts.mean(0), compute_uv=False)[1] / np.sqrt(len(pts)) < 0.8
+
+
 def _detail(seed: int, **kw):
     from artsim.evaluation.distort import detail_photo
 

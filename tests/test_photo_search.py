@@ -318,6 +318,7 @@ def test_lines_are_tried_only_when_nothing_is_verified(small_catalog, monkeypatc
 
     monkeypatch.setattr(paintings, "find_paintings", find)
     monkeypatch.setattr(paintings, "LINES", False)
+    monkeypatch.setattr(photo_mod, "COARSE_RETRY", False)  # another retry, tested below
     target = sorted(src.glob("*.jpg"))[3]
     shot = framed_photo([load_rgb(target, max_side=1024)], np.random.default_rng(21))
     hits = photo_mod.search_photo(cat, shot.image, k=5)
@@ -374,6 +375,7 @@ def test_a_photo_of_a_detail_is_verified_on_denser_keypoints(
 
     cat, src = small_catalog
     files = sorted(src.glob("*.jpg"))
+    monkeypatch.setattr(photo_mod, "COARSE_RETRY", False)  # another retry, tested below
     for i in (10, 23, 27):
         image = load_rgb(files[i], max_side=1024)
         shot = detail_photo(image, np.random.default_rng(i), fraction=(0.2, 0.3)).image
@@ -426,6 +428,75 @@ def test_a_photo_of_a_detail_is_verified_on_denser_keypoints(
     hits = photo_mod.search_photo(cat, framed.image, k=3)
     assert Path(hits[0].image).name == files[3].name and hits[0].inliers
     assert calls == [1]
+
+
+@pytest.mark.slow
+def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatch) -> None:
+    """COARSE_RETRY: camera shake (the "shaken" setting: a curved streak of 1.2-4 % of the
+    photo's side) leaves too little fine detail to verify at full size. When nothing is
+    verified, the photo is searched once more at COARSE_SIDE px, and its verified answer
+    comes back with the outline in the photo's own pixels. A verified photo, a photo too
+    small to downscale, and a failing coarse pass change nothing."""
+    import artsim.search.photo as photo_mod
+    from artsim.evaluation.distort import PHOTO_SETTINGS, SHAKEN, framed_photo
+    from artsim.images import load_rgb
+
+    cat, src = small_catalog
+    files = sorted(src.glob("*.jpg"))
+    real, calls = photo_mod.search_photo, []
+
+    def counted(*a, **kw):
+        calls.append(kw.get("retries", True))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(photo_mod, "search_photo", counted)
+    for i, seed in ((1, 4), (26, 6), (7, 3)):
+        image = load_rgb(files[i], max_side=1024)
+        shot = framed_photo(
+            [image], np.random.default_rng(100 * i + seed), **PHOTO_SETTINGS[SHAKEN]
+        )
+        monkeypatch.setattr(photo_mod, "COARSE_RETRY", False)  # eval_photos.py --coarse-retry off
+        before = photo_mod.search_photo(cat, shot.image, k=3)
+        assert not before[0].inliers and Path(before[0].image).name != files[i].name
+        monkeypatch.setattr(photo_mod, "COARSE_RETRY", True)
+        calls.clear()
+        hits = photo_mod.search_photo(cat, shot.image, k=3)
+        assert calls == [True, False]  # the coarse pass runs once, without retries of its own
+        assert Path(hits[0].image).name == files[i].name
+        assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
+        err = np.abs(np.asarray(hits[0].quad) - np.asarray(shot.quads[0])).max()
+        assert err < 0.05 * max(shot.image.size)  # in the photo's pixels, not the coarse one's
+        # a reduced-size decode: quads in the pixels of the photo as it was
+        big = shot.image.resize((shot.image.width * 2, shot.image.height * 2))
+        again = photo_mod.search_photo(cat, shot.image, k=3, original_size=big.size)
+        assert np.allclose(np.asarray(again[0].quad), 2 * np.asarray(hits[0].quad), atol=1.0)
+
+    # a coarse pass that fails leaves the first pass's answer
+    def broken(*a, **kw):
+        if kw.get("retries", True) is False:
+            raise RuntimeError("broken")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(photo_mod, "search_photo", broken)
+    failed = photo_mod.search_photo(cat, shot.image, k=3)
+    assert [h.id for h in failed] == [h.id for h in before] and not failed[0].inliers
+
+    monkeypatch.setattr(photo_mod, "search_photo", counted)
+    # too small to downscale by 1.5x: no coarse pass
+    small = shot.image.resize((300, round(300 * shot.image.height / shot.image.width)))
+    calls.clear()
+    photo_mod.search_photo(cat, small, k=3)
+    assert calls == [True]
+    # nor for a strip that would come out thinner than a photo may be (64 px)
+    strip = shot.image.crop((0, 0, shot.image.width, 150))
+    calls.clear()
+    assert not photo_mod.search_photo(cat, strip, k=3)[0].inliers
+    assert calls == [True]
+    # a sharp photo, verified on the first pass: none either
+    sharp = framed_photo([load_rgb(files[3], max_side=1024)], np.random.default_rng(21))
+    calls.clear()
+    assert photo_mod.search_photo(cat, sharp.image, k=3)[0].inliers
+    assert calls == [True]
 
 
 def test_the_shortlist_of_a_tiny_catalog_keeps_every_row() -> None:

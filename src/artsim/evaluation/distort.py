@@ -19,7 +19,8 @@ The "gallery" setting (``PHOTO_SETTINGS["gallery"]``) is harsher still, closer t
 paintings smaller in the photo, turned and slanted further, sometimes partly cut off by the
 photo's edge or hidden behind another visitor's head, in uneven light, with camera shake and
 JPEG down to quality 20. "dim" is the framed scene in a dim gallery (underexposed, high-ISO
-noise), and ``screen_photo`` a painting on a web page on a screen.
+noise), "shaken" the framed scene held by an unsteady hand (a curved motion streak of up to
+4 % of the photo's side), and ``screen_photo`` a painting on a web page on a screen.
 """
 
 from __future__ import annotations
@@ -224,12 +225,13 @@ def distort(
 # --- the harder setting: a framed painting photographed on a gallery wall -------------------
 
 SETTINGS: tuple[str, ...] = ("mild", "framed", "gallery")
-# benchmarks/eval_photos.py --settings screen,dim (not in `artsim eval --distort`)
+# benchmarks/eval_photos.py --settings screen,dim,shaken (not in `artsim eval --distort`)
 SCREEN = "screen"
 DIM = "dim"
+SHAKEN = "shaken"
 # the photo settings in the order of their seeded streams (evaluation/run.py framed_queries):
 # append only, so that every setting keeps the photos of earlier runs
-PHOTO_STREAMS: tuple[str, ...] = ("framed", "gallery", SCREEN, DIM)
+PHOTO_STREAMS: tuple[str, ...] = ("framed", "gallery", SCREEN, DIM, SHAKEN)
 FRAME_STYLES: tuple[str, ...] = ("gilded", "black", "white", "wood")
 # framed_photo's arguments per setting; "framed" is the issue-13 specification
 PHOTO_SETTINGS: dict[str, dict[str, object]] = {
@@ -248,6 +250,9 @@ PHOTO_SETTINGS: dict[str, dict[str, object]] = {
     },
     # the framed scene in a dim gallery: underexposed, high-ISO noise with a colour part
     DIM: {"exposure": (0.25, 0.55), "noise": (6.0, 14.0), "colour_noise": 0.5},
+    # the framed scene held by an unsteady hand (a slow shutter): the camera's path during the
+    # exposure, curved, 1.2-4 % of the long side (a 4,000 px phone photo: 50-160 px)
+    SHAKEN: {"shake": 0.04, "shake_curve": 1.5},
 }
 
 
@@ -341,6 +346,7 @@ def framed_photo(
     max_cut: float = 0.0,
     uneven_light: float = 0.0,
     shake: float = 0.0,
+    shake_curve: float = 0.0,
     exposure: tuple[float, float] | None = None,
     noise: tuple[float, float] = SENSOR_NOISE,
     colour_noise: float = 0.0,
@@ -357,7 +363,8 @@ def framed_photo(
     another visitor's head and shoulders in front of the first painting; the group shifted
     so that up to ``max_cut`` of its width or height falls outside the photo; light falling
     off across the photo by up to ``uneven_light``; camera shake, a streak up to ``shake``
-    of the long side. And the "dim" setting's: underexposure (``exposure``, see `_camera`),
+    of the long side, straight or turning by up to ``shake_curve`` radians along its length
+    (the "shaken" setting). And the "dim" setting's: underexposure (``exposure``, see `_camera`),
     sensor noise of a standard deviation drawn from ``noise`` (grey levels; the default is a
     phone's in good light) with a colour part of ``colour_noise`` times that.
     The returned quads may then reach outside the photo.
@@ -448,7 +455,7 @@ def framed_photo(
     if uneven_light > 0:
         out *= _light_falloff(rng, pw, ph, uneven_light)[..., None]
     if shake > 0:
-        out = _shake(out, rng, shake * max(pw, ph))
+        out = _shake(out, rng, shake * max(pw, ph), shake_curve)
     im = _camera(
         out,
         rng,
@@ -696,16 +703,32 @@ def _light_falloff(rng: np.random.Generator, w: int, h: int, strength: float) ->
     return 1.0 - np.float32(rng.uniform(0.3, 1.0) * strength) * np.clip(dist, 0, 1) ** 2
 
 
-def _shake(arr: np.ndarray, rng: np.random.Generator, max_len: float) -> np.ndarray:
-    """Camera shake: a motion-blur streak of up to ``max_len`` pixels at a random angle."""
+def _shake(
+    arr: np.ndarray, rng: np.random.Generator, max_len: float, curve: float = 0.0
+) -> np.ndarray:
+    """Camera shake: a motion-blur streak of up to ``max_len`` pixels at a random angle,
+    turning by up to ``curve`` radians along its length (a hand's path is rarely straight),
+    with the camera lingering unevenly along it."""
     import cv2
 
     n = max(1, round(rng.uniform(0.3, 1.0) * max_len))
     if n < 2:
         return arr
-    line = np.zeros((n, n), np.float32)
-    line[n // 2, :] = 1.0 / n
-    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
-    kernel = np.asarray(cv2.warpAffine(line, rot, (n, n)), np.float32)
+    if curve <= 0:
+        line = np.zeros((n, n), np.float32)
+        line[n // 2, :] = 1.0 / n
+        rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+        kernel = np.asarray(cv2.warpAffine(line, rot, (n, n)), np.float32)
+    else:
+        t = np.linspace(0.0, 1.0, 4 * n)
+        heading = rng.uniform(0, 2 * np.pi) + rng.uniform(-curve, curve) * t**2
+        step = 1.0 / len(t) * n
+        xy = np.cumsum(np.stack([np.cos(heading), np.sin(heading)], 1) * step, 0)
+        xy -= (xy.min(0) + xy.max(0)) / 2
+        size = int(np.ceil(np.abs(xy).max() * 2)) + 3
+        weight = 0.5 + rng.random(len(t))
+        kernel = np.zeros((size, size), np.float32)
+        ij = np.clip(np.rint(xy + size // 2).astype(int), 0, size - 1)
+        np.add.at(kernel, (ij[:, 1], ij[:, 0]), weight.astype(np.float32))
     kernel /= max(float(kernel.sum()), 1e-6)
     return cv2.filter2D(arr, -1, kernel)

@@ -17,7 +17,10 @@
    When no candidate is verified, the photo is localised again with line quadrilaterals
    too (``LINES_RETRY``: a shaken or cut frame's contour does not close, its straight
    edges remain), and the regions that adds are embedded, shortlisted and verified with
-   their own keypoints: a cost only such queries pay.
+   their own keypoints: a cost only such queries pay. When still none is, the most voted
+   paintings are verified on denser keypoints (``DETAIL_RETRY``: a photo of a detail), and
+   then the whole search runs once more on the photo at ``COARSE_SIDE`` px
+   (``COARSE_RETRY``: a shaken or blurred photo).
 4. Each result carries the matched region in query pixels (``quad``: the verified
    painting's corners, else the hypothesis' quadrilateral) and ``inliers``.
 
@@ -69,6 +72,12 @@ LINES_RETRY = True
 # stored keypoints a painting has (docs/photos.md, "Photos of a detail")
 DETAIL_RETRY = True
 DETAIL_VOTED = 4  # the most voted paintings verified again (without votes, the best global)
+# still none verified: search once more on the photo downscaled to COARSE_SIDE px. Camera
+# shake, defocus and noise wipe out fine detail; at a coarse scale the blur spans a few
+# pixels and the frame's edges and coarse keypoints are sharp again (docs/photos.md, "Shaken
+# photos"). Only where the photo is at least 1.5x that size.
+COARSE_RETRY = True
+COARSE_SIDE = 320
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -329,10 +338,16 @@ def _own_top(sims: np.ndarray) -> set[int]:
 
 
 def _verify_rows(
-    catalog: Catalog, data: Any, rows: list[int], qf: LocalFeatures, size: tuple[int, int]
+    catalog: Catalog,
+    data: Any,
+    rows: list[int],
+    qf: LocalFeatures,
+    size: tuple[int, int],
+    ransac_px: float | None = None,
 ) -> dict[int, Verification]:
     """Each row's geometric check against the query's keypoints (rows whose painting has no
-    stored or computable local features are left out)."""
+    stored or computable local features are left out); ``ransac_px`` (None: verify's
+    RANSAC_PX) in pixels of ``size``."""
     from artsim.catalog.local import local_store
     from artsim.search.verify import verify_candidates
 
@@ -340,8 +355,14 @@ def _verify_rows(
         return {}
     feats = local_store(catalog).ensure([data.item_ids[r] for r in rows])
     checked = [r for r in rows if data.item_ids[r] in feats]
-    results = verify_candidates(qf, size, [feats[data.item_ids[r]] for r in checked])
+    results = verify_candidates(
+        qf, size, [feats[data.item_ids[r]] for r in checked], **_ransac(ransac_px)
+    )
     return dict(zip(checked, results, strict=True))
+
+
+def _ransac(ransac_px: float | None) -> dict[str, float]:
+    return {} if ransac_px is None else {"ransac_px": ransac_px}
 
 
 def _dense_checks(
@@ -399,14 +420,18 @@ def search_photo(
     votes: int = VOTES,
     original_size: tuple[int, int] | None = None,
     retry_below: int | None = None,
+    retries: bool = True,
+    ransac_px: float | None = None,
     **_: Any,
 ) -> list[SearchResult]:
     """Paintings shown in a photo, best first (see the module docstring). Quads come back
     in pixels of ``original_size`` (the photo before a reduced-size decode), else of
-    ``image``. ``retry_below``: localise again with lines (``LINES_RETRY``) when no
-    candidate has this many inliers (None: ``min_inliers``; the evaluation ranks with its
-    own thresholds and passes 0 as ``min_inliers``)."""
-    from artsim.detectors.paintings import check_size
+    ``image``. ``retry_below``: retry (``LINES_RETRY``, ``DETAIL_RETRY``, ``COARSE_RETRY``)
+    when no candidate has this many inliers (None: ``min_inliers``; the evaluation ranks
+    with its own thresholds and passes 0 as ``min_inliers``). ``retries``: False for one
+    pass without them (the coarse retry's own search). ``ransac_px``: verification's
+    reprojection tolerance in pixels of the (downscaled) photo (None: verify.RANSAC_PX)."""
+    from artsim.detectors.paintings import MIN_SIDE, check_size
     from artsim.search import to_result
     from artsim.search.verify import MIN_MATCHES
 
@@ -447,14 +472,20 @@ def search_photo(
     voted = _voted_rows(catalog, data, qf, votes, ok) if qf is not None and votes > 0 else []
     short.update(voted)
     rows = sorted(short, key=lambda r: -best_s[r])
-    checks = _verify_rows(catalog, data, rows, qf, work.size) if qf is not None else {}
+    checks = _verify_rows(catalog, data, rows, qf, work.size, ransac_px) if qf is not None else {}
 
     def sure(v: Verification, least: int = min_inliers) -> bool:
         return v.inliers >= least and v.quad is not None
 
     retry = min_inliers if retry_below is None else retry_below
     # checks empty: nothing could be verified (no local features), lines would not change that
-    if LINES_RETRY and localise and checks and not any(sure(v, retry) for v in checks.values()):
+    if (
+        retries
+        and LINES_RETRY
+        and localise
+        and checks
+        and not any(sure(v, retry) for v in checks.values())
+    ):
         from artsim.detectors.paintings import LINES
 
         assert qf is not None  # checks come from it
@@ -468,7 +499,7 @@ def search_photo(
                 rows2 = sorted(set(rows) | _own_top(sims), key=lambda r: -s2[r])
                 # each new region's own keypoints (see query_features), then every row again
                 qf2 = query_features(work, [h[1] for h in extra], whole=qf)
-                checks2 = _verify_rows(catalog, data, rows2, qf2, work.size)
+                checks2 = _verify_rows(catalog, data, rows2, qf2, work.size, ransac_px)
             except Exception as e:  # the first pass's answer stands
                 logging.getLogger(__name__).warning("searching line regions failed (%s)", e)
             else:
@@ -477,7 +508,8 @@ def search_photo(
 
     # (a photo with fewer keypoints than a homography needs could not be verified anyway)
     if (
-        DETAIL_RETRY
+        retries
+        and DETAIL_RETRY
         and checks
         and not any(sure(v, retry) for v in checks.values())
         and qf is not None
@@ -492,6 +524,46 @@ def search_photo(
             for r, v in dense.items():  # rows already: the candidates come from them
                 if r not in checks or v.inliers > checks[r].inliers:
                     checks[r] = v
+
+    if (
+        retries
+        and COARSE_RETRY
+        and checks
+        and not any(sure(v, retry) for v in checks.values())
+        and max(work.size) >= 1.5 * COARSE_SIDE
+        and min(work.size) * COARSE_SIDE / max(work.size) >= MIN_SIDE  # not a thin strip
+    ):
+        from artsim.search.verify import RANSAC_PX
+
+        r = COARSE_SIDE / max(work.size)
+        small = work.resize(
+            (max(1, round(work.width * r)), max(1, round(work.height * r))),
+            Image.Resampling.LANCZOS,  # an antialiased, sharp downscale
+        )
+        try:
+            coarse = search_photo(
+                catalog,
+                small,
+                k=k,
+                mask=mask,
+                exclude=exclude,
+                shortlist=shortlist,
+                min_inliers=min_inliers,
+                inlier_weight=inlier_weight,
+                localise=localise,
+                per_painting_features=per_painting_features,
+                votes=votes,
+                original_size=original_size or rgb.size,
+                retries=False,
+                # the same tolerance in the photo's terms: 8 px of a 320 px photo would
+                # let unrelated paintings reach the threshold
+                ransac_px=(ransac_px or RANSAC_PX) * r,
+            )
+        except Exception as e:  # the answer so far stands
+            logging.getLogger(__name__).warning("searching the photo coarser failed (%s)", e)
+        else:
+            if any((res.inliers or 0) >= max(1, retry) for res in coarse):  # verified (see `sure`)
+                return coarse
 
     inliers = {r: 0 for r in rows}
     details: dict[int, list[list[float]] | None] = {r: None for r in rows}
