@@ -61,8 +61,15 @@ def main() -> None:
     ap.add_argument(
         "--seed", type=int, default=0, help="draws the paintings and every photo's distortions"
     )
+    ap.add_argument(
+        "--coarse-retry",
+        choices=("on", "off"),
+        default="on" if photo.COARSE_RETRY else "off",
+        help="the coarse retry after the detail retry (off: as in session 17's runs)",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    photo.COARSE_RETRY = args.coarse_retry == "on"
 
     cat = Catalog.open(args.catalog)
     path_to_id, _ = gt_index(cat, args.data)
@@ -158,6 +165,7 @@ def main() -> None:
                     "min_side": args.min_side,
                     "settings": {k: SETTINGS[k] for k in args.settings.split(",")},
                     "min_inliers": photo.MIN_INLIERS,
+                    "coarse_retry": photo.COARSE_RETRY,
                     "summary": summary,
                     "records": records,
                 },

@@ -258,7 +258,7 @@ def summarise(
             else float("nan")
         )
         qv = [q for q in qs if q in verified]
-        absent = [records[q]["absent_wrong_inliers"] for q in qs]
+        absent = [records[q].get("absent_wrong_inliers") for q in qs]
         absent = [a for a in absent if a is not None]
         located = [records[q]["located"] for q in qs if records[q].get("located")]
         res[h] = {
@@ -325,8 +325,9 @@ def main() -> None:
         "--absent",
         action="store_true",
         help="also search each photo of one painting with every rendering of that painting "
-        "masked out, and report the share where a wrong painting reaches --min-inliers "
-        "(a confident wrong answer, as for a painting the catalog lacks)",
+        "(and its known duplicates) masked out, and report the share where a wrong painting "
+        "reaches the reported inlier threshold (a confident wrong answer, as for a painting "
+        "the catalog lacks)",
     )
     ap.add_argument(
         "--min-inliers",
@@ -480,7 +481,8 @@ def main() -> None:
             absent_inliers = None
             if args.absent and second is None and qpath in verified:
                 group = same.get(path_to_id[target_of[qpath]], {path_to_id[target_of[qpath]]})
-                group = group | {exclude}
+                dupes = ignore.get(qpath, set()) | ignore.get(target_of[qpath], set())
+                group = group | {exclude} | {path_to_id[d] for d in dupes if d in path_to_id}
                 absent = search_photo(
                     cat,
                     image,

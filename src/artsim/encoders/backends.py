@@ -111,7 +111,7 @@ def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool)
 
 
 CHOICE_FILE = "backend-choice.json"
-CHOICE_FORMAT = 1  # bump when what is timed changes
+CHOICE_FORMAT = 2  # bump when what is timed changes (2: rounds alternate)
 CHOICE_BATCH = 32
 CHOICE_ROUNDS = 3
 # the CPU flags a choice depends on (a machine with other flags measures again)
@@ -148,7 +148,8 @@ def measured_cpu_backend(
     thread count, model and library versions (a few seconds: both models built, one warm-up
     and `CHOICE_ROUNDS` timed batches each, alternating, the best kept) and remembered in the
     cache directory; processes starting together wait for the first one's answer (a file
-    lock) instead of measuring side by side. ``make(bf16)`` builds the encoder. Without a
+    lock) instead of measuring side by side; both models are held while measuring (the
+    default model: ~30 MB each). ``make(bf16)`` builds the encoder. Without a
     writable cache directory ONNX Runtime cannot keep its export, so 'torch' without
     measuring; ONNX Runtime failing gives 'torch' for this process only."""
     import gc

@@ -366,7 +366,12 @@ def _ransac(ransac_px: float | None) -> dict[str, float]:
 
 
 def _dense_checks(
-    catalog: Catalog, data: Any, rows: list[int], qf: LocalFeatures, size: tuple[int, int]
+    catalog: Catalog,
+    data: Any,
+    rows: list[int],
+    qf: LocalFeatures,
+    size: tuple[int, int],
+    ransac_px: float | None = None,
 ) -> dict[int, Verification]:
     """The first ``DETAIL_VOTED`` paintings of ``rows`` (best first), verified on denser
     keypoints of their images (`artsim.catalog.local.DenseCache`); a candidate whose image
@@ -381,7 +386,9 @@ def _dense_checks(
     rows = [r for r in rows if data.item_ids[r] in chosen]
     feats = dense_cache(catalog).get(items)
     checked = [r for r in rows if len(feats[data.item_ids[r]])]
-    results = verify_candidates(qf, size, [feats[data.item_ids[r]] for r in checked])
+    results = verify_candidates(
+        qf, size, [feats[data.item_ids[r]] for r in checked], **_ransac(ransac_px)
+    )
     return dict(zip(checked, results, strict=True))
 
 
@@ -517,7 +524,7 @@ def search_photo(
     ):
         try:
             # the most voted; without votes, the best by global score
-            dense = _dense_checks(catalog, data, voted or rows, qf, work.size)
+            dense = _dense_checks(catalog, data, voted or rows, qf, work.size, ransac_px)
         except Exception as e:  # the answer so far stands
             logging.getLogger(__name__).warning("verifying on denser keypoints failed (%s)", e)
         else:
@@ -525,6 +532,7 @@ def search_photo(
                 if r not in checks or v.inliers > checks[r].inliers:
                     checks[r] = v
 
+    coarse: list[SearchResult] = []
     if (
         retries
         and COARSE_RETRY
@@ -533,37 +541,22 @@ def search_photo(
         and max(work.size) >= 1.5 * COARSE_SIDE
         and min(work.size) * COARSE_SIDE / max(work.size) >= MIN_SIDE  # not a thin strip
     ):
-        from artsim.search.verify import RANSAC_PX
-
-        r = COARSE_SIDE / max(work.size)
-        small = work.resize(
-            (max(1, round(work.width * r)), max(1, round(work.height * r))),
-            Image.Resampling.LANCZOS,  # an antialiased, sharp downscale
+        coarse = _coarse_verified(
+            catalog,
+            work,
+            max(1, retry),
+            original_size or rgb.size,
+            ransac_px,
+            k=k,
+            mask=mask,
+            exclude=exclude,
+            shortlist=shortlist,
+            min_inliers=min_inliers,
+            inlier_weight=inlier_weight,
+            localise=localise,
+            per_painting_features=per_painting_features,
+            votes=votes,
         )
-        try:
-            coarse = search_photo(
-                catalog,
-                small,
-                k=k,
-                mask=mask,
-                exclude=exclude,
-                shortlist=shortlist,
-                min_inliers=min_inliers,
-                inlier_weight=inlier_weight,
-                localise=localise,
-                per_painting_features=per_painting_features,
-                votes=votes,
-                original_size=original_size or rgb.size,
-                retries=False,
-                # the same tolerance in the photo's terms: 8 px of a 320 px photo would
-                # let unrelated paintings reach the threshold
-                ransac_px=(ransac_px or RANSAC_PX) * r,
-            )
-        except Exception as e:  # the answer so far stands
-            logging.getLogger(__name__).warning("searching the photo coarser failed (%s)", e)
-        else:
-            if any((res.inliers or 0) >= max(1, retry) for res in coarse):  # verified (see `sure`)
-                return coarse
 
     inliers = {r: 0 for r in rows}
     details: dict[int, list[list[float]] | None] = {r: None for r in rows}
@@ -589,7 +582,7 @@ def search_photo(
         inlier_weight=inlier_weight,
     )
     ranked = [rows[i] for i in order][:k]
-    return [
+    results = [
         to_result(
             catalog,
             data.item_ids[r],
@@ -607,3 +600,42 @@ def search_photo(
         )
         for r in ranked
     ]
+    if coarse:  # the paintings verified at the coarse scale lead; this pass's ranking follows
+        seen = {res.id for res in coarse}
+        results = (coarse + [res for res in results if res.id not in seen])[:k]
+    return results
+
+
+def _coarse_verified(
+    catalog: Catalog,
+    work: Image.Image,
+    least: int,
+    original_size: tuple[int, int],
+    ransac_px: float | None,
+    **search: Any,
+) -> list[SearchResult]:
+    """``COARSE_RETRY``: the paintings verified (at least ``least`` inliers) when the photo
+    ``work`` is searched once more at ``COARSE_SIDE`` px, without retries, its quads in
+    pixels of ``original_size``; none when that search fails."""
+    from artsim.search.verify import RANSAC_PX
+
+    r = COARSE_SIDE / max(work.size)
+    small = work.resize(
+        (max(1, round(work.width * r)), max(1, round(work.height * r))),
+        Image.Resampling.LANCZOS,  # an antialiased, sharp downscale
+    )
+    try:
+        found = search_photo(
+            catalog,
+            small,
+            original_size=original_size,
+            retries=False,
+            # the same tolerance in the photo's terms: 8 px of a 320 px photo would let
+            # unrelated paintings reach the threshold
+            ransac_px=(RANSAC_PX if ransac_px is None else ransac_px) * r,
+            **search,
+        )
+    except Exception as e:  # the answer so far stands
+        logging.getLogger(__name__).warning("searching the photo coarser failed (%s)", e)
+        return []
+    return [res for res in found if (res.inliers or 0) >= least]
