@@ -43,6 +43,7 @@ import artsim.search.photo as photo
 from artsim.catalog import Catalog
 from artsim.catalog.local import build_local, local_store, stored_bytes
 from artsim.catalog.local_votes import VoteIndex, vote_index
+from artsim.evaluation.distort import PHOTO_STREAMS
 from artsim.evaluation.groundtruth import load_instance_pairs
 from artsim.evaluation.run import framed_queries, gt_index, usable_pairs
 from artsim.records import SourceItem
@@ -267,10 +268,10 @@ def main() -> None:
     )
     ap.add_argument(
         "--setting",
-        choices=("framed", "gallery", "screen"),
+        choices=PHOTO_STREAMS,
         default="framed",
-        help="the photos: framed (issue 13's setting), the harsher gallery photos, or a "
-        "painting on a web page on a screen",
+        help="the photos: framed (issue 13's setting), the harsher gallery photos, a "
+        "painting on a web page on a screen, a dim room, or a shaking hand",
     )
     ap.add_argument(
         "--unseen",

@@ -5,7 +5,9 @@ hidden by a visitor, taken from far to the side, shaken, with a lamp's reflectio
 across the room. A quick probe on a seeded sample of the ground-truth pairs, recall@1 per
 condition, the photo path as `Catalog.search` runs it. Not run unless named (session 17):
 a detail of the painting (45 % or 30 % of its sides), black and white, a window's
-reflection on the glass, the camera turned by 15-25 degrees, a catalogue page.
+reflection on the glass, the camera turned by 15-25 degrees, a catalogue page; and (session
+18) a harder shake, 3 % of the long side. Conditions join with "+" and apply in turn:
+"dark+shake" is a dim room's long exposure.
 
     python benchmarks/probe_photo_conditions.py --catalog eval-catalog --data ../shared/data \
         --n 60 --conditions none,rot90,rot180,small480,dark,vivid,cut,visitor,oblique,shake,\

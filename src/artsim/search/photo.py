@@ -532,7 +532,6 @@ def search_photo(
                 if r not in checks or v.inliers > checks[r].inliers:
                     checks[r] = v
 
-    coarse: list[SearchResult] = []
     if (
         retries
         and COARSE_RETRY
@@ -541,7 +540,9 @@ def search_photo(
         and max(work.size) >= 1.5 * COARSE_SIDE
         and min(work.size) * COARSE_SIDE / max(work.size) >= MIN_SIDE  # not a thin strip
     ):
-        coarse = _coarse_verified(
+        # its whole answer, when it verifies a painting: on the tune half of the shaken
+        # photos its ranking of the rest beat this pass's too (docs/photos.md)
+        coarse = _coarse_pass(
             catalog,
             work,
             max(1, retry),
@@ -557,6 +558,8 @@ def search_photo(
             per_painting_features=per_painting_features,
             votes=votes,
         )
+        if coarse:
+            return coarse
 
     inliers = {r: 0 for r in rows}
     details: dict[int, list[list[float]] | None] = {r: None for r in rows}
@@ -582,7 +585,7 @@ def search_photo(
         inlier_weight=inlier_weight,
     )
     ranked = [rows[i] for i in order][:k]
-    results = [
+    return [
         to_result(
             catalog,
             data.item_ids[r],
@@ -600,13 +603,9 @@ def search_photo(
         )
         for r in ranked
     ]
-    if coarse:  # the paintings verified at the coarse scale lead; this pass's ranking follows
-        seen = {res.id for res in coarse}
-        results = (coarse + [res for res in results if res.id not in seen])[:k]
-    return results
 
 
-def _coarse_verified(
+def _coarse_pass(
     catalog: Catalog,
     work: Image.Image,
     least: int,
@@ -614,9 +613,9 @@ def _coarse_verified(
     ransac_px: float | None,
     **search: Any,
 ) -> list[SearchResult]:
-    """``COARSE_RETRY``: the paintings verified (at least ``least`` inliers) when the photo
-    ``work`` is searched once more at ``COARSE_SIDE`` px, without retries, its quads in
-    pixels of ``original_size``; none when that search fails."""
+    """``COARSE_RETRY``: the photo ``work`` searched once more at ``COARSE_SIDE`` px, without
+    retries, its quads in pixels of ``original_size``; its answer if it verifies a painting
+    (at least ``least`` inliers), else none (and none when that search fails)."""
     from artsim.search.verify import RANSAC_PX
 
     r = COARSE_SIDE / max(work.size)
@@ -638,4 +637,4 @@ def _coarse_verified(
     except Exception as e:  # the answer so far stands
         logging.getLogger(__name__).warning("searching the photo coarser failed (%s)", e)
         return []
-    return [res for res in found if (res.inliers or 0) >= least]
+    return found if any((res.inliers or 0) >= least for res in found) else []
