@@ -332,6 +332,7 @@ def test_load_encoder_measures_only_without_amx(monkeypatch, tmp_path):
 
     def measured(model, make, threads, **kw) -> str:
         asked.append(model)
+        assert kw["pooling"] == "gem+mid"  # the default, named or not: one measurement
         assert make(False).bf16 is False  # what it would time
         return answer
 
@@ -355,5 +356,22 @@ def test_load_encoder_measures_only_without_amx(monkeypatch, tmp_path):
         monkeypatch.setattr(E, "cpu_has_amx", lambda: True)
         enc = E.load_encoder("efficientnet-lite2", device="cpu")
         assert enc.backend == "torch" and enc.bf16 and len(asked) == 2
+        # a catalog made where ONNX Runtime was picked, indexed later where PyTorch bf16 is:
+        # the manifest says what made the last run's vectors, precision included
+        from artsim.catalog import Catalog
+        from artsim.records import SourceItem
+        from tests.images_factory import gradient
+
+        monkeypatch.setattr(E, "cpu_has_amx", lambda: False)
+        E.load_encoder.cache_clear()
+        answer = "onnx"
+        cat = Catalog.create(tmp_path / "cat")
+        assert cat.manifest["model"]["backend"] == "onnx" and not cat.manifest["model"]["bf16"]
+        E.load_encoder.cache_clear()
+        answer = "torch"
+        gradient(96, 64).save(tmp_path / "a.png")
+        cat = Catalog.open(tmp_path / "cat")
+        cat.add([SourceItem(id="a", image=str(tmp_path / "a.png"))], aspects=["global"])
+        assert cat.manifest["model"]["backend"] == "torch" and cat.manifest["model"]["bf16"]
     finally:
         E.load_encoder.cache_clear()

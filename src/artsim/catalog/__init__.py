@@ -755,6 +755,7 @@ class Catalog:
                 if self._encoder is not None:  # which runtime made this run's vectors
                     self.manifest["model"]["backend"] = self._encoder.backend
                     self.manifest["model"]["device"] = self._encoder.device
+                    self.manifest["model"]["bf16"] = self._encoder.bf16
                 self._finish_run(votes=not summary.interrupted and sys.exc_info()[0] is None)
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:

@@ -117,13 +117,19 @@ def weights_available(name: str) -> bool:
         return False
 
 
+def _pooling(spec: ModelSpec, pooling: str | None) -> str | None:
+    """The pooling a model is built with: ``pooling``, else EfficientNet's default (its
+    spec's kind, "gem+mid"); other models have one."""
+    return pooling or (spec.kind if spec.library == "efficientnet-lite-pytorch" else None)
+
+
 def _build(
     name: str, spec: ModelSpec, model_path: str | None, pooling: str | None, bf16: bool
 ) -> Encoder:
     if spec.library == "efficientnet-lite-pytorch":
         from artsim.encoders.efficientnet import load_efficientnet_lite2
 
-        return load_efficientnet_lite2(pooling=pooling or "gem+mid", bf16=bf16)
+        return load_efficientnet_lite2(pooling=_pooling(spec, pooling) or "gem+mid", bf16=bf16)
     from artsim.encoders.hf import load_hf_encoder
 
     assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo
@@ -171,7 +177,8 @@ def load_encoder(
                     name,
                     lambda b: _build(name, spec, model_path, pooling, b),
                     default_threads(),
-                    pooling=pooling,
+                    # one measurement for the default pooling, named or not
+                    pooling=_pooling(spec, pooling),
                 )
                 == "torch"
             )
