@@ -129,7 +129,7 @@ def _build(
     if spec.library == "efficientnet-lite-pytorch":
         from artsim.encoders.efficientnet import load_efficientnet_lite2
 
-        return load_efficientnet_lite2(pooling=_pooling(spec, pooling) or "gem+mid", bf16=bf16)
+        return load_efficientnet_lite2(pooling=pooling or spec.kind, bf16=bf16)
     from artsim.encoders.hf import load_hf_encoder
 
     assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo

@@ -346,23 +346,14 @@ def _verify_rows(
     ransac_px: float | None = None,
 ) -> dict[int, Verification]:
     """Each row's geometric check against the query's keypoints (rows whose painting has no
-    stored or computable local features are left out); ``ransac_px`` (None: verify's
-    RANSAC_PX) in pixels of ``size``."""
+    stored or computable local features are left out)."""
     from artsim.catalog.local import local_store
-    from artsim.search.verify import verify_candidates
 
     if not rows:
         return {}
     feats = local_store(catalog).ensure([data.item_ids[r] for r in rows])
     checked = [r for r in rows if data.item_ids[r] in feats]
-    results = verify_candidates(
-        qf, size, [feats[data.item_ids[r]] for r in checked], **_ransac(ransac_px)
-    )
-    return dict(zip(checked, results, strict=True))
-
-
-def _ransac(ransac_px: float | None) -> dict[str, float]:
-    return {} if ransac_px is None else {"ransac_px": ransac_px}
+    return _verified(data, checked, feats, qf, size, ransac_px)
 
 
 def _dense_checks(
@@ -377,7 +368,6 @@ def _dense_checks(
     keypoints of their images (`artsim.catalog.local.DenseCache`); a candidate whose image
     cannot be read is left out."""
     from artsim.catalog.local import dense_cache
-    from artsim.search.verify import verify_candidates
 
     items = list(dict.fromkeys(data.item_ids[r] for r in rows))[:DETAIL_VOTED]
     if not items:
@@ -386,10 +376,28 @@ def _dense_checks(
     rows = [r for r in rows if data.item_ids[r] in chosen]
     feats = dense_cache(catalog).get(items)
     checked = [r for r in rows if len(feats[data.item_ids[r]])]
+    return _verified(data, checked, feats, qf, size, ransac_px)
+
+
+def _verified(
+    data: Any,
+    rows: list[int],
+    feats: dict[str, LocalFeatures],
+    qf: LocalFeatures,
+    size: tuple[int, int],
+    ransac_px: float | None,
+) -> dict[int, Verification]:
+    """``rows`` verified against their paintings' keypoints ``feats`` (by item id), with a
+    RANSAC tolerance of ``ransac_px`` pixels of ``size`` (None: verify.RANSAC_PX)."""
+    from artsim.search.verify import RANSAC_PX, verify_candidates
+
     results = verify_candidates(
-        qf, size, [feats[data.item_ids[r]] for r in checked], **_ransac(ransac_px)
+        qf,
+        size,
+        [feats[data.item_ids[r]] for r in rows],
+        ransac_px=RANSAC_PX if ransac_px is None else ransac_px,
     )
-    return dict(zip(checked, results, strict=True))
+    return dict(zip(rows, results, strict=True))
 
 
 def _line_regions(
