@@ -63,6 +63,8 @@ PHOTO_PARAMS = (
     "detail_retry",
     "coarse_retry",
     "coarse_side",
+    "per_painting_votes",
+    "square_views",
 )
 
 
@@ -73,6 +75,13 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--coarse-side", type=int, default=photo.COARSE_SIDE)
+    ap.add_argument(
+        "--per-painting-votes",
+        type=int,
+        default=photo.PER_PAINTING_VOTES,
+        help="in a photo of several paintings, also shortlist this many paintings most voted "
+        "for by each one's keypoints (0: as before session 19)",
+    )
     switches = (
         (
             "--stretch",
@@ -105,6 +114,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "denser keypoints of their images (off: as before session 17)",
         ),
         (
+            "--square-views",
+            photo.SQUARE_VIEWS,
+            "a found painting far from square adds the keypoints of its view squared, as a "
+            "collection resized to squares holds it (off: as before session 19)",
+        ),
+        (
             "--coarse-retry",
             photo.COARSE_RETRY,
             "when still no candidate is verified, search the photo again at --coarse-side px "
@@ -124,6 +139,8 @@ def set_module_levers(args: argparse.Namespace) -> None:
     paintings.PAGES = args.pages == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
+    photo.PER_PAINTING_VOTES = args.per_painting_votes
+    photo.SQUARE_VIEWS = args.square_views == "on"
 
 
 def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:

@@ -74,7 +74,7 @@ def test_a_repeated_texture_votes_little_beside_a_clear_match(tmp_path) -> None:
     rep = texture + rng.normal(0, 2, size=(40, 128))
     desc = np.clip(np.concatenate([own, rep]), 0, 255).astype(np.uint8)
     q = LocalFeatures(np.zeros((len(desc), 2), np.float16), desc, (640, 480))
-    _, count = index._tally(q, lv.NEIGHBOURS)
+    _, count = index._tally(q, lv.NEIGHBOURS)[0]
     assert max(count, key=count.get) != "p0199"  # counted: a texture painting leads
     assert index.top(q, 1)[0][0] == "p0199"
 
@@ -185,3 +185,25 @@ def test_each_metadata_file_names_its_own_index(tmp_path) -> None:
     assert len(list(store.votes_folder.glob("votes-*.faiss"))) == 1  # the first one removed
     read = lv._read(store.votes_folder / "votes-k.json", lv.MAX_KEYPOINTS, 0)
     assert read is not None and read.item_ids == other.item_ids
+
+
+def test_each_part_of_the_query_gets_its_own_votes(tmp_path) -> None:
+    # a photo of two paintings: 40 keypoints of p0010 and 12 of p0020. Counted together, the
+    # richer one leads and the other may fall behind chance; each part's own tally puts its
+    # painting first, from one search of the index.
+    store, feats = _store(tmp_path, 250)
+    index = lv.vote_index(store)
+    assert index is not None
+    rng = np.random.default_rng(8)
+    a = _query_of(feats[10], rng, share=40)
+    b = _query_of(feats[20], rng, share=12)
+    q = LocalFeatures(np.concatenate([a.xy, b.xy]), np.concatenate([a.desc, b.desc]), (640, 480))
+    parts = [np.arange(40), np.arange(len(a), len(a) + 12)]
+    whole, first, second = index.top_of_parts(q, [np.arange(len(q)), *parts], 3)
+    assert whole == index.top(q, 3) and whole[0][0] == "p0010"
+    assert first[0][0] == "p0010" and second[0][0] == "p0020"
+    assert second[0][1] < whole[0][1]  # fewer voters than the whole photo's leader
+    # an empty part votes for nothing; a filter applies to every part
+    assert index.top_of_parts(q, [np.arange(0)], 3) == [[]]
+    kept = index.top_of_parts(q, parts, 3, keep=lambda i: i != "p0020")
+    assert "p0020" not in [i for i, _ in kept[1]]

@@ -16,6 +16,7 @@ from artsim.search.photo import (
     MIN_INLIERS,
     check_photo_mode,
     detail_area,
+    inside_quad,
     query_features,
     rank_candidates,
     shown_part,
@@ -99,6 +100,53 @@ def test_query_features_of_a_found_painting_map_back_into_the_photo() -> None:
     poly = corners.astype(np.float32).reshape(-1, 1, 2)
     dist = [cv2.pointPolygonTest(poly, (float(x), float(y)), True) for x, y in extra]
     assert min(dist) > -4
+
+
+def _photo_in(painting: Image.Image, corners: list[list[float]]) -> Image.Image:
+    """The painting warped onto these corners of a 640 x 480 grey photo."""
+    w, h = painting.size
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    H = cv2.getPerspectiveTransform(src, np.float32(corners))
+    arr = cv2.warpPerspective(
+        np.asarray(painting), H, (640, 480), borderMode=cv2.BORDER_CONSTANT, borderValue=(128,) * 3
+    )
+    return Image.fromarray(arr)
+
+
+def test_a_tall_painting_adds_the_keypoints_of_its_view_squared(monkeypatch) -> None:
+    # a collection resized to squares (the sample's WikiArt copies) holds a tall print
+    # squashed threefold; the photo's painting, squared too, matches it where its frontal
+    # view does not
+    import artsim.search.photo as photo
+    from artsim.detectors.keypoints import extract_local
+    from artsim.search.verify import verify_candidates
+    from tests.test_paintings import generated_painting
+
+    painting = generated_painting(7, 160, 480)
+    corners = [[260.0, 20.0], [400.0, 30.0], [395.0, 460.0], [255.0, 450.0]]
+    shot = _photo_in(painting, corners)
+    quad = tuple((x, y) for x, y in corners)
+    whole = query_features(shot, [])
+    assert len(query_features(shot, [], squared=[quad])) > len(whole)
+    monkeypatch.setattr(photo, "SQUARE_VIEWS", False)  # the argument decides, not the switch
+    squashed = extract_local(painting.resize((224, 224), Image.Resampling.BILINEAR))
+    native = verify_candidates(query_features(shot, [quad]), shot.size, [squashed])
+    squared = verify_candidates(query_features(shot, [], squared=[quad]), shot.size, [squashed])
+    assert squared[0].inliers >= MIN_INLIERS and squared[0].inliers > 2 * native[0].inliers
+    # a nearly square painting adds nothing: its squared view is its frontal view
+    near = [[150.0, 60.0], [500.0, 70.0], [490.0, 420.0], [160.0, 410.0]]
+    shot2 = _photo_in(generated_painting(7, 400, 380), near)
+    q2 = tuple((x, y) for x, y in near)
+    assert len(query_features(shot2, [], squared=[q2])) == len(query_features(shot2, []))
+
+
+def test_points_inside_a_quadrilateral_either_way_round() -> None:
+    quad = ((10.0, 10.0), (110.0, 20.0), (100.0, 90.0), (5.0, 80.0))
+    pts = np.array([[50, 50], [0, 0], [110, 20], [120, 50], [8, 45], [4, 45]], np.float32)
+    want = [True, False, True, False, True, False]
+    assert inside_quad(pts, quad).tolist() == want
+    assert inside_quad(pts, quad[::-1]).tolist() == want
+    assert inside_quad(np.zeros((0, 2), np.float32), quad).shape == (0,)
 
 
 def test_query_features_read_the_module_budget_at_call_time(monkeypatch) -> None:
@@ -450,6 +498,9 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
         return real(*a, **kw)
 
     monkeypatch.setattr(photo_mod, "search_photo", counted)
+    # with squared views the first pass verifies one of these photos already (its
+    # painting is not square); this test needs first passes that verify nothing
+    monkeypatch.setattr(photo_mod, "SQUARE_VIEWS", False)
     for i, seed in ((1, 4), (26, 6), (7, 3)):
         image = load_rgb(files[i], max_side=1024)
         shot = framed_photo(

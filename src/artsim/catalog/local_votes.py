@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,10 +53,13 @@ class VoteIndex:
     per_painting: int  # keypoints kept per painting (all of them under the budget)
 
     def _tally(
-        self, query: LocalFeatures, neighbours: int
-    ) -> tuple[dict[str, float], dict[str, int]]:
+        self, query: LocalFeatures, neighbours: int, parts: Sequence[np.ndarray] | None = None
+    ) -> list[tuple[dict[str, float], dict[str, int]]]:
+        """Votes and voters per painting, for each of ``parts`` (indices of the query's
+        keypoints; None: one part, all of them), from one search of the index."""
+        parts = [np.arange(len(query))] if parts is None else parts
         if not len(query) or not self.item_ids:
-            return {}, {}
+            return [({}, {}) for _ in parts]
         dist, ids = self.index.search(query.unit_desc(), neighbours)
         # a keypoint's vote counts by how much nearer its neighbour is than its last one: in
         # a repeated texture (moire, a wall, a frame's ornament) they are all about as far
@@ -65,27 +68,34 @@ class VoteIndex:
         # The last *found* neighbour: FAISS pads missing ones with id -1 and a dummy distance
         last = np.max(np.where(ids >= 0, dist, 0.0), axis=1, keepdims=True)
         weight = np.clip(1.0 - dist / np.maximum(last, 1e-6), 0.0, 1.0)
-        score: dict[str, float] = {}
-        count: dict[str, int] = {}
+        # each keypoint votes once per painting, with its best weight (0: no vote)
+        voted: list[dict[int, float]] = []
         for wrow, row in zip(weight, ids, strict=True):
             best: dict[int, float] = {}
             for w, p in zip(wrow.tolist(), row.tolist(), strict=True):
                 if p >= 0 and w >= best.get(p, -1.0):
                     best[p] = w
-            for p, w in best.items():  # a keypoint votes once per painting
-                if w <= 0.0:  # its last neighbour, or a tie with it: no vote
-                    continue
-                item = self.item_ids[p]
-                score[item] = score.get(item, 0.0) + w
-                count[item] = count.get(item, 0) + 1
-        return score, count
+            voted.append(best)
+        out = []
+        for part in parts:
+            score: dict[str, float] = {}
+            count: dict[str, int] = {}
+            for k in np.asarray(part, np.int64).tolist():
+                for p, w in voted[k].items():
+                    if w <= 0.0:  # its last neighbour, or a tie with it: no vote
+                        continue
+                    item = self.item_ids[p]
+                    score[item] = score.get(item, 0.0) + w
+                    count[item] = count.get(item, 0) + 1
+            out.append((score, count))
+        return out
 
     def votes(self, query: LocalFeatures, *, neighbours: int | None = None) -> dict[str, float]:
         """Painting id -> its votes: each of the query's keypoints votes once for every
         painting owning one of its ``neighbours`` nearest catalog keypoints, with the weight
         1 - d / d_last (d: the distance to the nearest keypoint of that painting, d_last: to
         the last neighbour; a vote of weight 0 is none)."""
-        return self._tally(query, NEIGHBOURS if neighbours is None else neighbours)[0]
+        return self._tally(query, NEIGHBOURS if neighbours is None else neighbours)[0][0]
 
     def top(
         self,
@@ -97,9 +107,24 @@ class VoteIndex:
     ) -> list[tuple[str, float]]:
         """The ``n`` paintings with the most votes that at least ``min_votes`` keypoints
         voted for and that ``keep``."""
-        score, count = self._tally(query, NEIGHBOURS)
-        ranked = sorted(score.items(), key=lambda kv: -kv[1])
-        return [(i, v) for i, v in ranked if count[i] >= min_votes and keep(i)][:n]
+        return self.top_of_parts(query, None, n, keep=keep, min_votes=min_votes)[0]
+
+    def top_of_parts(
+        self,
+        query: LocalFeatures,
+        parts: Sequence[np.ndarray] | None,
+        n: int,
+        *,
+        keep: Callable[[str], bool] = lambda item_id: True,
+        min_votes: int = 2,
+    ) -> list[list[tuple[str, float]]]:
+        """`top` for each of ``parts`` (indices of the query's keypoints, e.g. those of each
+        painting in a photo; None: all of them), from one search of the index."""
+        out = []
+        for score, count in self._tally(query, NEIGHBOURS, parts):
+            ranked = sorted(score.items(), key=lambda kv: -kv[1])
+            out.append([(i, v) for i, v in ranked if count[i] >= min_votes and keep(i)][:n])
+        return out
 
 
 def fingerprint(store: LocalStore, max_keypoints: int) -> str:

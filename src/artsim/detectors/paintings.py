@@ -524,6 +524,12 @@ def _frontal(quad: np.ndarray, max_side: int) -> tuple[np.ndarray, int, int]:
     return cv2.getPerspectiveTransform(q, dst), w, h
 
 
+def frontal_aspect(quad: Any) -> float:
+    """Width over height of a quadrilateral's frontal view (`rectify`)."""
+    _, w, h = _frontal(np.asarray(quad, np.float32), 100_000)
+    return w / h
+
+
 def page_picture(
     view: Image.Image,
     *,
@@ -573,11 +579,21 @@ def page_picture(
     return (x0, y0, min(x1, view.width), min(y1, view.height))
 
 
-def rectify(image: Image.Image, quad: np.ndarray, max_side: int = 512) -> Image.Image:
-    """The quadrilateral warped to a frontal rectangle (sides from the quad's edge lengths)."""
+def rectify(
+    image: Image.Image, quad: np.ndarray, max_side: int = 512, *, square: bool = False
+) -> Image.Image:
+    """The quadrilateral warped to a frontal rectangle (sides from the quad's edge lengths),
+    or with ``square`` to a ``max_side`` x ``max_side`` square, as a collection resized to
+    squares holds the painting."""
     import cv2
 
-    H, w, h = _frontal(quad, max_side)
+    if square:
+        q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
+        w = h = max_side
+        dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+        H = cv2.getPerspectiveTransform(q, dst)
+    else:
+        H, w, h = _frontal(quad, max_side)
     arr = cv2.warpPerspective(
         np.asarray(image), H, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
     )

@@ -63,7 +63,15 @@ OVERLAP = True  # find the photo's keypoints in a thread beside localisation and
 # the photo's keypoints on contrast-stretched grey levels (a dim photo keeps them; the
 # catalog's stay unstretched: descriptors are normalised, only detection needs it)
 STRETCH = True
+# a found painting far from square (frontal sides in this ratio or more) adds the keypoints
+# of its view squared: collections resized to squares (the sample's WikiArt copies) squash
+# a tall print threefold, which SIFT's descriptors do not survive (docs/photos.md,
+# "Paintings squared by their collection")
+SQUARE_VIEWS = True
+SQUARE_ASPECT = 1.25
 VOTES = 20  # plus the paintings most voted for by the photo's keypoints (catalog.local_votes)
+# plus, in a photo of several paintings, this many most voted for by each one's keypoints
+PER_PAINTING_VOTES = 10
 # no candidate verified: localise again with line quadrilaterals and search what they add
 # (lines in every query's localisation cost ~+90 ms p50 at 10,000 paintings, docs/photos.md)
 LINES_RETRY = True
@@ -112,18 +120,21 @@ def query_features(
     region_features: int | None = None,
     whole: LocalFeatures | None = None,
     stretch: bool | None = None,
+    squared: list[tuple[tuple[float, float], ...]] | None = None,
 ) -> LocalFeatures:
     """The query's RootSIFT keypoints, positions in [0, 1] of ``work``: the whole photo's,
     plus each found painting's, computed on its rectified view (frontal, and with a keypoint
     budget of its own: in the whole photo a painting covering a third of it gets few of the
     strongest keypoints, the wall, frame and glare take the rest) and mapped back into the
     photo by the inverse of the rectifying homography. ``whole``: the whole photo's,
-    found already. Sides, budgets and ``stretch`` (see `extract_local`) left as None take
-    the module's values at call time (benchmarks change them to measure levers)."""
+    found already. ``squared``: found paintings whose views squared (`rectify` with
+    ``square``) add their keypoints too, where they are far from square (``SQUARE_ASPECT``).
+    Sides, budgets and ``stretch`` (see `extract_local`) left as None take the module's
+    values at call time (benchmarks change them to measure levers)."""
     import cv2
 
     from artsim.catalog.local import LocalFeatures, extract_local
-    from artsim.detectors.paintings import rectify
+    from artsim.detectors.paintings import frontal_aspect, rectify
 
     whole_side = SIFT_SIDE if whole_side is None else whole_side
     whole_features = SIFT_FEATURES if whole_features is None else whole_features
@@ -134,9 +145,14 @@ def query_features(
         whole = extract_local(work, max_side=whole_side, n_features=whole_features, stretch=stretch)
     parts = [whole]
     xys = [parts[0].xy.astype(np.float32) * np.array(work.size, np.float32)]
-    for quad in quads:
+    views = [(quad, False) for quad in quads] + [
+        (quad, True)
+        for quad in squared or []
+        if max(a := frontal_aspect(quad), 1 / a) >= SQUARE_ASPECT
+    ]
+    for quad, square in views:
         q = np.asarray(quad, np.float32).reshape(4, 2)
-        view = rectify(work, q, max_side=region_side)
+        view = rectify(work, q, max_side=region_side, square=square)
         f = extract_local(view, max_side=region_side, n_features=region_features, stretch=stretch)
         if not len(f):
             continue
@@ -246,20 +262,50 @@ def rank_candidates(
 
 
 def _voted_rows(
-    catalog: Catalog, data: Any, qf: LocalFeatures, n: int, ok: np.ndarray
+    catalog: Catalog,
+    data: Any,
+    qf: LocalFeatures,
+    n: int,
+    ok: np.ndarray,
+    quads: list[tuple[tuple[float, float], ...]] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> list[int]:
-    """Rows of the ``n`` paintings most voted for by the query's keypoints, most voted first
-    (none unless the stored local features cover most of the catalog: `artsim index
-    --aspects local`)."""
+    """Rows of the ``n`` paintings most voted for by the query's keypoints, most voted first,
+    then of the ``PER_PAINTING_VOTES`` most voted for by the keypoints inside each of
+    ``quads`` (found paintings, in pixels of the photo of ``size``): in a photo of several
+    paintings the one with the most keypoints would otherwise take every place. None
+    unless the stored local features cover most of the catalog (`artsim index --aspects
+    local`)."""
     index = catalog.load_vote_index(warn=True)
     if index is None:
         return []
+    parts = [np.arange(len(qf))]
+    if quads and size is not None:
+        xy = qf.xy.astype(np.float32) * np.array(size, np.float32)
+        parts += [np.flatnonzero(inside_quad(xy, q)) for q in quads]
     try:
-        top = index.top(qf, n, keep=lambda item: any(ok[r] for r in data.rows_of_item(item)))
+        tops = index.top_of_parts(
+            qf,
+            parts,
+            n,
+            keep=lambda item: any(ok[r] for r in data.rows_of_item(item)),
+        )
     except (RuntimeError, IndexError) as e:  # votes are optional: never fail the query
         logging.getLogger(__name__).warning("keypoint votes failed (%s); global shortlist only", e)
         return []
-    return [r for item, _ in top for r in data.rows_of_item(item) if ok[r]]
+    chosen = tops[0] + [hit for top in tops[1:] for hit in top[:PER_PAINTING_VOTES]]
+    items = list(dict.fromkeys(item for item, _ in chosen))
+    return [r for item in items for r in data.rows_of_item(item) if ok[r]]
+
+
+def inside_quad(xy: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Which points (n, 2) lie inside a convex quadrilateral (corners in order, either way
+    round), its edges included."""
+    q = np.asarray(quad, np.float64).reshape(4, 2)
+    edge = np.roll(q, -1, axis=0) - q  # corner i to corner i + 1
+    rel = xy[:, None, :].astype(np.float64) - q[None]
+    cross = edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0]
+    return np.asarray((cross >= 0).all(1) | (cross <= 0).all(1))
 
 
 def _shortlist(
@@ -475,6 +521,7 @@ def search_photo(
             catalog, hyps, localise, mask, exclude, shortlist, k
         )
         qf = None
+        found: list[tuple[tuple[float, float], ...]] = []
         if verify:
             # each found painting's own keypoints when the photo shows several (None: auto):
             # the whole photo's strongest go mostly to the richer painting
@@ -483,8 +530,12 @@ def search_photo(
                 regions = len(hyps) - 1 >= MULTI_PAINTING
             found = [h[1] for h in hyps[1:]] if regions else []
             whole = early.result() if early is not None else None
-            qf = query_features(work, found, whole=whole)
-    voted = _voted_rows(catalog, data, qf, votes, ok) if qf is not None and votes > 0 else []
+            squared = [h[1] for h in hyps[1:]] if SQUARE_VIEWS else []
+            qf = query_features(work, found, whole=whole, squared=squared)
+    voted: list[int] = []
+    if qf is not None and votes > 0:
+        # with each found painting's own keypoints (several paintings shown), its own votes too
+        voted = _voted_rows(catalog, data, qf, votes, ok, found or None, work.size)
     short.update(voted)
     rows = sorted(short, key=lambda r: -best_s[r])
     checks = _verify_rows(catalog, data, rows, qf, work.size, ransac_px) if qf is not None else {}
@@ -513,7 +564,8 @@ def search_photo(
                 s2 = np.maximum(best_s, top)
                 rows2 = sorted(set(rows) | _own_top(sims), key=lambda r: -s2[r])
                 # each new region's own keypoints (see query_features), then every row again
-                qf2 = query_features(work, [h[1] for h in extra], whole=qf)
+                new = [h[1] for h in extra]
+                qf2 = query_features(work, new, whole=qf, squared=new if SQUARE_VIEWS else [])
                 checks2 = _verify_rows(catalog, data, rows2, qf2, work.size, ransac_px)
             except Exception as e:  # the first pass's answer stands
                 logging.getLogger(__name__).warning("searching line regions failed (%s)", e)
