@@ -14,11 +14,14 @@ from artsim.search.verify import verify_candidates
 from tests.test_paintings import generated_painting
 
 
-def photo_of(painting: Image.Image) -> tuple[Image.Image, np.ndarray]:
-    """The painting warped into a 640 x 480 photo on a grey wall; returns its corners."""
+def photo_of(
+    painting: Image.Image, corners: list[list[float]] | None = None
+) -> tuple[Image.Image, np.ndarray]:
+    """The painting warped into a 640 x 480 photo on a grey wall, onto ``corners`` (None: a
+    fixed quadrilateral); returns its corners."""
     w, h = painting.size
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32([[120, 90], [520, 60], [540, 400], [100, 420]])
+    dst = np.float32(corners or [[120, 90], [520, 60], [540, 400], [100, 420]])
     H = cv2.getPerspectiveTransform(src, dst)
     arr = cv2.warpPerspective(
         np.asarray(painting), H, (640, 480), borderMode=cv2.BORDER_CONSTANT, borderValue=(128,) * 3

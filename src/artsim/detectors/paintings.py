@@ -510,16 +510,20 @@ def select_paintings(
     return (out + pictures)[:max_paintings]
 
 
-def _frontal(quad: np.ndarray, max_side: int) -> tuple[np.ndarray, int, int]:
-    """The homography taking the quadrilateral to its frontal rectangle, and that size."""
+def _frontal(quad: np.ndarray, max_side: int, square: bool = False) -> tuple[np.ndarray, int, int]:
+    """The homography taking the quadrilateral to its frontal rectangle (``square``: to a
+    ``max_side`` square), and that size."""
     import cv2
 
     q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
-    # edge lengths, float32 as numpy gives them (the rounding below is done on these)
-    ew: Any = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3]))
-    eh: Any = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
-    s = min(1.0, max_side / max(ew, eh, 1.0))
-    w, h = max(8, round(ew * s)), max(8, round(eh * s))
+    if square:
+        w = h = max_side
+    else:
+        # edge lengths, float32 as numpy gives them (the rounding below is done on these)
+        ew: Any = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3]))
+        eh: Any = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
+        s = min(1.0, max_side / max(ew, eh, 1.0))
+        w, h = max(8, round(ew * s)), max(8, round(eh * s))
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)  # pixel edges
     return cv2.getPerspectiveTransform(q, dst), w, h
 
@@ -587,13 +591,7 @@ def rectify(
     squares holds the painting."""
     import cv2
 
-    if square:
-        q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
-        w = h = max_side
-        dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
-        H = cv2.getPerspectiveTransform(q, dst)
-    else:
-        H, w, h = _frontal(quad, max_side)
+    H, w, h = _frontal(quad, max_side, square)
     arr = cv2.warpPerspective(
         np.asarray(image), H, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
     )

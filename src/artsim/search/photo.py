@@ -280,7 +280,7 @@ def _voted_rows(
     if index is None:
         return []
     parts = [np.arange(len(qf))]
-    if quads and size is not None:
+    if quads and size is not None and PER_PAINTING_VOTES > 0:
         xy = qf.xy.astype(np.float32) * np.array(size, np.float32)
         parts += [np.flatnonzero(inside_quad(xy, q)) for q in quads]
     try:
