@@ -65,6 +65,9 @@ PHOTO_PARAMS = (
     "coarse_side",
     "per_painting_votes",
     "square_views",
+    "square_side",
+    "square_features",
+    "reuse_embeddings",
 )
 
 
@@ -75,6 +78,18 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--coarse-side", type=int, default=photo.COARSE_SIDE)
+    ap.add_argument(
+        "--square-side",
+        type=int,
+        default=photo.SQUARE_SIDE,
+        help="side in px of a found painting's squared view (--square-views)",
+    )
+    ap.add_argument(
+        "--square-features",
+        type=int,
+        default=photo.SQUARE_FEATURES,
+        help="keypoints of a found painting's squared view",
+    )
     ap.add_argument(
         "--per-painting-votes",
         type=int,
@@ -120,6 +135,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "collection resized to squares holds it (off: as before session 19)",
         ),
         (
+            "--reuse-embeddings",
+            photo.REUSE_EMBEDDINGS,
+            "the coarse retry takes the first pass's embeddings of the hypotheses it finds "
+            "again (off: as before session 20)",
+        ),
+        (
             "--coarse-retry",
             photo.COARSE_RETRY,
             "when still no candidate is verified, search the photo again at --coarse-side px "
@@ -141,6 +162,8 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
     photo.PER_PAINTING_VOTES = args.per_painting_votes
     photo.SQUARE_VIEWS = args.square_views == "on"
+    photo.SQUARE_SIDE, photo.SQUARE_FEATURES = args.square_side, args.square_features
+    photo.REUSE_EMBEDDINGS = args.reuse_embeddings == "on"
 
 
 def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:
@@ -495,7 +518,7 @@ def main() -> None:
                 truth = photos[name][qpath].quads
                 hits_wrong = localisation_hits([r.quad for r in regions], truth, image.size)
                 located = [*hits_wrong, len(truth)]
-            absent_inliers = None
+            absent_inliers, absent_hit = None, None
             if args.absent and second is None and qpath in verified:
                 group = same.get(path_to_id[target_of[qpath]], {path_to_id[target_of[qpath]]})
                 dupes = ignore.get(qpath, set()) | ignore.get(target_of[qpath], set())
@@ -512,11 +535,18 @@ def main() -> None:
                     votes=args.votes,
                 )
                 absent_inliers = max((int(h.scores["inliers"]) for h in absent), default=0)
+                wrong = max(absent, key=lambda h: h.scores["inliers"], default=None)
+                absent_hit = wrong and {
+                    "path": id_to_path.get(wrong.id),
+                    "inliers": wrong.scores["inliers"],
+                    "spread": wrong.scores.get("spread", 0.0),
+                }
             off_all = [id_to_path.get(h.id) for h in off if id_to_path.get(h.id) not in ign]
             records[qpath] = {
                 "target": target_of[qpath],
                 "located": located,  # [paintings found, wrong regions, paintings shown]
                 "absent_wrong_inliers": absent_inliers,
+                "absent_wrong": absent_hit if args.absent else None,
                 "second_target": target_of.get(second) if second else None,
                 "second_query": second,
                 "off_all": off_all,
@@ -528,6 +558,7 @@ def main() -> None:
                         "path": id_to_path.get(h.id),
                         "global": h.scores["global"],
                         "inliers": h.scores["inliers"],
+                        "spread": h.scores.get("spread", 0.0),
                         "quad": h.quad,
                         "hypothesis": h.scores.get("hypothesis", 0),
                     }

@@ -117,7 +117,8 @@ def test_a_tall_painting_adds_the_keypoints_of_its_view_squared(monkeypatch) -> 
     shot, _ = photo_of(painting, corners)
     quad = tuple((x, y) for x, y in corners)
     whole = query_features(shot, [])
-    assert len(query_features(shot, [], squared=[quad])) > len(whole)
+    added = len(query_features(shot, [], squared=[quad])) - len(whole)
+    assert 0 < added <= photo.SQUARE_FEATURES
     monkeypatch.setattr(photo, "SQUARE_VIEWS", False)  # the argument decides, not the switch
     squashed = extract_local(painting.resize((224, 224), Image.Resampling.BILINEAR))
     native = verify_candidates(query_features(shot, [quad]), shot.size, [squashed])
@@ -488,6 +489,13 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
         return real(*a, **kw)
 
     monkeypatch.setattr(photo_mod, "search_photo", counted)
+    real_sims, embedded = photo_mod._hypothesis_sims, []
+
+    def sims_counted(catalog, images, ok):
+        embedded.append((calls[-1], [im.size for im in images]))
+        return real_sims(catalog, images, ok)
+
+    monkeypatch.setattr(photo_mod, "_hypothesis_sims", sims_counted)
     # with squared views the first pass verifies at least one of these photos already
     # (paintings not square); this test needs first passes that verify nothing
     monkeypatch.setattr(photo_mod, "SQUARE_VIEWS", False)
@@ -501,8 +509,12 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
         assert not before[0].inliers and Path(before[0].image).name != files[i].name
         monkeypatch.setattr(photo_mod, "COARSE_RETRY", True)
         calls.clear()
+        embedded.clear()
         hits = photo_mod.search_photo(cat, shot.image, k=3)
         assert calls == [True, False]  # the coarse pass runs once, without retries of its own
+        # it takes the first pass's embedding of the whole photo (and of regions found again)
+        coarse = [size for retrying, sizes in embedded if not retrying for size in sizes]
+        assert not any(max(size) == photo_mod.COARSE_SIDE for size in coarse)
         assert Path(hits[0].image).name == files[i].name
         assert hits[0].inliers and hits[0].inliers >= MIN_INLIERS
         err = np.abs(np.asarray(hits[0].quad) - np.asarray(shot.quads[0])).max()
@@ -538,6 +550,19 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
     calls.clear()
     assert photo_mod.search_photo(cat, sharp.image, k=3)[0].inliers
     assert calls == [True]
+
+
+def test_a_hypothesis_found_again_takes_its_known_embedding() -> None:
+    from artsim.search.photo import Embedded, _reused
+
+    box = np.float32([[0.1, 0.2], [0.5, 0.2], [0.5, 0.8], [0.1, 0.8]])
+    known = Embedded(np.stack([np.float32(_box(0, 0, 1, 1)), box]), np.zeros((2, 5), np.float32))
+    size = (1000, 500)  # the box: 400 x 300 px, so 4 % of its size is ~14 px
+    px = box * np.float32(size)
+    assert _reused(np.float32(_box(0, 0, 1000, 500)), known, size) == 0
+    assert _reused(px + 10, known, size) == 1
+    assert _reused(px + 20, known, size) is None
+    assert _reused(px, Embedded(np.zeros((0, 4, 2)), np.zeros((0, 5))), size) is None
 
 
 def test_the_shortlist_of_a_tiny_catalog_keeps_every_row() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from artsim.catalog.local import LocalFeatures, LocalStore, extract_local
-from artsim.search.verify import verify_candidates
+from artsim.search.verify import spread, verify_candidates
 from tests.test_paintings import generated_painting
 
 
@@ -40,6 +40,21 @@ def test_the_photographed_painting_verifies_and_is_located() -> None:
     assert bad.inliers < good.inliers / 3
     err = np.linalg.norm(np.asarray(good.quad) - corners, axis=1).max()
     assert err < 15  # px in the photo
+    assert good.spread > 0.3  # matched across the painting, not on one motif
+
+
+def test_spread_is_the_inliers_hull_over_the_painting_shown() -> None:
+    quad = np.float32([[100, 100], [300, 100], [300, 300], [100, 300]])  # 200 x 200
+    corners = np.float32([[100, 100], [300, 100], [300, 300], [100, 300]])
+    assert spread(corners, quad, (640, 480)) == 1.0
+    motif = np.float32([[110, 110], [130, 110], [130, 130], [110, 130], [120, 120]])
+    assert abs(spread(motif, quad, (640, 480)) - 400 / 40_000) < 1e-6
+    # half the painting outside the photo: measured against the half shown
+    half_out = quad - np.float32([200, 0])
+    shown = np.float32([[0, 100], [100, 100], [100, 300], [0, 300]])
+    assert spread(shown, half_out, (640, 480)) == 1.0
+    assert spread(motif[:2], quad, (640, 480)) == 0.0  # no area
+    assert spread(corners, quad + 1000, (640, 480)) == 0.0  # nothing shown
 
 
 def test_too_few_query_features_verify_nothing() -> None:

@@ -20,7 +20,8 @@
    their own keypoints: a cost only such queries pay. When still none is, the most voted
    paintings are verified on denser keypoints (``DETAIL_RETRY``: a photo of a detail), and
    then the whole search runs once more on the photo at ``COARSE_SIDE`` px
-   (``COARSE_RETRY``: a shaken or blurred photo).
+   (``COARSE_RETRY``: a shaken or blurred photo), reusing the embeddings of the
+   hypotheses it finds again (``Embedded``).
 4. Each result carries the matched region in query pixels (``quad``: the verified
    painting's corners, else the hypothesis' quadrilateral) and ``inliers``.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,6 +71,8 @@ STRETCH = True
 # "Paintings squared by their collection")
 SQUARE_VIEWS = True
 SQUARE_ASPECT = 1.25
+SQUARE_SIDE = 320  # as small as the square thumbnails it is for (docs/photos.md)
+SQUARE_FEATURES = 300
 VOTES = 20  # plus the paintings most voted for by the photo's keypoints (catalog.local_votes)
 # plus, in a photo of several paintings, this many most voted for by each one's keypoints
 PER_PAINTING_VOTES = 10
@@ -86,6 +90,10 @@ DETAIL_VOTED = 4  # the most voted paintings verified again (without votes, the 
 # photos"). Only where the photo is at least 1.5x that size.
 COARSE_RETRY = True
 COARSE_SIDE = 320
+# a hypothesis the coarse retry finds again, every corner within this share of its size of
+# one the first pass embedded, takes that embedding (the encoder sees both at its own side)
+REUSE_EMBEDDINGS = True
+REUSE_TOL = 0.04
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -128,7 +136,8 @@ def query_features(
     strongest keypoints, the wall, frame and glare take the rest) and mapped back into the
     photo by the inverse of the rectifying homography. ``whole``: the whole photo's,
     found already. ``squared``: found paintings whose views squared (`rectify` with
-    ``square``) add their keypoints too, where they are far from square (``SQUARE_ASPECT``).
+    ``square``, ``SQUARE_SIDE`` px, ``SQUARE_FEATURES`` keypoints) add their keypoints too,
+    where they are far from square (``SQUARE_ASPECT``).
     Sides, budgets and ``stretch`` (see `extract_local`) left as None take the module's
     values at call time (benchmarks change them to measure levers)."""
     import cv2
@@ -152,8 +161,9 @@ def query_features(
     ]
     for quad, square in views:
         q = np.asarray(quad, np.float32).reshape(4, 2)
-        view = rectify(work, q, max_side=region_side, square=square)
-        f = extract_local(view, max_side=region_side, n_features=region_features, stretch=stretch)
+        side, n = (SQUARE_SIDE, SQUARE_FEATURES) if square else (region_side, region_features)
+        view = rectify(work, q, max_side=side, square=square)
+        f = extract_local(view, max_side=side, n_features=n, stretch=stretch)
         if not len(f):
             continue
         w, h = view.size
@@ -308,6 +318,27 @@ def inside_quad(xy: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.nda
     return np.asarray((cross >= 0).all(1) | (cross <= 0).all(1))
 
 
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """Hypotheses a search has embedded: their quads in [0, 1] of the photo, (n, 4, 2), and
+    their similarities to the catalog's rows, (n, rows), with its mask and exclusion."""
+
+    quads: np.ndarray
+    sims: np.ndarray
+
+
+def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | None:
+    """The index of a known hypothesis ``quad`` (pixels of a photo of ``size``) matches."""
+    from artsim.detectors.paintings import _poly_area
+
+    if not len(known.quads):
+        return None
+    scale = np.array(size, np.float32)
+    err = np.abs(known.quads * scale - quad).max(axis=(1, 2))
+    j = int(err.argmin())
+    return j if err[j] <= REUSE_TOL * np.sqrt(_poly_area(quad)) else None
+
+
 def _shortlist(
     catalog: Catalog,
     hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]],
@@ -316,11 +347,13 @@ def _shortlist(
     exclude: str | None,
     shortlist: int,
     k: int,
-) -> tuple[Any, set[int], np.ndarray, np.ndarray, np.ndarray]:
+    known: Embedded | None = None,
+) -> tuple[Any, set[int], np.ndarray, np.ndarray, np.ndarray, Embedded]:
     """Localise (adding each painting found in the photo, ``hyps[0][0]``, to ``hyps``),
-    embed every hypothesis and shortlist by the instance part of the vector. Returns the
-    global aspect's data, the shortlisted rows, each row's best score and best hypothesis,
-    and the rows that mask and exclude allow."""
+    embed every hypothesis (but those ``known`` has, with the same mask and exclusion) and
+    shortlist by the instance part of the vector. Returns the global aspect's data, the
+    shortlisted rows, each row's best score and best hypothesis, the rows that mask and
+    exclude allow, and the hypotheses embedded."""
     from artsim.detectors.paintings import find_paintings
 
     work = hyps[0][0]
@@ -339,14 +372,24 @@ def _shortlist(
     if exclude is not None:
         for r in data.rows_of_item(exclude):
             ok[r] = False
-    sims = _hypothesis_sims(catalog, [h[0] for h in hyps], ok)
+    quads = np.array([h[1] for h in hyps], np.float32).reshape(-1, 4, 2)
+    reuse = [None if known is None else _reused(q, known, work.size) for q in quads]
+    todo = [i for i, j in enumerate(reuse) if j is None]
+    sims = np.empty((len(hyps), len(data)), np.float32)
+    if todo:
+        sims[todo] = _hypothesis_sims(catalog, [hyps[i][0] for i in todo], ok)
+    for i, j in enumerate(reuse):
+        if j is not None:
+            assert known is not None
+            sims[i] = known.sims[j]
     best_h = sims.argmax(0)
     best_s = sims.max(0)
     # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
     # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
     # whole photo's)
     short = _top_rows(best_s, max(shortlist, k)) | _own_top(sims)
-    return data, short, best_s, best_h, ok
+    embedded = Embedded(quads / np.array(work.size, np.float32), sims)
+    return data, short, best_s, best_h, ok, embedded
 
 
 def _hypothesis_sims(catalog: Catalog, images: list[Image.Image], ok: np.ndarray) -> np.ndarray:
@@ -483,6 +526,7 @@ def search_photo(
     retry_below: int | None = None,
     retries: bool = True,
     ransac_px: float | None = None,
+    known: Embedded | None = None,
     **_: Any,
 ) -> list[SearchResult]:
     """Paintings shown in a photo, best first (see the module docstring). Quads come back
@@ -491,7 +535,8 @@ def search_photo(
     when no candidate has this many inliers (None: ``min_inliers``; the evaluation ranks
     with its own thresholds and passes 0 as ``min_inliers``). ``retries``: False for one
     pass without them (the coarse retry's own search). ``ransac_px``: verification's
-    reprojection tolerance in pixels of the (downscaled) photo (None: verify.RANSAC_PX)."""
+    reprojection tolerance in pixels of the (downscaled) photo (None: verify.RANSAC_PX).
+    ``known``: hypotheses a search of the same photo, mask and exclusion embedded already."""
     from artsim.detectors.paintings import MIN_SIDE, check_size
     from artsim.search import to_result
     from artsim.search.verify import MIN_MATCHES
@@ -517,8 +562,8 @@ def search_photo(
         if verify and OVERLAP:
             work.load()  # a lazily decoded image must not be loaded by two threads at once
             early = pool.submit(query_features, work, [])
-        data, short, best_s, best_h, ok = _shortlist(
-            catalog, hyps, localise, mask, exclude, shortlist, k
+        data, short, best_s, best_h, ok, embedded = _shortlist(
+            catalog, hyps, localise, mask, exclude, shortlist, k, known
         )
         qf = None
         found: list[tuple[tuple[float, float], ...]] = []
@@ -572,6 +617,15 @@ def search_photo(
             else:
                 hyps += extra
                 best_h, best_s, rows, checks = h2, s2, rows2, checks2
+                embedded = Embedded(
+                    np.concatenate(
+                        [
+                            embedded.quads,
+                            np.array(new, np.float32) / np.array(work.size, np.float32),
+                        ]
+                    ),
+                    np.concatenate([embedded.sims, sims.astype(np.float32)]),
+                )
 
     # (a photo with fewer keypoints than a homography needs could not be verified anyway)
     if (
@@ -617,6 +671,7 @@ def search_photo(
             localise=localise,
             per_painting_features=per_painting_features,
             votes=votes,
+            known=embedded if REUSE_EMBEDDINGS else None,
         )
         if coarse:
             return coarse
@@ -624,9 +679,10 @@ def search_photo(
     inliers = {r: 0 for r in rows}
     details: dict[int, list[list[float]] | None] = {r: None for r in rows}
     raw = {r: 0 for r in rows}  # inliers before the threshold (for choosing it)
+    spreads = {r: 0.0 for r in rows}
     quads = {r: tuple((x / s, y / s) for x, y in hyps[best_h[r]][1]) for r in rows}
     for r, v in checks.items():
-        raw[r] = v.inliers
+        raw[r], spreads[r] = v.inliers, v.spread
         if sure(v):
             assert v.quad is not None
             inliers[r] = v.inliers
@@ -658,6 +714,7 @@ def search_photo(
             scores={
                 "global": round(float(best_s[r]), 6),
                 "inliers": int(raw[r]),
+                "spread": round(spreads[r], 4),
                 "hypothesis": int(best_h[r]),
             },
         )

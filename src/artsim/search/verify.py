@@ -31,6 +31,22 @@ class Verification:
 
     inliers: int
     quad: tuple[tuple[float, float], ...] | None = None
+    spread: float = 0.0  # see `spread`
+
+
+def spread(points: np.ndarray, quad: np.ndarray, size: tuple[int, int]) -> float:
+    """How much of the painting's part the photo shows its inliers cover: the area of their
+    convex hull over that of the painting's quad inside the photo. Matches on one small
+    motif (a seal, a signature, a cartouche) cover little; a painting shown whole or in
+    detail is matched across what is shown."""
+    import cv2
+
+    frame = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]], np.float32)
+    shown, _ = cv2.intersectConvexConvex(quad.astype(np.float32), frame)
+    if shown <= 1.0 or len(points) < 3:
+        return 0.0
+    hull = cv2.convexHull(points.astype(np.float32).reshape(-1, 1, 2))
+    return float(min(1.0, cv2.contourArea(hull) / shown))
 
 
 def _plausible(quad: np.ndarray) -> bool:
@@ -114,5 +130,10 @@ def verify_candidates(
         quad = cv2.perspectiveTransform(corners[None], H)[0]
         if not _plausible(quad):
             continue
-        out[i] = Verification(int(mask.sum()), tuple((float(x), float(y)) for x, y in quad))
+        inl = qxy[qi][mask.ravel().astype(bool)]
+        out[i] = Verification(
+            int(mask.sum()),
+            tuple((float(x), float(y)) for x, y in quad),
+            spread(inl, quad, query_size),
+        )
     return out
