@@ -26,6 +26,7 @@ import numpy as np
 
 import artsim.detectors.paintings as paintings
 import artsim.search.photo as photo
+import artsim.search.verify as verify
 from artsim.catalog import Catalog
 from artsim.detectors.paintings import find_paintings
 from artsim.evaluation.distort import PHOTO_STREAMS
@@ -68,6 +69,8 @@ PHOTO_PARAMS = (
     "square_side",
     "square_features",
     "reuse_embeddings",
+    "localise_also",
+    "min_spread",
 )
 
 
@@ -78,6 +81,20 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--coarse-side", type=int, default=photo.COARSE_SIDE)
+    ap.add_argument(
+        "--min-spread",
+        type=float,
+        default=verify.MIN_SPREAD,
+        help="a homography whose inliers cover less of the painting shown verifies nothing "
+        "(0: as before session 20)",
+    )
+    ap.add_argument(
+        "--localise-also",
+        type=int,
+        default=photo.LOCALISE_ALSO,
+        help="also localise the photo downscaled to this side, adding the paintings found "
+        "that are new (0: not)",
+    )
     ap.add_argument(
         "--square-side",
         type=int,
@@ -164,6 +181,8 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.SQUARE_VIEWS = args.square_views == "on"
     photo.SQUARE_SIDE, photo.SQUARE_FEATURES = args.square_side, args.square_features
     photo.REUSE_EMBEDDINGS = args.reuse_embeddings == "on"
+    photo.LOCALISE_ALSO = args.localise_also
+    verify.MIN_SPREAD = args.min_spread
 
 
 def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:

@@ -565,6 +565,33 @@ def test_a_hypothesis_found_again_takes_its_known_embedding() -> None:
     assert _reused(px, Embedded(np.zeros((0, 4, 2)), np.zeros((0, 5))), size) is None
 
 
+def test_localising_again_at_a_smaller_side_adds_only_new_paintings(monkeypatch) -> None:
+    # LOCALISE_ALSO (off by default, eval_photos.py --localise-also): a shaken photo's
+    # outlines close at 320 px where they do not at full size
+    import artsim.detectors.paintings as paintings
+    import artsim.search.photo as photo
+    from artsim.detectors.paintings import PaintingRegion
+
+    work = Image.new("RGB", (1000, 800))
+    a, b = _box(100, 100, 500, 700), _box(600, 200, 900, 600)
+    moved = tuple((x + 8, y - 6) for x, y in a)  # a, found again a little off
+    sides = []
+
+    def found(image, *, max_paintings, work_side=paintings.WORK_SIDE, **_):
+        sides.append(work_side)
+        quads = [a] if work_side == paintings.WORK_SIDE else [moved, b]
+        return [PaintingRegion(q, image, 1.0) for q in quads]
+
+    monkeypatch.setattr(paintings, "find_paintings", found)
+    assert [r.quad for r in photo._localise(work)] == [a] and sides == [paintings.WORK_SIDE]
+    monkeypatch.setattr(photo, "LOCALISE_ALSO", 320)
+    assert [r.quad for r in photo._localise(work)] == [a, b]
+    # a photo not much larger than that side is localised once
+    sides.clear()
+    assert [r.quad for r in photo._localise(work.resize((400, 320)))] == [a]
+    assert sides == [paintings.WORK_SIDE]
+
+
 def test_the_shortlist_of_a_tiny_catalog_keeps_every_row() -> None:
     from artsim.search.photo import _own_top, _top_rows
 

@@ -112,3 +112,22 @@ def test_nearest_two_matches_a_per_candidate_search() -> None:
         assert np.array_equal(nearest[:, i], order[:, 0])
         assert np.allclose(s1[:, i], sims[np.arange(len(qd)), order[:, 0]], atol=1e-6)
         assert np.allclose(s2[:, i], sims[np.arange(len(qd)), order[:, 1]], atol=1e-6)
+
+
+def test_matches_on_one_shared_motif_verify_nothing() -> None:
+    # prints of one artist share a seal or a signature cartouche; a different print that
+    # matches the photo only there must not be taken for the photographed one
+    rng = np.random.default_rng(3)
+    blocks = (rng.random((12, 12, 3)) > 0.5).astype(np.uint8) * 255
+    seal = Image.fromarray(blocks).resize((64, 64), Image.Resampling.NEAREST)
+    shown, other = generated_painting(21, 400, 400), generated_painting(22, 400, 400)
+    shown.paste(seal, (30, 30))
+    other.paste(seal, (290, 280))
+    photo, _ = photo_of(shown)
+    query = extract_local(photo, max_side=768, n_features=1000)
+    stored = [extract_local(shown), extract_local(other)]
+    _, on_seal = verify_candidates(query, photo.size, stored, min_spread=0.0)
+    assert on_seal.inliers >= 20 and on_seal.spread < 0.06  # a strong match, on one motif
+    good, bad = verify_candidates(query, photo.size, stored)
+    assert good.inliers >= 20 and good.quad is not None
+    assert bad.inliers == 0 and bad.quad is None and bad.spread == on_seal.spread

@@ -94,6 +94,9 @@ COARSE_SIDE = 320
 # one the first pass embedded, takes that embedding (the encoder sees both at its own side)
 REUSE_EMBEDDINGS = True
 REUSE_TOL = 0.04
+# localise a second time at this side (0: not): motion blur shorter in pixels closes the
+# outlines a shaken photo's frame loses at full size (docs/photos.md)
+LOCALISE_ALSO = 0
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -327,16 +330,42 @@ class Embedded:
     sims: np.ndarray
 
 
-def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | None:
-    """The index of a known hypothesis ``quad`` (pixels of a photo of ``size``) matches."""
+def _nearest_quad(quad: np.ndarray, quads: np.ndarray) -> int | None:
+    """The index of the quad of ``quads`` (n, 4, 2) whose every corner is within
+    ``REUSE_TOL`` of ``quad``'s size of ``quad``'s, if any."""
     from artsim.detectors.paintings import _poly_area
 
-    if not len(known.quads):
+    if not len(quads):
         return None
-    scale = np.array(size, np.float32)
-    err = np.abs(known.quads * scale - quad).max(axis=(1, 2))
+    err = np.abs(quads - quad).max(axis=(1, 2))
     j = int(err.argmin())
     return j if err[j] <= REUSE_TOL * np.sqrt(_poly_area(quad)) else None
+
+
+def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | None:
+    """The index of a known hypothesis ``quad`` (pixels of a photo of ``size``) matches."""
+    return _nearest_quad(quad, known.quads * np.array(size, np.float32))
+
+
+def _localise(work: Image.Image) -> list[Any]:
+    """The paintings found in the photo (`find_paintings`), plus, with ``LOCALISE_ALSO``,
+    those found at that side that are new; [] when localisation fails."""
+    from artsim.detectors.paintings import find_paintings
+
+    try:
+        regions = find_paintings(work, max_paintings=3)
+    except Exception:  # a failed localisation must never fail the query
+        return []
+    if LOCALISE_ALSO and max(work.size) >= 1.5 * LOCALISE_ALSO:
+        try:
+            more = find_paintings(work, max_paintings=3, work_side=LOCALISE_ALSO)
+        except Exception:
+            more = []
+        for r in more:
+            quads = np.array([x.quad for x in regions], np.float32).reshape(-1, 4, 2)
+            if _nearest_quad(np.asarray(r.quad, np.float32), quads) is None:
+                regions.append(r)
+    return regions
 
 
 def _shortlist(
@@ -354,15 +383,9 @@ def _shortlist(
     shortlist by the instance part of the vector. Returns the global aspect's data, the
     shortlisted rows, each row's best score and best hypothesis, the rows that mask and
     exclude allow, and the hypotheses embedded."""
-    from artsim.detectors.paintings import find_paintings
-
     work = hyps[0][0]
     if localise:
-        try:
-            regions = find_paintings(work, max_paintings=3)
-        except Exception:  # a failed localisation must never fail the query
-            regions = []
-        hyps += [(r.image, r.quad) for r in regions]
+        hyps += [(r.image, r.quad) for r in _localise(work)]
 
     data, _ = catalog.vector_index("global")
     # rows -> items; masked and excluded paintings never come back

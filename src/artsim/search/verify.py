@@ -22,6 +22,10 @@ from artsim.catalog.local import LocalFeatures
 RATIO = 0.85  # Lowe's ratio on descriptor distances
 RANSAC_PX = 8.0  # reprojection error in query pixels
 MIN_MATCHES = 8
+# a homography whose inliers cover less of the painting shown than this is no verification:
+# matches on one motif (a seal, a signature cartouche that prints of one artist share);
+# chosen on the tune half of the photo settings (docs/photos.md, "Matches on one motif")
+MIN_SPREAD = 0.06
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +92,15 @@ def verify_candidates(
     *,
     ratio: float = RATIO,
     ransac_px: float = RANSAC_PX,
+    min_spread: float | None = None,
 ) -> list[Verification]:
     """Verify each candidate against the query's features. ``query.xy`` is in [0, 1] of the
-    query image, ``query_size`` its size in pixels (quads come back in those pixels)."""
+    query image, ``query_size`` its size in pixels (quads come back in those pixels). A
+    homography whose inliers' `spread` is under ``min_spread`` (None: ``MIN_SPREAD``
+    at call time) verifies nothing (0 inliers, its spread kept)."""
     import cv2
 
+    min_spread = MIN_SPREAD if min_spread is None else min_spread
     out = [Verification(0) for _ in candidates]
     if len(query) < MIN_MATCHES or not candidates:
         return out
@@ -130,10 +138,11 @@ def verify_candidates(
         quad = cv2.perspectiveTransform(corners[None], H)[0]
         if not _plausible(quad):
             continue
-        inl = qxy[qi][mask.ravel().astype(bool)]
+        covered = spread(qxy[qi][mask.ravel().astype(bool)], quad, query_size)
+        if covered < min_spread:
+            out[i] = Verification(0, None, covered)
+            continue
         out[i] = Verification(
-            int(mask.sum()),
-            tuple((float(x), float(y)) for x, y in quad),
-            spread(inl, quad, query_size),
+            int(mask.sum()), tuple((float(x), float(y)) for x, y in quad), covered
         )
     return out
