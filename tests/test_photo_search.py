@@ -512,7 +512,8 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
         embedded.clear()
         hits = photo_mod.search_photo(cat, shot.image, k=3)
         assert calls == [True, False]  # the coarse pass runs once, without retries of its own
-        # it takes the first pass's embedding of the whole photo (and of regions found again)
+        # it takes the first pass's embedding of the whole photo (the 320 px photo itself is
+        # never embedded; regions found again: test_the_shortlist_reuses_known_embeddings)
         coarse = [size for retrying, sizes in embedded if not retrying for size in sizes]
         assert not any(max(size) == photo_mod.COARSE_SIDE for size in coarse)
         assert Path(hits[0].image).name == files[i].name
@@ -552,17 +553,58 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
     assert calls == [True]
 
 
+def test_the_shortlist_reuses_known_embeddings(small_catalog, monkeypatch) -> None:
+    import artsim.search.photo as photo
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+
+    cat, src = small_catalog
+    images = [load_rgb(f, max_side=1024) for f in sorted(src.glob("*.jpg"))[:2]]
+    shot = framed_photo(images, np.random.default_rng(5)).image
+    real, embedded = photo._hypothesis_sims, []
+
+    def counted(catalog, imgs, ok):
+        embedded.append(len(imgs))
+        return real(catalog, imgs, ok)
+
+    monkeypatch.setattr(photo, "_hypothesis_sims", counted)
+
+    def run(image, known=None, mask=None):
+        embedded.clear()
+        hyps = [(image, photo._whole_quad(image.size))]
+        *_, e = photo._shortlist(cat, hyps, True, mask, None, 30, 10, known)
+        return hyps, e, list(embedded)
+
+    hyps, first, n = run(shot)
+    assert len(hyps) >= 2 and n == [len(hyps)]  # the whole photo and the paintings found
+    # the same photo smaller: every hypothesis found again takes its row, the rest are new
+    small = shot.resize((shot.width // 3, shot.height // 3))
+    hyps2, again, n2 = run(small, first)
+    reused = [photo._reused(np.float32(h[1]), first, small.size) for h in hyps2]
+    assert reused[0] == 0 and sum(j is None for j in reused) == (n2[0] if n2 else 0)
+    for i, j in enumerate(reused):
+        if j is not None:
+            assert np.array_equal(again.sims[i], first.sims[j])
+    # known rows from another mask are not used
+    mask = np.ones(len(cat.ids), bool)
+    mask[0] = False
+    _, _, n3 = run(shot, first, mask)
+    assert n3 == [len(hyps)]
+
+
 def test_a_hypothesis_found_again_takes_its_known_embedding() -> None:
     from artsim.search.photo import Embedded, _reused
 
     box = np.float32([[0.1, 0.2], [0.5, 0.2], [0.5, 0.8], [0.1, 0.8]])
-    known = Embedded(np.stack([np.float32(_box(0, 0, 1, 1)), box]), np.zeros((2, 5), np.float32))
+    known = Embedded(
+        np.stack([np.float32(_box(0, 0, 1, 1)), box]), np.zeros((2, 5), np.float32), np.ones(5)
+    )
     size = (1000, 500)  # the box: 400 x 300 px, so 4 % of its size is ~14 px
     px = box * np.float32(size)
     assert _reused(np.float32(_box(0, 0, 1000, 500)), known, size) == 0
     assert _reused(px + 10, known, size) == 1
     assert _reused(px + 20, known, size) is None
-    assert _reused(px, Embedded(np.zeros((0, 4, 2)), np.zeros((0, 5))), size) is None
+    assert _reused(px, Embedded(np.zeros((0, 4, 2)), np.zeros((0, 5)), np.ones(5)), size) is None
 
 
 def test_localising_again_at_a_smaller_side_adds_only_new_paintings(monkeypatch) -> None:

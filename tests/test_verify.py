@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from artsim.catalog.local import LocalFeatures, LocalStore, extract_local
-from artsim.search.verify import spread, verify_candidates
+from artsim.search.verify import MIN_SPREAD, spread, verify_candidates
 from tests.test_paintings import generated_painting
 
 
@@ -127,7 +127,7 @@ def test_matches_on_one_shared_motif_verify_nothing() -> None:
     query = extract_local(photo, max_side=768, n_features=1000)
     stored = [extract_local(shown), extract_local(other)]
     _, on_seal = verify_candidates(query, photo.size, stored, min_spread=0.0)
-    assert on_seal.inliers >= 20 and on_seal.spread < 0.06  # a strong match, on one motif
+    assert on_seal.inliers >= 20 and on_seal.spread < MIN_SPREAD  # a strong match, on one motif
     good, bad = verify_candidates(query, photo.size, stored)
     assert good.inliers >= 20 and good.quad is not None
     assert bad.inliers == 0 and bad.quad is None and bad.spread == on_seal.spread

@@ -323,15 +323,17 @@ def inside_quad(xy: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.nda
 
 @dataclass(frozen=True, slots=True)
 class Embedded:
-    """Hypotheses a search has embedded: their quads in [0, 1] of the photo, (n, 4, 2), and
-    their similarities to the catalog's rows, (n, rows), with its mask and exclusion."""
+    """Hypotheses a search has embedded: their quads in [0, 1] of the photo, (n, 4, 2),
+    their similarities to the catalog's rows, (n, rows), and the rows its mask and
+    exclusion allowed (rows not allowed are -inf in ``sims``)."""
 
     quads: np.ndarray
     sims: np.ndarray
+    ok: np.ndarray
 
 
 def _nearest_quad(quad: np.ndarray, quads: np.ndarray) -> int | None:
-    """The index of the quad of ``quads`` (n, 4, 2) whose every corner is within
+    """The index of the quad of ``quads`` (n, 4, 2) whose every corner's x and y are within
     ``REUSE_TOL`` of ``quad``'s size of ``quad``'s, if any."""
     from artsim.detectors.paintings import _poly_area
 
@@ -349,7 +351,8 @@ def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | N
 
 def _localise(work: Image.Image) -> list[Any]:
     """The paintings found in the photo (`find_paintings`), plus, with ``LOCALISE_ALSO``,
-    those found at that side that are new; [] when localisation fails."""
+    those found at that side not within ``REUSE_TOL`` of one found already (a painting
+    whose outline drifts more comes twice); [] when localisation fails."""
     from artsim.detectors.paintings import find_paintings
 
     try:
@@ -396,6 +399,8 @@ def _shortlist(
         for r in data.rows_of_item(exclude):
             ok[r] = False
     quads = np.array([h[1] for h in hyps], np.float32).reshape(-1, 4, 2)
+    if known is not None and not (known.sims.shape[1] == len(ok) and np.array_equal(known.ok, ok)):
+        known = None  # embedded for another catalog, mask or exclusion
     reuse = [None if known is None else _reused(q, known, work.size) for q in quads]
     todo = [i for i, j in enumerate(reuse) if j is None]
     sims = np.empty((len(hyps), len(data)), np.float32)
@@ -411,7 +416,7 @@ def _shortlist(
     # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
     # whole photo's)
     short = _top_rows(best_s, max(shortlist, k)) | _own_top(sims)
-    embedded = Embedded(quads / np.array(work.size, np.float32), sims)
+    embedded = Embedded(quads / np.array(work.size, np.float32), sims, ok)
     return data, short, best_s, best_h, ok, embedded
 
 
@@ -648,6 +653,7 @@ def search_photo(
                         ]
                     ),
                     np.concatenate([embedded.sims, sims.astype(np.float32)]),
+                    embedded.ok,
                 )
 
     # (a photo with fewer keypoints than a homography needs could not be verified anyway)
