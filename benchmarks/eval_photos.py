@@ -553,11 +553,11 @@ def main() -> None:
                     per_painting_features=photo.PER_PAINTING_MODES[args.region_features],
                     votes=args.votes,
                 )
-                absent_inliers = max((int(h.scores["inliers"]) for h in absent), default=0)
                 wrong = max(absent, key=lambda h: h.scores["inliers"], default=None)
+                absent_inliers = int(wrong.scores["inliers"]) if wrong else 0
                 absent_hit = wrong and {
                     "path": id_to_path.get(wrong.id),
-                    "inliers": wrong.scores["inliers"],
+                    "inliers": absent_inliers,
                     "spread": wrong.scores.get("spread", 0.0),
                 }
             off_all = [id_to_path.get(h.id) for h in off if id_to_path.get(h.id) not in ign]
@@ -565,7 +565,7 @@ def main() -> None:
                 "target": target_of[qpath],
                 "located": located,  # [paintings found, wrong regions, paintings shown]
                 "absent_wrong_inliers": absent_inliers,
-                "absent_wrong": absent_hit if args.absent else None,
+                "absent_wrong": absent_hit,
                 "second_target": target_of.get(second) if second else None,
                 "second_query": second,
                 "off_all": off_all,
