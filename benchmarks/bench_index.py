@@ -148,8 +148,8 @@ def main() -> None:
     ap.add_argument(
         "--backend",
         default=None,
-        help="auto, torch, onnx, openvino, openvino-int8 (default auto: int8 for a first run of "
-        ">= 10,000 paintings on CPUs without native bf16)",
+        help="auto, torch, onnx, openvino, openvino-bf16, openvino-int8 (default auto: int8 for "
+        "a first run of >= 10,000 paintings on CPUs without native bf16)",
     )
     ap.add_argument(
         "--also-backends",

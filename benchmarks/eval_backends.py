@@ -5,6 +5,7 @@ Variants of the default encoder (EfficientNet-Lite2, gem+mid, whole view):
 - torch-fp32: PyTorch fp32, the reference;
 - onnx: ONNX Runtime fp32, the new default on CPUs without AMX;
 - openvino: OpenVINO fp32;
+- openvino-bf16: OpenVINO in bf16 (CPUs with native bf16 only; session 22);
 - openvino-int8: `--backend openvino-int8` (artsim.encoders.int8: static int8 by NNCF, run by
   OpenVINO), calibrated as an index run calibrates it, on 64 real paintings: here WikiArt
   paintings that are not in the evaluation gallery (never random data).
@@ -85,7 +86,7 @@ def main() -> None:
         variants["torch-bf16"] = load_encoder.__wrapped__(
             "efficientnet-lite2", backend="torch", bf16=True
         )
-    for name in ("onnx", "openvino"):
+    for name in ("onnx", "openvino", "openvino-bf16"):
         if name in wanted or (name == "onnx" and not variants):
             variants[name] = load_encoder.__wrapped__("efficientnet-lite2", backend=name)
     if "openvino-int8" in wanted:

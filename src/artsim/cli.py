@@ -111,11 +111,14 @@ BackendOption = Annotated[
     str | None,
     typer.Option(
         help="Where the whole-image network runs: auto, torch, onnx (ONNX Runtime), openvino, "
-        "or openvino-int8. auto: PyTorch on CUDA and on CPUs with AMX; on CPUs with "
-        "AVX512-BF16 but no AMX, PyTorch bf16 or ONNX Runtime, whichever was measured faster "
-        "there (once, remembered in the cache folder); elsewhere ONNX Runtime fp32, and for "
+        "openvino-bf16 or openvino-int8. auto: PyTorch on CUDA; on CPUs with native bf16 "
+        "(AMX or AVX512-BF16), PyTorch bf16, ONNX Runtime or OpenVINO bf16, whichever was "
+        "measured fastest there (once, remembered in the cache folder); elsewhere ONNX "
+        "Runtime fp32, and for "
         "a new catalog whose first index run brings 10,000 paintings or more, openvino-int8. "
-        "Vectors of torch, onnx and openvino mix in one catalog. openvino-int8 is a catalog's choice, made when it is created: a network quantised "
+        "Vectors of torch, onnx, openvino and openvino-bf16 mix in one catalog (bf16's at a "
+        "cosine of ~0.999 to fp32). openvino-int8 is a catalog's choice, made when it is "
+        "created: a network quantised "
         "on 64 of its first paintings and kept in the catalog, ~1.25x faster on AVX2 CPUs, every "
         "retrieval metric within 0.01 of fp32, but its vectors (cosine ~0.98 to fp32) never mix "
         "with fp32 ones (docs/benchmarks.md). Default: $ARTSIM_BACKEND or auto.",

@@ -753,9 +753,13 @@ class Catalog:
             finally:
                 bar(None)
                 if self._encoder is not None:  # which runtime made this run's vectors
+                    from artsim.encoders.backends import BF16_BACKENDS
+
                     self.manifest["model"]["backend"] = self._encoder.backend
                     self.manifest["model"]["device"] = self._encoder.device
-                    self.manifest["model"]["bf16"] = self._encoder.bf16
+                    self.manifest["model"]["bf16"] = self._encoder.bf16 or (
+                        self._encoder.backend in BF16_BACKENDS
+                    )
                 self._finish_run(votes=not summary.interrupted and sys.exc_info()[0] is None)
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:

@@ -14,7 +14,6 @@ import torch
 from artsim.encoders.base import (
     Encoder,
     Preprocess,
-    cpu_has_amx,
     cpu_supports_bf16,
     default_threads,
 )
@@ -149,11 +148,12 @@ def load_encoder(
 ) -> Encoder:
     """Load (once per process) the named encoder.
 
-    backend: auto | torch | onnx | openvino (artsim.encoders.backends); device: auto | cpu |
-    cuda. bf16=None means: PyTorch in bf16 where the CPU has AMX, with backend auto or torch;
-    where it has AVX512-BF16 but no AMX, backend auto takes PyTorch bf16 or ONNX Runtime fp32,
-    whichever this CPU was measured to run faster (`backends.measured_cpu_backend`, once per
-    machine); explicit bf16=True forces PyTorch bf16 on the CPU, False forbids it."""
+    backend: auto | torch | onnx | openvino | openvino-bf16 (artsim.encoders.backends);
+    device: auto | cpu | cuda. bf16=None means: where the CPU has native bf16 (AMX or
+    AVX512-BF16), backend auto takes PyTorch bf16, ONNX Runtime fp32 or OpenVINO bf16,
+    whichever this CPU was measured to run fastest (`backends.measured_cpu_backend`, once per
+    machine), and backend torch runs PyTorch in bf16; explicit bf16=True forces PyTorch bf16
+    on the CPU, False forbids it (and auto's measurement)."""
     from artsim.encoders.backends import (
         EXPORTABLE,
         attach_backend,
@@ -168,20 +168,19 @@ def load_encoder(
     if where == "cuda":
         use_bf16 = False  # the GPU path uses fp16 autocast on an fp32 model
     elif bf16 is None:
-        # native bf16: PyTorch bf16 where the CPU has AMX; with AVX512-BF16 alone (AMD Zen 4
-        # and 5) whichever this CPU runs faster, measured once; elsewhere ONNX Runtime
+        # native bf16 (AMX, or AVX512-BF16 as on AMD Zen 4 and 5): whichever of PyTorch bf16,
+        # ONNX Runtime fp32 and OpenVINO bf16 this CPU runs fastest, measured once; elsewhere
+        # ONNX Runtime
         use_bf16 = cpu_supports_bf16() and backend in (None, "auto", "torch")
-        if use_bf16 and backend in (None, "auto") and name in EXPORTABLE and not cpu_has_amx():
-            use_bf16 = (
-                measured_cpu_backend(
-                    name,
-                    lambda b: _build(name, spec, model_path, pooling, b),
-                    default_threads(),
-                    # one measurement for the default pooling, named or not
-                    pooling=_pooling(spec, pooling),
-                )
-                == "torch"
+        if use_bf16 and backend in (None, "auto") and name in EXPORTABLE:
+            backend = measured_cpu_backend(
+                name,
+                lambda b: _build(name, spec, model_path, pooling, b),
+                default_threads(),
+                # one measurement for the default pooling, named or not
+                pooling=_pooling(spec, pooling),
             )
+            use_bf16 = backend == "torch"
     else:
         use_bf16 = bf16
     chosen = resolve_backend(backend, model=name, device=where, bf16=use_bf16)

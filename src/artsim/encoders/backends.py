@@ -11,9 +11,11 @@ missing, fails to export or fails the check falls back to PyTorch with one warni
 Why ONNX Runtime by default on CPUs without native bf16 (most AVX2 machines): there PyTorch
 runs fp32, and ONNX Runtime does about half the CPU work per image, with outputs equal to
 PyTorch fp32 up to float rounding, so vectors from any backend mix in one catalog. Where the
-CPU has AMX, PyTorch bf16 stays the default. Where it has AVX512-BF16 but no AMX, neither
-always wins (AMD Zen 4: PyTorch bf16; Zen 5: ONNX Runtime), so `measured_cpu_backend` times
-both once on that machine (docs/benchmarks.md, docs/models.md).
+CPU has native bf16 (AMX or AVX512-BF16), no runtime always wins (AMD Zen 4: PyTorch bf16 in
+session 8, OpenVINO bf16 in session 22; Zen 5: ONNX Runtime), so `measured_cpu_backend` times
+PyTorch bf16, ONNX Runtime fp32 and OpenVINO bf16 once on that machine (docs/benchmarks.md,
+docs/models.md). The bf16 runtimes' vectors are as close to fp32 as bf16 allows (cosine
+~0.999), so OpenVINO bf16 is checked at that level (`BF16_CHECK_COSINE`), not at fp32's.
 """
 
 from __future__ import annotations
@@ -39,9 +41,13 @@ if TYPE_CHECKING:
 
     from artsim.encoders.base import Encoder
 
-BACKENDS = ("auto", "torch", "onnx", "openvino")
+BACKENDS = ("auto", "torch", "onnx", "openvino", "openvino-bf16")
 DEVICES = ("auto", "cpu", "cuda")
 CHECK_COSINE = 0.9999
+# runtimes computing in bf16: checked against PyTorch fp32 at bf16's level, where PyTorch bf16
+# itself measures 0.9985-0.9986 at worst on `fixed_inputs` (session 22)
+BF16_BACKENDS = frozenset({"openvino-bf16"})
+BF16_CHECK_COSINE = 0.995
 CACHE_ENV = "ARTSIM_CACHE_DIR"
 EXPORT_FORMAT = 1  # bump when the exported graph changes for the same weights
 OPSET = 17
@@ -84,9 +90,9 @@ def resolve_device(device: str | None) -> str:
 
 
 def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool) -> str:
-    """The backend 'auto' stands for. CUDA, and a CPU run in bf16 (``bf16``: AMX, or
-    AVX512-BF16 where `measured_cpu_backend` found PyTorch faster), keep PyTorch; elsewhere
-    ONNX Runtime for the models known to export."""
+    """The backend 'auto' stands for. CUDA, and a CPU run in bf16 (``bf16``: native bf16
+    where `measured_cpu_backend` found PyTorch fastest, or a model that does not export),
+    keep PyTorch; elsewhere ONNX Runtime for the models known to export."""
     backend = (backend or "auto").lower()
     if backend == "openvino-int8":  # artsim.encoders.int8
         raise ArtsimError(
@@ -97,7 +103,7 @@ def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool)
     if backend not in BACKENDS:
         raise ArtsimError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if device == "cuda":
-        if backend in ("onnx", "openvino"):
+        if backend not in ("auto", "torch"):
             raise ArtsimError(
                 f"--backend {backend} runs on the CPU only; use --backend torch (or auto) with "
                 "--device cuda, or --device cpu"
@@ -111,9 +117,11 @@ def resolve_backend(backend: str | None, *, model: str, device: str, bf16: bool)
 
 
 CHOICE_FILE = "backend-choice.json"
-CHOICE_FORMAT = 2  # bump when what is timed changes (2: rounds alternate)
+CHOICE_FORMAT = 3  # bump when what is timed changes (2: rounds alternate; 3: openvino-bf16)
 CHOICE_BATCH = 32
 CHOICE_ROUNDS = 3
+# what `measured_cpu_backend` times, PyTorch (in bf16) first
+MEASURED = ("torch", "onnx", "openvino-bf16")
 # the CPU flags a choice depends on (a machine with other flags measures again)
 _VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "fma")
 
@@ -141,17 +149,18 @@ def measured_cpu_backend(
     pooling: str | None = None,
     cache: Path | None = None,
 ) -> str:
-    """'torch' (PyTorch bf16) or 'onnx' (ONNX Runtime fp32): whichever embeds a batch of
-    paintings faster on this CPU. For CPUs with AVX512-BF16 but no AMX, where neither always
-    wins (AMD Zen 5: ONNX Runtime 1.15x faster; Zen 4: PyTorch bf16 1.18x in session 8, the
-    two within 5 % in session 18; docs/benchmarks.md). Measured once per CPU generation,
-    thread count, model and library versions (a few seconds: both models built, one warm-up
-    and `CHOICE_ROUNDS` timed batches each, alternating, the best kept) and remembered in the
-    cache directory; processes starting together wait for the first one's answer (a file
-    lock) instead of measuring side by side; both models are held while measuring (the
-    default model: ~30 MB each). ``make(bf16)`` builds the encoder. Without a
-    writable cache directory ONNX Runtime cannot keep its export, so 'torch' without
-    measuring; ONNX Runtime failing gives 'torch' for this process only."""
+    """'torch' (PyTorch bf16), 'onnx' (ONNX Runtime fp32) or 'openvino-bf16': whichever
+    embeds a batch of paintings fastest on this CPU. For CPUs with native bf16, where none
+    always wins (AMD Zen 5: ONNX Runtime 1.15x faster than PyTorch bf16; Zen 4: PyTorch bf16
+    1.18x in session 8, the two within 5 % in session 18, OpenVINO bf16 1.46x both in
+    session 22; docs/benchmarks.md). Measured once per CPU generation, thread count, model
+    and library versions (a few seconds: the models built, one warm-up and `CHOICE_ROUNDS`
+    timed batches each, alternating, the best kept) and remembered in the cache directory;
+    processes starting together wait for the first one's answer (a file lock) instead of
+    measuring side by side; the models are held while measuring (the default model: ~30 MB
+    each). ``make(bf16)`` builds the encoder. Without a writable cache directory the
+    runtimes cannot keep their export, so 'torch' without measuring; a runtime that fails
+    is left out of this process's choice, which is then not remembered."""
     import gc
 
     import torch
@@ -166,6 +175,7 @@ def measured_cpu_backend(
         "threads": threads,
         "torch": torch.__version__,
         "runtime": _runtime_version("onnx") if _installed("onnxruntime") else None,
+        "openvino": _runtime_version("openvino") if _installed("openvino") else None,
     }
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache or cache_dir()
@@ -179,19 +189,33 @@ def measured_cpu_backend(
     try:
         known = _read_choices(path)
         entry = known.get(name)
-        if isinstance(entry, dict) and entry.get("choice") in ("torch", "onnx"):
+        if isinstance(entry, dict) and entry.get("choice") in MEASURED:
             return str(entry["choice"])
-        bf16, fp32 = make(True), make(False)
+        encoders = {"torch": make(True)}
+        failed = False
         try:
-            fp32.runner = build_runner(fp32, "onnx", threads)
-            speeds = _images_per_second({"torch": bf16, "onnx": fp32})
-        except Exception:  # any failure: ONNX Runtime is no choice here, now
-            return "torch"  # not remembered: the next process tries again
+            for runtime in MEASURED[1:]:
+                enc = make(False)
+                try:
+                    enc.runner = build_runner(enc, runtime, threads)
+                except Exception:  # any failure: that runtime is no choice here, now
+                    failed = True
+                    continue
+                encoders[runtime] = enc
+            if len(encoders) == 1:
+                return "torch"  # not remembered: the next process tries again
+            try:
+                speeds = _images_per_second(encoders)
+            except Exception:  # a runtime failing on real batches: as above
+                return "torch"
         finally:
-            fp32.runner = None
-            del bf16, fp32
+            for enc in encoders.values():
+                enc.runner = None
+            del encoders
             gc.collect()  # the export's wrapper module keeps the encoder in a cycle
         choice = max(speeds, key=lambda b: speeds[b])
+        if failed:
+            return choice  # not remembered: the failed runtime may work in the next process
         known = _read_choices(path)  # another model's entry may have been added meanwhile
         known[name] = {**key, "choice": choice, "images_per_second": speeds}
         with contextlib.suppress(OSError):  # unwritten: measured again next time
@@ -414,19 +438,27 @@ def _onnxruntime_runner(path: Path, threads: int) -> Runner:
     )
 
 
-def _openvino_runner(path: Path, threads: int) -> Runner:
+def _openvino_runner(path: Path, threads: int, precision: str = "f32") -> Runner:
+    """OpenVINO at ``precision``: "f32", or "bf16" (``openvino-bf16``), which only a CPU with
+    native bf16 runs (BackendError elsewhere: OpenVINO would quietly run f32)."""
     import openvino as ov
 
     core = ov.Core()
-    # f32 explicitly: on CPUs with bf16 units OpenVINO would otherwise run in bf16, which does
-    # not reproduce PyTorch's vectors closely enough to mix in one catalog
+    # the precision explicitly: on CPUs with bf16 units OpenVINO runs bf16 unless told f32
     compiled = core.compile_model(
         core.read_model(str(path)),
         "CPU",
-        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
+        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision},
     )
+    ran = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    if precision == "bf16" and "bfloat16" not in ran and "bf16" not in ran:
+        raise BackendError(
+            f"openvino-bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), OpenVINO would "
+            f"run {ran}; use --backend auto or onnx"
+        )
+    backend = "openvino" if precision == "f32" else f"openvino-{precision}"
     return compiled_openvino_runner(
-        compiled, "openvino", f"openvino {ov.__version__}, {threads} threads, f32"
+        compiled, backend, f"openvino {ov.__version__}, {threads} threads, {precision}"
     )
 
 
@@ -449,6 +481,7 @@ def _installed(package: str) -> bool:
 
 
 def _runtime_version(backend: str) -> str:
+    """The runtime's name and version (one export serves OpenVINO at every precision)."""
     if backend == "onnx":
         import onnxruntime
 
@@ -472,10 +505,12 @@ def fixed_inputs(size: int, n: int = 2) -> np.ndarray:
 
 def check_against_torch(encoder: Encoder, runner: Runner, threshold: float | None = None) -> float:
     """Smallest per-image cosine between the runner's and PyTorch's vectors on fixed inputs;
-    raises BackendError below `threshold` (CHECK_COSINE by default)."""
+    raises BackendError below `threshold` (by default CHECK_COSINE, BF16_CHECK_COSINE for a
+    bf16 runtime)."""
     import torch
 
-    threshold = CHECK_COSINE if threshold is None else threshold
+    if threshold is None:
+        threshold = BF16_CHECK_COSINE if runner.backend in BF16_BACKENDS else CHECK_COSINE
 
     x = encoder.preprocess.normalise(torch.from_numpy(fixed_inputs(encoder.preprocess.crop)))
     with torch.inference_mode():
@@ -507,8 +542,10 @@ def build_runner(encoder: Encoder, backend: str, threads: int) -> Runner:
         raise BackendError(f"{backend}: package '{package}' is not installed") from exc
     try:
         path = cached_export(encoder, version)
-        make = _onnxruntime_runner if backend == "onnx" else _openvino_runner
-        runner = make(path, threads)
+        if backend == "onnx":
+            runner = _onnxruntime_runner(path, threads)
+        else:
+            runner = _openvino_runner(path, threads, "bf16" if backend in BF16_BACKENDS else "f32")
     except BackendError:
         raise
     except Exception as exc:  # exporter and runtimes raise many types; all mean "unusable"
@@ -518,8 +555,8 @@ def build_runner(encoder: Encoder, backend: str, threads: int) -> Runner:
 
 
 def attach_backend(encoder: Encoder, backend: str, threads: int) -> str:
-    """Run `encoder` on `backend` ('torch', 'onnx' or 'openvino'); returns the backend that
-    will actually run, after at most one fallback warning."""
+    """Run `encoder` on `backend` ('torch', 'onnx', 'openvino' or 'openvino-bf16'); returns
+    the backend that will actually run, after at most one fallback warning."""
     if backend == "torch":
         return "torch"
     try:

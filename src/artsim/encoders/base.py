@@ -113,11 +113,6 @@ def cpu_supports_bf16() -> bool:
     return not cpu_info()[1].isdisjoint({"amx_bf16", "avx512_bf16"})
 
 
-def cpu_has_amx() -> bool:
-    """True where the CPU has AMX tiles (Intel Sapphire Rapids and later)."""
-    return "amx_bf16" in cpu_info()[1]
-
-
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
