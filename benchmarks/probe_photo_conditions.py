@@ -6,7 +6,8 @@ across the room. A quick probe on a seeded sample of the ground-truth pairs, rec
 condition, the photo path as `Catalog.search` runs it. Not run unless named (session 17):
 a detail of the painting (45 % or 30 % of its sides), black and white, a window's
 reflection on the glass, the camera turned by 15-25 degrees, a catalogue page; and (session
-18) a harder shake, 3 % of the long side. Conditions join with "+" and apply in turn:
+18) a harder shake, 3 % of the long side; (session 22) a steeper view from the side, the far
+edge 55 % shorter (``oblique``'s is 35 %). Conditions join with "+" and apply in turn:
 "dark+shake" is a dim room's long exposure.
 
     python benchmarks/probe_photo_conditions.py --catalog eval-catalog --data ../shared/data \
@@ -51,7 +52,7 @@ CONDITIONS = (
     "lamp",
     "far",
 )
-MORE_CONDITIONS = ("detail45", "detail30", "gray", "glass", "tilt20", "print", "shake3")
+MORE_CONDITIONS = ("detail45", "detail30", "gray", "glass", "tilt20", "print", "shake3", "steep")
 
 
 def _box(quad: Quad) -> tuple[float, float, float, float]:
@@ -81,10 +82,10 @@ def harsh(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> I
             a, (cx, round(y1 + 0.4 * r)), (round(2 * r), round(1.2 * r)), 0, 0, 360, colour, -1
         )
         return Image.fromarray(a)
-    if kind == "oblique":  # standing far to the side: the far edge 35 % shorter
+    if kind in ("oblique", "steep"):  # standing far to the side: the far edge 35 % (55 %) shorter
         wd, ht = im.size
         wall = tuple(float(v) for v in np.median(np.asarray(im).reshape(-1, 3), axis=0))
-        s = 0.35 * ht / 2
+        s = (0.35 if kind == "oblique" else 0.55) * ht / 2
         src = np.float32([[0, 0], [wd, 0], [wd, ht], [0, ht]])
         dst = np.float32([[0, 0], [wd * 0.8, s], [wd * 0.8, ht - s], [0, ht]])
         if rng.random() < 0.5:  # the near side on the right instead

@@ -169,8 +169,9 @@ class Catalog:
     ) -> Catalog:
         """Create an empty catalog (or open an existing one built with the same model).
 
-        backend: auto | torch | onnx | openvino | openvino-int8; device: auto | cpu | cuda (see
-        artsim.encoders.backends; openvino-int8, and auto's choice of it: artsim.encoders.int8)."""
+        backend: auto | torch | onnx | openvino | openvino-bf16 | openvino-int8; device: auto |
+        cpu | cuda (see artsim.encoders.backends; openvino-int8, and auto's choice of it:
+        artsim.encoders.int8)."""
         from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
 
         path = Path(path)
