@@ -304,7 +304,8 @@ def test_gpu_path_matches_cpu_path(monkeypatch):
 def test_auto_on_native_bf16_takes_the_backend_measured_fastest(monkeypatch, tmp_path):
     """measured_cpu_backend: PyTorch bf16 against ONNX Runtime fp32 and OpenVINO bf16 on this
     CPU, once; the choice is remembered per CPU, threads and versions, and a broken record is
-    measured again; a runtime that fails is left out, and that choice is not remembered."""
+    measured again; a runtime that fails is left out, and the record says why; with no
+    runtime left, PyTorch, not remembered."""
     monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
     timed: list[str] = []
     speed = {"torch": 80.0, "onnx": 90.0, "openvino-bf16": 85.0}
@@ -347,12 +348,17 @@ def test_auto_on_native_bf16_takes_the_backend_measured_fastest(monkeypatch, tmp
     assert B.measured_cpu_backend("tiny", make, 2) == "openvino-bf16"
     assert len(timed) == 9
 
-    # OpenVINO unusable now: the faster of the other two, not remembered
+    # OpenVINO unusable now: the faster of the other two, remembered with the failure (it
+    # would fail again: every process would build and time all three otherwise)
     broken.add("openvino-bf16")
-    assert B.measured_cpu_backend("tiny", make, 3) == "torch"
-    assert "openvino-bf16" not in timed[9:]
-    kept = json.loads((tmp_path / B.CHOICE_FILE).read_text()).values()
-    assert kept and all(e["threads"] != 3 for e in kept)
+    speed.update(onnx=120.0)
+    assert B.measured_cpu_backend("tiny", make, 3) == "onnx"
+    assert sorted(timed[9:]) == ["onnx", "torch"]
+    (entry,) = [
+        e for e in json.loads((tmp_path / B.CHOICE_FILE).read_text()).values() if e["threads"] == 3
+    ]
+    assert entry["choice"] == "onnx" and "bad allocation" in entry["failed"]["openvino-bf16"]
+    assert B.measured_cpu_backend("tiny", make, 3) == "onnx" and len(timed) == 11
     # both runtimes unusable: PyTorch, untimed and not remembered
     broken.add("onnx")
     before = len(timed)
@@ -374,23 +380,25 @@ def test_openvino_bf16_runs_only_with_native_bf16(monkeypatch, tmp_path):
     PyTorch within bf16's rounding; elsewhere OpenVINO would quietly run f32, so it refuses,
     and attach_backend falls back to PyTorch with one warning."""
     pytest.importorskip("openvino")
-    from artsim.encoders.base import cpu_supports_bf16
+    import artsim.encoders.base as base
 
     monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
     enc = tiny_encoder()
     batch = torch.from_numpy(B.fixed_inputs(32, n=3))
     ref = enc.embed_batch(batch)
-    if cpu_supports_bf16():
+    if base.cpu_supports_bf16():
         assert B.attach_backend(enc, "openvino-bf16", 1) == "openvino-bf16"
         assert enc.runner.backend == "openvino-bf16" and "bf16" in enc.runner.detail
         cos = (ref * enc.embed_batch(batch)).sum(axis=1)
         assert cos.min() >= B.BF16_CHECK_COSINE
-    else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert B.attach_backend(enc, "openvino-bf16", 1) == "torch"
-        assert len(caught) == 1 and "no native bf16" in str(caught[0].message)
-        assert enc.runner is None
+        enc.runner = None
+    # without native bf16 (OpenVINO would emulate it on any AVX-512 CPU): refused
+    monkeypatch.setattr(base, "cpu_supports_bf16", lambda: False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert B.attach_backend(enc, "openvino-bf16", 1) == "torch"
+    assert len(caught) == 1 and "no native bf16" in str(caught[0].message)
+    assert enc.runner is None
 
 
 def test_bf16_check_is_bf16s_level_not_fp32s():
@@ -410,9 +418,12 @@ def test_bf16_check_is_bf16s_level_not_fp32s():
 
 def test_load_encoder_measures_on_native_bf16(monkeypatch, tmp_path):
     """auto on a CPU with native bf16 (AMX or AVX512-BF16) asks measured_cpu_backend and runs
-    its answer; an explicit backend or bf16 never measures; the manifest records the
-    answer's precision."""
+    its answer (PyTorch in bf16 when that runtime fails here); an explicit backend or bf16
+    never measures; the manifest records the answer's precision from the start."""
     import artsim.encoders as E
+    from artsim.catalog import Catalog
+    from artsim.records import SourceItem
+    from tests.images_factory import gradient
 
     monkeypatch.setenv(B.CACHE_ENV, str(tmp_path))
     asked: list[str] = []
@@ -426,8 +437,11 @@ def test_load_encoder_measures_on_native_bf16(monkeypatch, tmp_path):
     monkeypatch.setattr(B, "measured_cpu_backend", measured)
     monkeypatch.setattr(E, "cpu_supports_bf16", lambda: True)
     real_build = B.build_runner
+    failing: set[str] = set()
 
     def build_runner(enc, runtime, threads):  # OpenVINO bf16 on any CPU: PyTorch stands in
+        if runtime in failing:
+            raise B.BackendError(f"{runtime}: failed here")
         if runtime in B.BF16_BACKENDS:
             forward = enc._forward
             return B.Runner(runtime, lambda x: forward(torch.from_numpy(x)).detach().numpy())
@@ -451,12 +465,18 @@ def test_load_encoder_measures_on_native_bf16(monkeypatch, tmp_path):
         answer = "openvino-bf16"
         enc = E.load_encoder("efficientnet-lite2", device="cpu")
         assert len(asked) == 3 and enc.backend == "openvino-bf16" and not enc.bf16
+        # the remembered runtime fails in this process: PyTorch, in bf16 as on such a CPU
+        E.load_encoder.cache_clear()
+        failing.add("openvino-bf16")
+        with pytest.warns(RuntimeWarning, match="failed here.*falling back to PyTorch"):
+            enc = E.load_encoder("efficientnet-lite2", device="cpu")
+        assert enc.backend == "torch" and enc.bf16 and enc.runner is None
+        failing.clear()
+        E.load_encoder.cache_clear()
+        cat = Catalog.create(tmp_path / "made-in-bf16")
+        assert cat.manifest["model"]["backend"] == "openvino-bf16" and cat.manifest["model"]["bf16"]
         # a catalog made where ONNX Runtime was picked, indexed later where PyTorch bf16 is:
         # the manifest says what made the last run's vectors, precision included
-        from artsim.catalog import Catalog
-        from artsim.records import SourceItem
-        from tests.images_factory import gradient
-
         E.load_encoder.cache_clear()
         answer = "onnx"
         cat = Catalog.create(tmp_path / "cat")

@@ -57,22 +57,36 @@ def test_id_clash_is_an_error_and_writes_nothing(built):
     assert not (root / "clash").exists() and not (root / ".clash.merging").exists()
 
 
-def test_model_mismatch_is_an_error(built, tmp_path):
-    _root, _whole, parts = built
-    other = tmp_path / "other"
-    other.mkdir()
-    # a copy of catalog b whose manifest says its weights hash differently
-    for f in parts[1].rglob("*"):
+def _copy_with_model(src, dst, **model):
+    """A copy of catalog ``src`` whose manifest's model says ``model``."""
+    dst.mkdir()
+    for f in src.rglob("*"):
         if f.is_file():
-            target = other / f.relative_to(parts[1])
+            target = dst / f.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(f.read_bytes())
-    man = store.read_json(other / MANIFEST)
-    man["model"]["weights_sha256"] = "0" * 64
-    store.atomic_write_json(other / MANIFEST, man)
+    man = store.read_json(dst / MANIFEST)
+    man["model"].update(model)
+    store.atomic_write_json(dst / MANIFEST, man)
+    return dst
+
+
+def test_model_mismatch_is_an_error(built, tmp_path):
+    _root, _whole, parts = built
+    other = _copy_with_model(parts[1], tmp_path / "other", weights_sha256="0" * 64)
     with pytest.raises(CatalogError, match="weights_sha256 differs"):
         merge_catalogs([parts[0], other], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_catalogs_indexed_in_bf16_and_fp32_merge(built, tmp_path):
+    """The precision a machine ran (PyTorch or OpenVINO bf16, or fp32) is no model identity:
+    those vectors mix in one catalog (docs/models.md), so such catalogs merge."""
+    _root, _whole, parts = built
+    fp32 = _copy_with_model(parts[0], tmp_path / "fp32", bf16=False, backend="onnx")
+    bf16 = _copy_with_model(parts[1], tmp_path / "bf16", bf16=True, backend="openvino-bf16")
+    summary = merge_catalogs([fp32, bf16], tmp_path / "out")
+    assert summary.items == 6 and len(Catalog.open(tmp_path / "out")) == 6
 
 
 def test_existing_destination_is_refused(built):

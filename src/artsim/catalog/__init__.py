@@ -173,6 +173,7 @@ class Catalog:
         cpu | cuda (see artsim.encoders.backends; openvino-int8, and auto's choice of it:
         artsim.encoders.int8)."""
         from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
+        from artsim.encoders.backends import runs_bf16
 
         path = Path(path)
         model = model or DEFAULT_MODEL
@@ -215,7 +216,7 @@ class Catalog:
                 "weights_sha256": encoder.weights_hash,
                 "preprocess": desc["preprocess"],
                 "dim": encoder.dim,
-                "bf16": encoder.bf16,
+                "bf16": runs_bf16(encoder),
                 "backend": encoder.backend,
                 "device": encoder.device,
                 "pooling": encoder.extra.get("pooling", pooling),
@@ -754,13 +755,11 @@ class Catalog:
             finally:
                 bar(None)
                 if self._encoder is not None:  # which runtime made this run's vectors
-                    from artsim.encoders.backends import BF16_BACKENDS
+                    from artsim.encoders.backends import runs_bf16
 
                     self.manifest["model"]["backend"] = self._encoder.backend
                     self.manifest["model"]["device"] = self._encoder.device
-                    self.manifest["model"]["bf16"] = self._encoder.bf16 or (
-                        self._encoder.backend in BF16_BACKENDS
-                    )
+                    self.manifest["model"]["bf16"] = runs_bf16(self._encoder)
                 self._finish_run(votes=not summary.interrupted and sys.exc_info()[0] is None)
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:

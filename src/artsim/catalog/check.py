@@ -370,6 +370,7 @@ def _rebuild_manifest(
 ) -> dict[str, Any] | None:
     """A new manifest from the vector folders and the encoder they name (offline)."""
     from artsim.encoders import load_encoder
+    from artsim.encoders.backends import runs_bf16
 
     mpath = root / MANIFEST
     if "global" not in aspects:
@@ -422,7 +423,7 @@ def _rebuild_manifest(
             "weights_sha256": enc.weights_hash,
             "preprocess": desc["preprocess"],
             "dim": enc.dim,
-            "bf16": enc.bf16,
+            "bf16": runs_bf16(enc),
             "pooling": enc.extra.get("pooling"),
             "model_path": None,
             **int8,

@@ -1,7 +1,7 @@
 """Merge catalogs built on different machines with the same model into one.
 
 `merge_catalogs([A, B, ...], C)` checks that every source was built with the same model
-(name, weights sha256, preprocessing, dim, pooling, bf16) and the same per-aspect models,
+(name, weights sha256, preprocessing, dim, pooling) and the same per-aspect models,
 and that no painting id occurs in two sources; then it copies the sources' Parquet parts
 (byte for byte, renumbered) into a hidden folder next to C, refreshes counts, failures.csv
 and saved indexes there, and renames the folder to C. The rename is atomic, so C either
@@ -25,8 +25,10 @@ import pyarrow.parquet as pq
 from artsim.catalog import FAILURES_LOG, MANIFEST, Catalog, _aspect_folder, _now, store
 from artsim.errors import CatalogError
 
-# what makes vectors comparable; the model_path (where the weights lay) may differ
-MODEL_KEYS = ("name", "weights_sha256", "preprocess", "dim", "pooling", "bf16")
+# what makes vectors comparable; the model_path (where the weights lay) may differ, and so
+# may the precision a run used (bf16 or fp32: its vectors mix, docs/models.md; the manifest's
+# bf16 is the last run's, information only)
+MODEL_KEYS = ("name", "weights_sha256", "preprocess", "dim", "pooling")
 
 
 def _int8_identity(model: dict) -> tuple[bool, str | None]:

@@ -193,6 +193,10 @@ def load_encoder(
         enc.device = where
     else:
         enc.backend = attach_backend(enc, chosen, default_threads())
+        if enc.backend != chosen and bf16 is None and cpu_supports_bf16():
+            # the runtime fell back to PyTorch: in bf16, as PyTorch runs on such a CPU
+            enc = _build(name, spec, model_path, pooling, True)
+            enc.flip_average = flip_average
     return enc
 
 

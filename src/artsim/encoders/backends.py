@@ -5,7 +5,8 @@ The network is exported to ONNX once, at first use, with torch's TorchScript-bas
 the pooling and input size, and the exporter and runtime versions. A sidecar records the
 export's own sha256: a file that no longer matches it (truncated, edited, half-written by an
 older version) is rebuilt, never used. Before first use in a process, the runtime's output is
-checked against PyTorch's on fixed inputs (cosine >= 0.9999 per image); a runtime that is
+checked against PyTorch's on fixed inputs (cosine >= 0.9999 per image; a bf16 runtime's
+>= 0.995); a runtime that is
 missing, fails to export or fails the check falls back to PyTorch with one warning.
 
 Why ONNX Runtime by default on CPUs without native bf16 (most AVX2 machines): there PyTorch
@@ -159,8 +160,9 @@ def measured_cpu_backend(
     processes starting together wait for the first one's answer (a file lock) instead of
     measuring side by side; the models are held while measuring (the default model: ~30 MB
     each). ``make(bf16)`` builds the encoder. Without a writable cache directory the
-    runtimes cannot keep their export, so 'torch' without measuring; a runtime that fails
-    is left out of this process's choice, which is then not remembered."""
+    runtimes cannot keep their export, so 'torch' without measuring. A runtime that fails to
+    build or check is left out, and the record says why (deleting the file measures again);
+    when both fail, or timing fails, 'torch' for this process only, not remembered."""
     import gc
 
     import torch
@@ -192,16 +194,17 @@ def measured_cpu_backend(
         if isinstance(entry, dict) and entry.get("choice") in MEASURED:
             return str(entry["choice"])
         encoders = {"torch": make(True)}
-        failed = False
+        failed: dict[str, str] = {}
         try:
             for runtime in MEASURED[1:]:
                 enc = make(False)
                 try:
                     enc.runner = build_runner(enc, runtime, threads)
-                except Exception:  # any failure: that runtime is no choice here, now
-                    failed = True
+                except Exception as exc:  # any failure: that runtime is no choice here
+                    failed[runtime] = str(exc)
                     continue
                 encoders[runtime] = enc
+            del enc
             if len(encoders) == 1:
                 return "torch"  # not remembered: the next process tries again
             try:
@@ -214,10 +217,10 @@ def measured_cpu_backend(
             del encoders
             gc.collect()  # the export's wrapper module keeps the encoder in a cycle
         choice = max(speeds, key=lambda b: speeds[b])
-        if failed:
-            return choice  # not remembered: the failed runtime may work in the next process
         known = _read_choices(path)  # another model's entry may have been added meanwhile
-        known[name] = {**key, "choice": choice, "images_per_second": speeds}
+        # remembered with its failures too: a runtime that fails its check or finds no bf16
+        # would fail again, and every process would otherwise build and time them all again
+        known[name] = {**key, "choice": choice, "images_per_second": speeds, "failed": failed}
         with contextlib.suppress(OSError):  # unwritten: measured again next time
             _atomic_write(path, json.dumps(known, indent=1).encode())
         return choice
@@ -443,6 +446,14 @@ def _openvino_runner(path: Path, threads: int, precision: str = "f32") -> Runner
     native bf16 runs (BackendError elsewhere: OpenVINO would quietly run f32)."""
     import openvino as ov
 
+    from artsim.encoders.base import cpu_supports_bf16
+
+    # OpenVINO accepts bf16 on any AVX-512 CPU too and emulates it there, slowly
+    if precision == "bf16" and not cpu_supports_bf16():
+        raise BackendError(
+            "openvino-bf16: this CPU has no native bf16 (AVX512-BF16 or AMX); "
+            "use --backend auto or onnx"
+        )
     core = ov.Core()
     # the precision explicitly: on CPUs with bf16 units OpenVINO runs bf16 unless told f32
     compiled = core.compile_model(
@@ -463,7 +474,8 @@ def _openvino_runner(path: Path, threads: int, precision: str = "f32") -> Runner
 
 
 def compiled_openvino_runner(compiled: Any, backend: str, detail: str) -> Runner:
-    """A Runner over an OpenVINO compiled model (fp32 here, artsim.encoders.int8's int8)."""
+    """A Runner over an OpenVINO compiled model (fp32 or bf16 here, artsim.encoders.int8's
+    int8)."""
     request = compiled.create_infer_request()
     lock = threading.Lock()  # one request, and a server's threads may embed at once
 
@@ -501,6 +513,12 @@ def fixed_inputs(size: int, n: int = 2) -> np.ndarray:
     smooth = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
     texture = torch.from_numpy(rng.normal(0, 12, (n, 3, size, size)).astype(np.float32))
     return (smooth + texture).clamp(0, 255).round().to(torch.uint8).numpy()
+
+
+def runs_bf16(encoder: Encoder) -> bool:
+    """Whether the encoder's vectors come out of bf16 arithmetic (PyTorch bf16 or a bf16
+    runtime): what a catalog's manifest records as the run's precision."""
+    return encoder.bf16 or encoder.backend in BF16_BACKENDS
 
 
 def check_against_torch(encoder: Encoder, runner: Runner, threshold: float | None = None) -> float:
