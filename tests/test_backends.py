@@ -375,6 +375,29 @@ def test_auto_on_native_bf16_takes_the_backend_measured_fastest(monkeypatch, tmp
     assert len(timed) == before
 
 
+def test_models_command_says_what_auto_runs_here(monkeypatch, tmp_path):
+    """auto_backend_here (`artsim models`): ONNX Runtime without native bf16; with it, the
+    measurement remembered for this CPU, or that the first use measures; never measures."""
+    import artsim.encoders.base as base
+
+    monkeypatch.setattr(base, "cpu_supports_bf16", lambda: False)
+    lines = B.auto_backend_here(cache=tmp_path)
+    assert lines[0].startswith("this CPU: ") and "backend auto here: onnx" in lines[1]
+    monkeypatch.setattr(base, "cpu_supports_bf16", lambda: True)
+    lines = B.auto_backend_here(cache=tmp_path)
+    assert "measured at first use" in lines[1] and str(tmp_path) in lines[2]
+    assert not (tmp_path / B.CHOICE_FILE).exists()
+    monkeypatch.setattr(B, "build_runner", lambda enc, runtime, threads: B.Runner(runtime, None))
+    speeds = {"torch": 70.0, "onnx": 82.0, "openvino-bf16": 150.0}
+    monkeypatch.setattr(B, "_images_per_second", lambda encoders: speeds)
+    assert B.measured_cpu_backend("tiny", lambda bf16: tiny_encoder(), 2, cache=tmp_path) == (
+        "openvino-bf16"
+    )
+    (line,) = [ln for ln in B.auto_backend_here(cache=tmp_path) if "auto here" in ln]
+    assert line.startswith("backend auto here: openvino-bf16 for tiny on 2 threads")
+    assert "onnx 82, openvino-bf16 150, torch 70" in line
+
+
 def test_openvino_bf16_runs_only_with_native_bf16(monkeypatch, tmp_path):
     """openvino-bf16: on a CPU with native bf16 it passes the bf16-level check and embeds like
     PyTorch within bf16's rounding; elsewhere OpenVINO would quietly run f32, so it refuses,

@@ -64,6 +64,7 @@ def test_models_lists_offline_status():
     line = next(ln for ln in result.output.splitlines() if ln.startswith("efficientnet-lite2"))
     assert "1400" in line and "yes" in line
     assert "dinov2-small" in result.output
+    assert "this CPU: " in result.output and "backend auto here: " in result.output
 
 
 def test_options_of_another_aspect_and_bad_output_paths_are_errors(tmp_path):

@@ -591,7 +591,8 @@ def check(
 
 @app.command()
 def models() -> None:
-    """List the whole-image encoders, their dimension, and whether their weights are available offline."""
+    """List the whole-image encoders, their dimension, and whether their weights are available
+    offline; and which backend `--backend auto` runs them on with this CPU."""
     from artsim.encoders import DEFAULT_MODEL, MODELS, weights_available
 
     typer.echo(f"{'model':20s} {'dim':>5s}  {'offline':8s} source")
@@ -603,6 +604,11 @@ def models() -> None:
     typer.echo(
         "Models marked 'no' need --model-path DIR with weights saved by transformers' save_pretrained."
     )
+    from artsim.encoders.backends import auto_backend_here
+
+    typer.echo("")
+    for line in auto_backend_here():
+        typer.echo(line)
 
 
 @app.command()

@@ -228,6 +228,39 @@ def measured_cpu_backend(
         lock.release()
 
 
+def auto_backend_here(cache: Path | None = None) -> list[str]:
+    """What `auto` runs the exported models on with this CPU, in lines for `artsim models`:
+    ONNX Runtime without native bf16; with it, the remembered measurements of this CPU and
+    their speeds, or that the first use measures. Reads only, measures nothing."""
+    from artsim.encoders.base import cpu_supports_bf16
+
+    sig = cpu_signature()
+    lines = [f"this CPU: {sig['model']}, {sig['cpus']} CPUs, flags {' '.join(sig['flags'])}"]
+    if not cpu_supports_bf16():
+        return [*lines, "backend auto here: onnx (ONNX Runtime fp32: this CPU has no native bf16)"]
+    path = (cache or cache_dir()) / CHOICE_FILE
+    entries = [
+        e
+        for e in _read_choices(path).values()
+        if isinstance(e, dict) and e.get("format") == CHOICE_FORMAT and e.get("cpu") == sig
+    ]
+    for e in entries:
+        speeds = ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(e.get("images_per_second", {}).items())
+        )
+        failed = "; failed: " + ", ".join(sorted(e["failed"])) if e.get("failed") else ""
+        lines.append(
+            f"backend auto here: {e.get('choice')} for {e.get('model')} on {e.get('threads')} "
+            f"threads (measured img/s: {speeds}{failed})"
+        )
+    if not entries:
+        lines.append(
+            "backend auto here: the fastest of " + ", ".join(MEASURED) + " (PyTorch in bf16), "
+            "measured at first use"
+        )
+    return [*lines, f"auto's measurements are kept in {path}: delete it to measure again"]
+
+
 def _read_choices(path: Path) -> dict[str, Any]:
     try:
         known = json.loads(path.read_text())
