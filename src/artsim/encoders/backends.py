@@ -153,7 +153,7 @@ def measured_cpu_backend(
     """'torch' (PyTorch bf16), 'onnx' (ONNX Runtime fp32) or 'openvino-bf16': whichever
     embeds a batch of paintings fastest on this CPU. For CPUs with native bf16, where none
     always wins (AMD Zen 5: ONNX Runtime 1.15x faster than PyTorch bf16; Zen 4: PyTorch bf16
-    1.18x in session 8, the two within 5 % in session 18, OpenVINO bf16 1.46x both in
+    1.18x in session 8, the two within 5 % in session 18, OpenVINO bf16 1.5-1.6x both in
     session 22; docs/benchmarks.md). Measured once per CPU generation, thread count, model
     and library versions (a few seconds: the models built, one warm-up and `CHOICE_ROUNDS`
     timed batches each, alternating, the best kept) and remembered in the cache directory;
