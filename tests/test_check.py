@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from artsim.catalog import Catalog, store
 from artsim.catalog.check import check_catalog, report_lines
+from artsim.catalog.local import LOCAL_MODEL
 from artsim.cli import app
 from artsim.errors import CatalogError
 from tests.images_factory import gradient
@@ -76,7 +77,7 @@ def test_damaged_vector_part_is_moved_aside_and_redone(cat, built):
 def test_a_damaged_part_of_a_complete_aspect_is_redone_by_a_plain_re_run(cat, built):
     """local, given to every painting (the default), loses a third of its rows: still the
     catalog's for all its paintings (the manifest's "complete"), so a plain re-run redoes them."""
-    local = cat / "vectors" / "local" / "rootsift-256-256"
+    local = cat / "vectors" / "local" / LOCAL_MODEL
     part = store.list_parts(local)[1]
     _truncate(part)
     report = check_catalog(cat, repair=True)

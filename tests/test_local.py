@@ -288,7 +288,7 @@ def test_a_part_without_its_ids_file_is_ignored(tmp_path, folder) -> None:
 def test_a_catalog_keeps_the_kind_of_local_features_it_was_built_with(
     tmp_path, folder, monkeypatch
 ) -> None:
-    """Catalogs from before the 256 px default (512 px features) go on with 512 px: indexing
+    """Catalogs from before the 128 px default (256 px features) go on with 256 px: indexing
     more paintings, queries and build_local all use the kind the catalog already has."""
     import artsim.catalog.local as local_mod
 
@@ -296,31 +296,32 @@ def test_a_catalog_keeps_the_kind_of_local_features_it_was_built_with(
     first.mkdir()
     for name in ("p0.jpg", "p1.jpg", "p2.jpg"):
         (first / name).write_bytes((folder / name).read_bytes())
-    with monkeypatch.context() as m:  # a catalog indexed by the 512 px version
-        m.setattr(local_mod, "LOCAL_SIDE", 512)
+    with monkeypatch.context() as m:  # a catalog indexed by the 256 px version
+        m.setattr(local_mod, "LOCAL_SIDE", 256)
         old = Catalog.create(tmp_path / "old")
         old.add(first, aspects=["global", "local"])
     old = Catalog.open(old.path)
-    assert local_mod.local_params(old) == (512, 256) and LOCAL_SIDE == 256
+    assert local_mod.local_params(old) == (256, 256) and LOCAL_SIDE == 128
     summary = old.add(folder, aspects=["global", "local"])  # no "built with another model"
     assert summary.added == 3
     old = Catalog.open(old.path)
-    assert old.manifest["aspects"]["local"]["model"] == "rootsift-512-256"
-    assert local_store(old).folder.name == "local-rootsift-512-256" and len(local_store(old)) == 6
+    assert old.manifest["aspects"]["local"]["model"] == "rootsift-256-256"
+    assert local_store(old).folder.name == "local-rootsift-256-256" and len(local_store(old)) == 6
     assert not (old.path / "cache" / f"local-{LOCAL_MODEL}").exists()
     got = local_store(old).get("p4.jpg")
-    fresh = extract_local(open_image(old.image_of("p4.jpg"), max_side=512).image, max_side=512)
+    side = max(256, old.encoder.preprocess.resize)  # Catalog.add's decode side
+    fresh = extract_local(open_image(old.image_of("p4.jpg"), max_side=side).image, max_side=256)
     assert got is not None and np.array_equal(got.desc, fresh.desc)
 
-    # a catalog without the aspect whose features were built (build_local) at 512 px
+    # a catalog without the aspect whose features were built (build_local) at 256 px
     plain = Catalog.create(tmp_path / "plain")
     plain.add(folder, aspects=["global"])
     plain = Catalog.open(plain.path)
     assert local_mod.local_params(plain) == (LOCAL_SIDE, 256)  # nothing stored: the default
-    LocalStore(plain, max_side=512).ensure(["p0.jpg"])
+    LocalStore(plain, max_side=256).ensure(["p0.jpg"])
     plain = Catalog.open(plain.path)
-    assert local_mod.local_params(plain) == (512, 256)
-    assert build_local(plain) == 5 and len(LocalStore(plain, max_side=512)) == 6
+    assert local_mod.local_params(plain) == (256, 256)
+    assert build_local(plain) == 5 and len(LocalStore(plain, max_side=256)) == 6
 
 
 def test_the_stored_size_skips_parts_being_written_or_gone(tmp_path, folder, monkeypatch) -> None:

@@ -146,7 +146,7 @@ def test_every_sources_failures_survive_the_merge(tmp_path):
 
 
 def test_local_features_of_two_kinds_are_refused_with_the_way_out(built, monkeypatch):
-    """A catalog from before the 256 px default (512 px local features) and a new one."""
+    """Catalogs whose local features are of two kinds (sides), as after a change of default."""
     import artsim.catalog.local as local_mod
     from tests.test_paintings import generated_painting
 

@@ -9,7 +9,7 @@ query vector come from the same code. Each requested analysis runs once per imag
   look vectors (the catalog encoder on a square crop);
 - "pose": figures (BlazePose keypoints) and their descriptors. With "face" requested too, the
   pose detector's face proposals come from the same face detection run;
-- "local": RootSIFT keypoints at 256 px (`artsim.detectors.keypoints`), for verifying photo
+- "local": RootSIFT keypoints at 128 px (`artsim.detectors.keypoints`), for verifying photo
   queries against the catalog.
 
 Coordinates in an `Analysis` are in decoded-image pixels; `original_faces`/`original_poses`

@@ -13,9 +13,9 @@ import typer
 # `index` and `nga-index` take the same --aspects
 ASPECTS_HELP = (
     "What to index: global, face, pose, local (comma-separated). local: RootSIFT keypoints "
-    "that photo queries vote and verify with (~33 KB a painting; indexing time +30-50 % on "
-    "museum-size files, +60-100 % on 224 px thumbnails, the more where the CPU runs the "
-    "network faster; without them photo recall drops, "
+    "that photo queries vote and verify with (~33 KB a painting; indexing time about +15 % "
+    "on museum-size files and +35-40 % on 224 px thumbnails where the network runs fastest, "
+    "less elsewhere; without them photo recall drops, "
     "docs/photos.md). Default: global,local for a new catalog, else those it has for 90 % "
     "of its paintings or more."
 )

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-# OpenCV's SIFT doubles the image before its first octave, so a 256 px painting makes a
-# 512 px pyramid. At 512 px (a 1,024 px pyramid, until 2026-12-01) the aspect added ~+200 %
-# to global indexing on NGA's 1,000 px paintings, +28 % now; photo recall held or rose
-# (docs/photos.md, "The local aspect at 256 px").
-LOCAL_SIDE = 256
+# OpenCV's SIFT doubles the image before its first octave, so a 128 px painting makes a
+# 256 px pyramid. It was 512 px until 2026-12-01 and 256 px until 2026-12-03; each halving
+# cut the aspect's cost 2-3x, and at 128 px photo recall rose: a
+# photo's blur, noise and JPEG wipe out the fine scales a larger pyramid spends its
+# keypoints on (docs/photos.md, "The local aspect at 128 px").
+LOCAL_SIDE = 128
 N_FEATURES = 256
 DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
 # a stretched photo noisier than this (grey levels; good light gives 1-2.5 at 640 px) is
