@@ -15,9 +15,9 @@ from PIL import Image
 
 # OpenCV's SIFT doubles the image before its first octave, so a 128 px painting makes a
 # 256 px pyramid. It was 512 px until 2026-12-01 and 256 px until 2026-12-03; each halving
-# cut the aspect's cost 2-3x, and at 128 px photo recall rose: a
-# photo's blur, noise and JPEG wipe out the fine scales a larger pyramid spends its
-# keypoints on (docs/photos.md, "The local aspect at 128 px").
+# cut the aspect's cost 2-3x. At 128 px photos of whole paintings are found as often or
+# more (their blur, noise and JPEG wipe out the finer scales), photos of a detail less
+# often (docs/photos.md, "The local aspect at 128 px").
 LOCAL_SIDE = 128
 N_FEATURES = 256
 DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
