@@ -481,12 +481,13 @@ def _openvino_runner(path: Path, threads: int, precision: str = "f32") -> Runner
 
     from artsim.encoders.base import cpu_supports_bf16
 
+    refused = (
+        "openvino-bf16: this CPU has no native bf16 (AVX512-BF16 or AMX){}; "
+        "use --backend auto or onnx"
+    )
     # OpenVINO accepts bf16 on any AVX-512 CPU too and emulates it there, slowly
     if precision == "bf16" and not cpu_supports_bf16():
-        raise BackendError(
-            "openvino-bf16: this CPU has no native bf16 (AVX512-BF16 or AMX); "
-            "use --backend auto or onnx"
-        )
+        raise BackendError(refused.format(""))
     core = ov.Core()
     # the precision explicitly: on CPUs with bf16 units OpenVINO runs bf16 unless told f32
     compiled = core.compile_model(
@@ -496,10 +497,7 @@ def _openvino_runner(path: Path, threads: int, precision: str = "f32") -> Runner
     )
     ran = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
     if precision == "bf16" and "bfloat16" not in ran and "bf16" not in ran:
-        raise BackendError(
-            f"openvino-bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), OpenVINO would "
-            f"run {ran}; use --backend auto or onnx"
-        )
+        raise BackendError(refused.format(f", OpenVINO would run {ran}"))
     backend = "openvino" if precision == "f32" else f"openvino-{precision}"
     return compiled_openvino_runner(
         compiled, backend, f"openvino {ov.__version__}, {threads} threads, {precision}"
