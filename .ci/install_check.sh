@@ -10,6 +10,14 @@ DATA=$(cd "${1:-../shared/data}" && pwd)
 PYTHON=${PYTHON:-python3}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# torch with its CUDA libraries makes the venv about 8 GB; say so before pip fails halfway
+need_gb=10
+free_gb=$(df -Pk "$TMP" | awk 'NR == 2 {print int($4 / 1048576)}')
+if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "install-check: only $free_gb GB free in $(dirname "$TMP"); a fresh venv with torch needs" \
+        "about $need_gb GB. Free some space there, or set TMPDIR to a larger disk." >&2
+    exit 1
+fi
 
 start=$SECONDS
 "$PYTHON" -m venv "$TMP/venv"
