@@ -82,6 +82,28 @@ def test_an_index_run_builds_the_keypoint_vote_index(tmp_path, folder, monkeypat
     assert (meta.parent / json.loads(meta.read_text())["index_file"]).is_file()
 
 
+def test_a_later_index_run_gives_its_new_paintings_votes(tmp_path, folder, monkeypatch) -> None:
+    """A new acquisition, a few more paintings than before: added to the saved index (its
+    lists and codebooks as trained), not left without votes until the catalog grows."""
+    import artsim.catalog.local_votes as lv
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    cat = Catalog.create(tmp_path / "cat")
+    cat.add(folder, aspects=["global", "local"], batch_size=4)
+    before = lv.vote_index(LocalStore(Catalog.open(cat.path)))
+    assert before is not None and len(before.item_ids) == 6
+    new = tmp_path / "new"
+    new.mkdir()
+    generated_painting(99, 520, 400).save(new / "acquired.jpg", quality=92)
+    monkeypatch.setattr(lv, "build_vote_index", lambda *a, **kw: pytest.fail("built again"))
+    cat.add(new, aspects=["global", "local"])
+    assert len(list(cat.path.glob("cache/local-*/votes-*.json"))) == 1  # the older one gone
+    after = lv.vote_index(LocalStore(Catalog.open(cat.path)))
+    assert after is not None and after.item_ids == [*before.item_ids, "acquired.jpg"]
+    own = LocalStore(Catalog.open(cat.path)).get("acquired.jpg")
+    assert after.top(own, 1)[0][0] == "acquired.jpg"  # its own keypoints vote for it
+
+
 def test_the_local_aspect_is_added_to_an_indexed_catalog_without_re_embedding(
     tmp_path, folder, monkeypatch
 ) -> None:

@@ -117,6 +117,52 @@ def test_a_few_new_paintings_reuse_the_index_and_many_rebuild_it(tmp_path) -> No
     assert len(list(store.folder.glob("votes-*.faiss"))) == 1  # the old one removed
 
 
+def test_an_index_run_adds_its_new_paintings_to_the_index_without_rebuilding(
+    tmp_path, monkeypatch
+) -> None:
+    store, feats = _store(tmp_path, 200)
+    old = lv.vote_index(store)
+    assert old is not None
+    rng = np.random.default_rng(11)
+    new = [_features(rng) for _ in range(5)]
+    store.write([f"new-{i}" for i in range(5)], new)
+    assert "new-0" not in lv.vote_index(store).item_ids  # a query: stale but serving
+
+    def refuse(*a, **kw):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(lv, "build_vote_index", refuse)
+    grown = lv.vote_index(store, extend=True)
+    assert grown is not None and grown.item_ids[:200] == old.item_ids  # old positions kept
+    assert grown.item_ids[200:] == [f"new-{i}" for i in range(5)]
+    assert grown.index.ntotal == 205 * 64
+    for i in (0, 4):  # a new painting's keypoints vote for it
+        assert grown.top(_query_of(new[i], rng), 1)[0][0] == f"new-{i}"
+    assert grown.top(_query_of(feats[17], rng), 1)[0][0] == "p0017"  # and old ones still
+    # written as the store's own: another process reads it back, with the new paintings
+    (meta,) = store.votes_folder.glob("votes-*.json")
+    assert meta.name == f"votes-{lv.fingerprint(store, lv.MAX_KEYPOINTS)}.json"
+    assert len(list(store.votes_folder.glob("votes-*.faiss"))) == 1  # the old one removed
+    other = LocalStore(SimpleNamespace(path=tmp_path))  # type: ignore[arg-type]
+    assert lv.load_or_build(other).item_ids == grown.item_ids
+
+
+def test_an_index_covering_under_half_or_over_budget_is_built_again(tmp_path) -> None:
+    store, _ = _store(tmp_path, 200)
+    assert lv.vote_index(store) is not None
+    rng = np.random.default_rng(12)
+    store.write([f"more-{i}" for i in range(210)], [_features(rng) for _ in range(210)])
+    rebuilt = lv.vote_index(store, extend=True)  # covers 200 of 410: trained on too few
+    assert rebuilt is not None and rebuilt.item_ids == store.ids()
+    # a budget that the grown index would pass: built again, fewer keypoints a painting
+    budget = 410 * 64
+    assert lv.vote_index(store, max_keypoints=budget, extend=True).per_painting == 64
+    store.write(["last"], [_features(rng)])
+    tight = lv.vote_index(store, max_keypoints=budget, extend=True)
+    assert tight is not None and tight.per_painting < 64 and "last" in tight.item_ids
+    assert tight.index.ntotal <= budget
+
+
 def test_the_budget_caps_keypoints_per_painting_and_small_stores_have_none(tmp_path) -> None:
     store, _ = _store(tmp_path, 200)
     capped = lv.build_vote_index(store, max_keypoints=200 * 16)

@@ -901,15 +901,16 @@ class Catalog:
         store.atomic_write_bytes(self.path / FAILURES_CSV, buf.getvalue().encode())
         # last, and not after an interrupted or failed run (it can take a minute)
         if votes and "local" in self.manifest.get("aspects", {}):
-            self.load_vote_index()
+            self.load_vote_index(extend=True)  # the paintings just added get their votes
 
-    def load_vote_index(self, *, warn: bool = False) -> VoteIndex | None:
+    def load_vote_index(self, *, warn: bool = False, extend: bool = False) -> VoteIndex | None:
         """The photo queries' keypoint-vote index (catalog/local_votes.py), loaded or built
         and saved once per open catalog: at the end of an index run with the local aspect and
         when a server's workers start, so the first photo query does not wait (9 s to build
         at 7,000 paintings). None when the stored local features cover under 90 % of the
         catalog, or when building failed (logged once by `vote_index`). warn (photo
-        queries): say once, for a catalog large enough for votes, how to get them."""
+        queries): say once, for a catalog large enough for votes, how to get them.
+        extend (the end of an index run): paintings the saved index lacks are added to it."""
         from artsim.catalog.local import local_store
         from artsim.catalog.local_votes import MIN_PAINTINGS, STALE_SHARE, vote_index
 
@@ -927,7 +928,7 @@ class Catalog:
                     self.path,
                 )
             return None
-        return vote_index(st)
+        return vote_index(st, extend=extend)
 
     # ------------------------------------------------------------------ search
     def search(

@@ -10,10 +10,13 @@ adds the paintings with the most votes to the global shortlist, and verification
 The index is FAISS ``IVF,PQ`` (L2 on unit RootSIFT, 4-bit fast-scan PQ: 16 bytes and an 8-byte id a
 keypoint) over
 the catalog's stored local features (`artsim.catalog.local`), built from them on first use
-and kept beside them as ``votes-<fingerprint>.faiss``. It is built again when the store
-holds over a tenth more paintings than it covers (a query that computes missing features on
-demand adds a few; paintings it lacks only miss their votes). ``max_keypoints`` is the memory budget: beyond it each
-painting keeps fewer of its keypoints (about 200 MB at the default 8 million).
+and kept beside them as ``votes-<fingerprint>.faiss``. At the end of an index run the paintings
+it lacks are added to it (its lists and codebooks as trained: cheap, and a new acquisition
+gets its votes at once); it is built again when it covers under half of the store. A query
+serves with an index covering nine tenths (one that computes missing features on demand adds
+a few paintings, which only miss their votes until the next index run). ``max_keypoints`` is
+the memory budget: beyond it each painting keeps fewer of its keypoints (about 200 MB at the
+default 8 million).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ NPROBE = 16
 PQ_CODES = 32  # 4 bits each: 16 bytes a keypoint
 TRAIN_SAMPLE = 60_000
 STALE_SHARE = 0.9  # an index built for at least this share of the store's paintings serves
+# an index run adds the paintings it lacks to an index covering at least this share; below,
+# its lists were trained on too few keypoints for the catalog's size, and it is built again
+EXTEND_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +213,24 @@ def build_vote_index(
     return VoteIndex(index, item_ids, per)
 
 
+def extend_vote_index(vi: VoteIndex, store: LocalStore) -> VoteIndex:
+    """``vi`` (writable: read without mmap) with the store's paintings it lacks added, as many
+    keypoints a painting as it keeps, under its trained lists and codebooks. The ids it
+    holds keep their positions; the new ones follow."""
+    known = set(vi.item_ids)
+    new_ids = [i for i in store.ids() if i not in known]
+    item_ids = [*vi.item_ids, *new_ids]
+    start = len(vi.item_ids)
+    for d, owner in _keypoints(store, new_ids, vi.per_painting):
+        vi.index.add_with_ids(d, owner + start)
+    return VoteIndex(vi.index, item_ids, vi.per_painting)
+
+
+def _lacking(vi: VoteIndex, store: LocalStore) -> int:
+    """How many of the store's paintings the index has no keypoints of."""
+    return len(set(store.ids()) - set(vi.item_ids))
+
+
 def _mtime(f: Path) -> float:
     try:
         return f.stat().st_mtime
@@ -214,16 +238,20 @@ def _mtime(f: Path) -> float:
         return 0.0
 
 
-def _read(meta_file: Path, max_keypoints: int, min_items: int) -> VoteIndex | None:
+def _read(
+    meta_file: Path, max_keypoints: int, min_items: int, *, writable: bool = False
+) -> VoteIndex | None:
     """The index a metadata file names (each names its own index file, written before it,
-    so two processes writing at once never pair one's ids with the other's index)."""
+    so two processes writing at once never pair one's ids with the other's index). Mapped
+    from disk, read-only, unless ``writable``."""
     import faiss
 
     try:
         meta = json.loads(meta_file.read_text())
         if meta["max_keypoints"] != max_keypoints or len(meta["item_ids"]) < min_items:
             return None
-        index = faiss.read_index(str(meta_file.parent / meta["index_file"]), faiss.IO_FLAG_MMAP)
+        flags = 0 if writable else faiss.IO_FLAG_MMAP
+        index = faiss.read_index(str(meta_file.parent / meta["index_file"]), flags)
         if index.ntotal != meta["keypoints"]:
             return None
     except (OSError, RuntimeError, ValueError, KeyError, TypeError):
@@ -237,9 +265,12 @@ def load_or_build(
     *,
     max_keypoints: int = MAX_KEYPOINTS,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    extend: bool = False,
 ) -> VoteIndex | None:
     """The store's vote index: read from disk when one covers most of the store, else built
-    and written. None when the store holds too few paintings for votes to matter."""
+    and written. None when the store holds too few paintings for votes to matter.
+    extend (the end of an index run): an older index covering at least `EXTEND_SHARE` of the
+    store gets the paintings it lacks (`extend_vote_index`) and is written as the store's own."""
     if len(store) < MIN_PAINTINGS or store.keypoint_count() == 0:
         return None  # too few paintings for votes to matter, or nothing to vote for
     key = fingerprint(store, max_keypoints)
@@ -248,11 +279,21 @@ def load_or_build(
     # seconds a query; paintings the index lacks only miss their votes)
     own = store.votes_folder / f"votes-{key}.json"
     older = sorted(store.votes_folder.glob("votes-*.json"), key=_mtime, reverse=True)
+    share = EXTEND_SHARE if extend else STALE_SHARE
+    vi = None
     for meta_file in [own, *older]:
-        found = _read(meta_file, max_keypoints, min_items=int(STALE_SHARE * len(store)))
-        if found is not None:
+        found = _read(meta_file, max_keypoints, int(share * len(store)), writable=extend)
+        if found is None:
+            continue
+        lacking = _lacking(found, store)
+        within_budget = (len(found.item_ids) + lacking) * found.per_painting <= max_keypoints
+        if not extend or meta_file == own or not lacking:
             return found
-    vi = build_vote_index(store, max_keypoints=max_keypoints, progress=progress)
+        if within_budget:  # else: fewer keypoints a painting, so built again
+            vi = extend_vote_index(found, store)
+            break
+    if vi is None:
+        vi = build_vote_index(store, max_keypoints=max_keypoints, progress=progress)
     try:
         _write(vi, store, key, max_keypoints)
     except (OSError, RuntimeError) as e:  # read-only catalog (faiss raises RuntimeError)
@@ -306,17 +347,23 @@ def _write(vi: VoteIndex, store: LocalStore, key: str, budget: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def vote_index(store: LocalStore, *, max_keypoints: int = MAX_KEYPOINTS) -> VoteIndex | None:
+def vote_index(
+    store: LocalStore, *, max_keypoints: int = MAX_KEYPOINTS, extend: bool = False
+) -> VoteIndex | None:
     """The vote index of this open store, loaded or built once per store object, and again
     only when the store has grown by over a tenth (or the budget changed). A failure is
-    logged once and leaves the store without votes until it changes."""
+    logged once and leaves the store without votes until it changes. extend (the end of an
+    index run): every painting of the store gets its votes (`load_or_build`)."""
     with store.lock:  # the server's threads share a store
         key = fingerprint(store, max_keypoints)
         cached = getattr(store, "_votes", None)
-        if cached is not None and cached[0] == key:
+        # (a query may have kept a stale index under this key: an index run completes it)
+        stale = extend and cached is not None and cached[1] is not None
+        if cached is not None and cached[0] == key and not (stale and _lacking(cached[1], store)):
             return cached[1]
         if (
-            cached is not None
+            not extend
+            and cached is not None
             and cached[1] is not None
             and cached[2] == max_keypoints
             and len(cached[1].item_ids) >= STALE_SHARE * len(store)
@@ -324,7 +371,7 @@ def vote_index(store: LocalStore, *, max_keypoints: int = MAX_KEYPOINTS) -> Vote
             store._votes = (key, cached[1], max_keypoints)  # type: ignore[attr-defined]
             return cached[1]
         try:
-            vi = load_or_build(store, max_keypoints=max_keypoints)
+            vi = load_or_build(store, max_keypoints=max_keypoints, extend=extend)
         except (OSError, RuntimeError, MemoryError, ValueError) as e:
             logging.getLogger(__name__).warning(
                 "no keypoint votes for photo queries: the vote index of %s failed (%s: %s)",
