@@ -203,6 +203,24 @@ def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:
     return {i: g for g in groups.values() for i in g}
 
 
+def lack_votes(cat: Catalog, left_out: set[str]) -> None:
+    """This catalog object's photo queries vote with an index built without ``left_out``."""
+    import artsim.catalog.local_votes as lv
+    from artsim.catalog.local import local_store
+
+    store = local_store(cat)
+    every = store.ids
+    store.ids = lambda: [i for i in every() if i not in left_out]  # type: ignore[method-assign]
+    try:
+        vi = lv.build_vote_index(store)
+    finally:
+        del store.ids
+    log(
+        f"vote index without {len(left_out)} targets: {len(vi.item_ids)} of {len(every())} paintings"
+    )
+    cat.load_vote_index = lambda **kw: vi  # type: ignore[method-assign]
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -417,6 +435,12 @@ def main() -> None:
     )
     ap.add_argument("--records", type=Path, help="also write every query's ranked hits here (JSON)")
     ap.add_argument(
+        "--votes-lack-targets",
+        action="store_true",
+        help="a keypoint-vote index without the pairs' target paintings, as an index run of "
+        "under a tenth of the catalog left its paintings before session 24: what votes are worth",
+    )
+    ap.add_argument(
         "--reverse",
         action="store_true",
         help="photos of each pair's target file, its query file the answer (larger catalog "
@@ -466,6 +490,8 @@ def main() -> None:
         pairs = [p for i, p in enumerate(pairs) if i in keep]
     ignore = duplicate_ignore_map(load_exact_duplicates(gt), load_near_duplicates(gt))
     same = renderings(args.data, path_to_id) if args.absent else {}
+    if args.votes_lack_targets:
+        lack_votes(cat, {path_to_id[p.target_path] for p in pairs})
     split = split_by_painting(instance_pairs(gt, args.reverse), args.seed)
     target_of = {p.query_path: p.target_path for p in pairs}
     log(f"{len(pairs)} queries; making distorted photos")
