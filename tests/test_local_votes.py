@@ -3,6 +3,7 @@ keypoints, kept on disk, and finding the painting whose keypoints a query shares
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -147,15 +148,26 @@ def test_an_index_run_adds_its_new_paintings_to_the_index_without_rebuilding(
     assert lv.load_or_build(other).item_ids == grown.item_ids
 
 
-def test_an_index_covering_under_half_or_over_budget_is_built_again(tmp_path) -> None:
+def test_an_index_is_built_again_once_the_catalog_doubles_or_passes_the_budget(tmp_path) -> None:
     store, _ = _store(tmp_path, 200)
     assert lv.vote_index(store) is not None
     rng = np.random.default_rng(12)
-    store.write([f"more-{i}" for i in range(210)], [_features(rng) for _ in range(210)])
-    rebuilt = lv.vote_index(store, extend=True)  # covers 200 of 410: trained on too few
+    # run after run of new paintings: extended while the catalog is at most twice what
+    # its lists were sized and trained for, so they never grow unbounded
+    store.write([f"more-{i}" for i in range(150)], [_features(rng) for _ in range(150)])
+    grown = lv.vote_index(store, extend=True)
+    assert grown is not None and grown.trained_items == 200 and len(grown.item_ids) == 350
+    store.write([f"again-{i}" for i in range(50)], [_features(rng) for _ in range(50)])
+    grown = lv.vote_index(store, extend=True)  # 400: still twice 200 at most
+    assert grown is not None and grown.trained_items == 200 and len(grown.item_ids) == 400
+    store.write(["one-more"], [_features(rng)])
+    rebuilt = lv.vote_index(store, extend=True)  # 401: trained for too few, built again
     assert rebuilt is not None and rebuilt.item_ids == store.ids()
+    assert rebuilt.trained_items == 401
+    (meta,) = store.votes_folder.glob("votes-*.json")
+    assert json.loads(meta.read_text())["trained_for"] == 401
     # a budget that the grown index would pass: built again, fewer keypoints a painting
-    budget = 410 * 64
+    budget = 401 * 64
     assert lv.vote_index(store, max_keypoints=budget, extend=True).per_painting == 64
     store.write(["last"], [_features(rng)])
     tight = lv.vote_index(store, max_keypoints=budget, extend=True)

@@ -12,7 +12,8 @@ keypoint) over
 the catalog's stored local features (`artsim.catalog.local`), built from them on first use
 and kept beside them as ``votes-<fingerprint>.faiss``. At the end of an index run the paintings
 it lacks are added to it (its lists and codebooks as trained: cheap, and a new acquisition
-gets its votes at once); it is built again when it covers under half of the store. A query
+gets its votes at once); it is built again once the store is twice what it was trained for
+(its lists would grow too long), and when adding would pass the budget. A query
 serves with an index covering nine tenths (one that computes missing features on demand adds
 a few paintings, which only miss their votes until the next index run). ``max_keypoints`` is
 the memory budget: beyond it each painting keeps fewer of its keypoints (about 200 MB at the
@@ -45,8 +46,9 @@ NPROBE = 16
 PQ_CODES = 32  # 4 bits each: 16 bytes a keypoint
 TRAIN_SAMPLE = 60_000
 STALE_SHARE = 0.9  # an index built for at least this share of the store's paintings serves
-# an index run adds the paintings it lacks to an index covering at least this share; below,
-# its lists were trained on too few keypoints for the catalog's size, and it is built again
+# an index run adds the paintings it lacks to an index trained for at least this share of
+# the store; beyond, its lists (sized for the paintings it was trained for) grow too long
+# for fast votes, and it is built again: at most once per doubling of the catalog
 EXTEND_SHARE = 0.5
 
 
@@ -57,6 +59,13 @@ class VoteIndex:
     index: Any  # faiss.IndexIVFPQFastScan
     item_ids: list[str]
     per_painting: int  # keypoints kept per painting (all of them under the budget)
+    # paintings its lists were sized and trained for (0: as many as it holds); an index run
+    # adds paintings to it until the catalog is twice that (`EXTEND_SHARE`)
+    trained_for: int = 0
+
+    @property
+    def trained_items(self) -> int:
+        return self.trained_for or len(self.item_ids)
 
     def _tally(
         self, query: LocalFeatures, neighbours: int, parts: Sequence[np.ndarray] | None = None
@@ -223,7 +232,7 @@ def extend_vote_index(vi: VoteIndex, store: LocalStore) -> VoteIndex:
     start = len(vi.item_ids)
     for d, owner in _keypoints(store, new_ids, vi.per_painting):
         vi.index.add_with_ids(d, owner + start)
-    return VoteIndex(vi.index, item_ids, vi.per_painting)
+    return VoteIndex(vi.index, item_ids, vi.per_painting, vi.trained_items)
 
 
 def _lacking(vi: VoteIndex, store: LocalStore) -> int:
@@ -257,7 +266,7 @@ def _read(
     except (OSError, RuntimeError, ValueError, KeyError, TypeError):
         return None  # missing, damaged or being replaced: the next candidate, else built
     faiss.extract_index_ivf(index).nprobe = NPROBE
-    return VoteIndex(index, meta["item_ids"], meta["per_painting"])
+    return VoteIndex(index, meta["item_ids"], meta["per_painting"], int(meta.get("trained_for", 0)))
 
 
 def load_or_build(
@@ -269,8 +278,9 @@ def load_or_build(
 ) -> VoteIndex | None:
     """The store's vote index: read from disk when one covers most of the store, else built
     and written. None when the store holds too few paintings for votes to matter.
-    extend (the end of an index run): an older index covering at least `EXTEND_SHARE` of the
-    store gets the paintings it lacks (`extend_vote_index`) and is written as the store's own."""
+    extend (the end of an index run): an older index trained for at least `EXTEND_SHARE` of
+    the store's paintings gets those it lacks (`extend_vote_index`) and is written as the
+    store's own."""
     if len(store) < MIN_PAINTINGS or store.keypoint_count() == 0:
         return None  # too few paintings for votes to matter, or nothing to vote for
     key = fingerprint(store, max_keypoints)
@@ -279,19 +289,25 @@ def load_or_build(
     # seconds a query; paintings the index lacks only miss their votes)
     own = store.votes_folder / f"votes-{key}.json"
     older = sorted(store.votes_folder.glob("votes-*.json"), key=_mtime, reverse=True)
-    share = EXTEND_SHARE if extend else STALE_SHARE
     vi = None
     for meta_file in [own, *older]:
-        found = _read(meta_file, max_keypoints, int(share * len(store)), writable=extend)
+        # an index run takes any index trained for enough of the store (below), a query
+        # one that covers nearly all of it
+        found = _read(
+            meta_file,
+            max_keypoints,
+            0 if extend else int(STALE_SHARE * len(store)),
+            writable=extend,
+        )
         if found is None:
             continue
         lacking = _lacking(found, store)
-        within_budget = (len(found.item_ids) + lacking) * found.per_painting <= max_keypoints
         if not extend or meta_file == own or not lacking:
             return found
-        if within_budget:  # else: fewer keypoints a painting, so built again
+        within_budget = (len(found.item_ids) + lacking) * found.per_painting <= max_keypoints
+        if within_budget and found.trained_items >= EXTEND_SHARE * len(store):
             vi = extend_vote_index(found, store)
-            break
+        break  # else: trained for too few paintings, or fewer keypoints a painting: built again
     if vi is None:
         vi = build_vote_index(store, max_keypoints=max_keypoints, progress=progress)
     try:
@@ -325,6 +341,7 @@ def _write(vi: VoteIndex, store: LocalStore, key: str, budget: int) -> None:
             "index_file": idx_file.name,
             "item_ids": vi.item_ids,
             "per_painting": vi.per_painting,
+            "trained_for": vi.trained_items,
             "keypoints": int(vi.index.ntotal),
             "max_keypoints": budget,
         }
