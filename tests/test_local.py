@@ -168,8 +168,39 @@ def test_info_shows_the_aspect_and_its_size(tmp_path, folder, monkeypatch, capsy
     line = next(x for x in out.splitlines() if x.startswith("aspect    local"))
     assert info["stored"] == 6
     assert f"6 paintings done; {info['bytes'] / 6 / 1024:.1f} KB a painting" in line
+    # six paintings: too few for keypoint votes, and info says when they come
+    assert info["votes"] is None
+    assert "votes     no keypoint-vote index saved yet" in out
     code, out = run_cli(monkeypatch, capsys, "info", str(path), "--json")
     assert json.loads(out)["aspects"]["local"]["bytes"] == info["bytes"]
+
+
+def test_info_says_how_many_paintings_have_votes(tmp_path, folder, monkeypatch, capsys) -> None:
+    import artsim.catalog.local_votes as lv
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    path = tmp_path / "cat"
+    Catalog.create(path).add(folder, aspects=["global", "local"])
+    votes = Catalog.open(path).info()["aspects"]["local"]["votes"]
+    (meta,) = path.glob("cache/local-*/votes-*.json")
+    index_file = meta.parent / json.loads(meta.read_text())["index_file"]
+    assert votes == {
+        "paintings": 6,
+        "keypoints": lv.vote_index(LocalStore(Catalog.open(path))).index.ntotal,
+        "trained_for": 6,
+        "bytes": index_file.stat().st_size,
+    }
+    code, out = run_cli(monkeypatch, capsys, "info", str(path))
+    assert code == 0 and "votes     keypoint-vote index of 6 paintings (" in out
+    assert "without votes" not in out
+    # a painting added without a run's end (a killed run, features computed on demand)
+    new = tmp_path / "new"
+    new.mkdir()
+    generated_painting(98, 500, 380).save(new / "late.jpg", quality=92)
+    monkeypatch.setattr(Catalog, "_finish_run", lambda self, **kw: None)
+    Catalog.open(path).add(new, aspects=["global", "local"])
+    code, out = run_cli(monkeypatch, capsys, "info", str(path))
+    assert "; 1 painting without votes (the next `artsim index` run adds them)" in out
 
 
 def test_an_unknown_aspect_is_refused_naming_local(tmp_path, folder, monkeypatch, capsys) -> None:

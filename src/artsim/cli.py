@@ -560,8 +560,30 @@ def info(
             + stored
             + (pending if a["pending"] else "")
         )
+        if name == "local":
+            typer.echo(_votes_line(a.get("votes"), data["items"]))
     typer.echo(f"failures  {data['failures']} (see failures.csv)")
     typer.echo(f"updated   {data['updated']}")
+
+
+def _votes_line(votes: dict[str, int] | None, paintings: int) -> str:
+    """`artsim info`'s line on the keypoint-vote index of photo queries."""
+    if votes is None:
+        return (
+            "votes     no keypoint-vote index saved yet (the next `artsim index` run or the "
+            "first photo query builds it, for catalogs of 200 paintings or more)"
+        )
+    lacking = paintings - votes["paintings"]
+    return (
+        f"votes     keypoint-vote index of {votes['paintings']} paintings "
+        f"({votes['keypoints']:,} keypoints, {votes['bytes'] / 2**20:.1f} MB)"
+        + (
+            f"; {lacking} painting{'s' if lacking > 1 else ''} without votes (the next "
+            "`artsim index` run adds them)"
+            if lacking > 0
+            else ""
+        )
+    )
 
 
 @app.command()

@@ -964,9 +964,12 @@ class Catalog:
             }
             if k == "local":  # the features live outside the rows: their size on disk
                 from artsim.catalog.local import LocalStore, stored_bytes
+                from artsim.catalog.local_votes import saved_summary
 
                 aspects[k]["bytes"] = stored_bytes(self)
-                aspects[k]["stored"] = len(LocalStore(self))  # with those computed on demand
+                st = LocalStore(self)
+                aspects[k]["stored"] = len(st)  # with those computed on demand
+                aspects[k]["votes"] = saved_summary(st.votes_folder)  # photo queries' votes
         return {
             "path": str(self.path),
             "format_version": m["format_version"],

@@ -240,6 +240,25 @@ def _lacking(vi: VoteIndex, store: LocalStore) -> int:
     return len(set(store.ids()) - set(vi.item_ids))
 
 
+def saved_summary(folder: Path) -> dict[str, int] | None:
+    """What the newest saved vote index in ``folder`` covers, from its metadata alone (no
+    index read): paintings, keypoints, paintings it was trained for, and its file's bytes.
+    None when there is none (built by the next index run or the first photo query)."""
+    for meta_file in sorted(folder.glob("votes-*.json"), key=_mtime, reverse=True):
+        try:
+            meta = json.loads(meta_file.read_text())
+            size = (folder / meta["index_file"]).stat().st_size
+            return {
+                "paintings": len(meta["item_ids"]),
+                "keypoints": int(meta["keypoints"]),
+                "trained_for": int(meta.get("trained_for") or len(meta["item_ids"])),
+                "bytes": size,
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being replaced or damaged: the next one
+    return None
+
+
 def _mtime(f: Path) -> float:
     try:
         return f.stat().st_mtime
