@@ -568,10 +568,12 @@ def info(
 
 def _votes_line(votes: dict[str, int] | None, paintings: int) -> str:
     """`artsim info`'s line on the keypoint-vote index of photo queries."""
+    from artsim.catalog.local_votes import MIN_PAINTINGS
+
     if votes is None:
         return (
             "votes     no keypoint-vote index saved yet (the next `artsim index` run or the "
-            "first photo query builds it, for catalogs of 200 paintings or more)"
+            f"first photo query builds it, for catalogs of {MIN_PAINTINGS} paintings or more)"
         )
     lacking = paintings - votes["paintings"]
     return (

@@ -320,8 +320,10 @@ def load_or_build(
         )
         if found is None:
             continue
+        if not extend or meta_file == own:
+            return found
         lacking = _lacking(found, store)
-        if not extend or meta_file == own or not lacking:
+        if not lacking:
             return found
         within_budget = (len(found.item_ids) + lacking) * found.per_painting <= max_keypoints
         if within_budget and found.trained_items >= EXTEND_SHARE * len(store):
