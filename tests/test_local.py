@@ -104,6 +104,33 @@ def test_a_later_index_run_gives_its_new_paintings_votes(tmp_path, folder, monke
     assert after.top(own, 1)[0][0] == "acquired.jpg"  # its own keypoints vote for it
 
 
+def test_building_or_extending_the_vote_index_reports_progress(
+    tmp_path, folder, monkeypatch, capsys
+) -> None:
+    import artsim.catalog.local_votes as lv
+
+    monkeypatch.setattr(lv, "MIN_PAINTINGS", 1)
+    path = tmp_path / "cat"
+    code, out = run_cli(monkeypatch, capsys, "index", str(folder), "--catalog", str(path))
+    assert code == 0 and "keypoint votes" in out  # `artsim index` shows the build
+    # a painting whose run was killed before its end: the next run's end adds it
+    new = tmp_path / "new"
+    new.mkdir()
+    generated_painting(97, 480, 360).save(new / "late.jpg", quality=92)
+    with monkeypatch.context() as m:
+        m.setattr(Catalog, "_finish_run", lambda self, **kw: None)
+        Catalog.open(path).add(new, aspects=["global", "local"])
+    calls: list[tuple[int, int]] = []
+    cat = Catalog.open(path)
+    vi = cat.load_vote_index(extend=True, progress=lambda d, t: calls.append((d, t)))
+    late = len(LocalStore(cat).get("late.jpg") or ())
+    assert vi is not None and "late.jpg" in vi.item_ids and late > 0
+    assert calls and calls[-1] == (late, late)  # only the new painting's keypoints
+    calls.clear()
+    Catalog.open(path).load_vote_index(extend=True, progress=lambda d, t: calls.append((d, t)))
+    assert calls == []  # read from disk: nothing to report
+
+
 def test_the_local_aspect_is_added_to_an_indexed_catalog_without_re_embedding(
     tmp_path, folder, monkeypatch
 ) -> None:

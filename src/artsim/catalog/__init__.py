@@ -760,7 +760,10 @@ class Catalog:
                     self.manifest["model"]["backend"] = self._encoder.backend
                     self.manifest["model"]["device"] = self._encoder.device
                     self.manifest["model"]["bf16"] = runs_bf16(self._encoder)
-                self._finish_run(votes=not summary.interrupted and sys.exc_info()[0] is None)
+                self._finish_run(
+                    votes=not summary.interrupted and sys.exc_info()[0] is None,
+                    progress=progress is True,
+                )
         summary.seconds = time.perf_counter() - started
         if summary.interrupted:
             raise IndexInterrupted(summary)
@@ -865,8 +868,9 @@ class Catalog:
             latest[rec.get("where", "")] = rec
         return list(latest.values())
 
-    def _finish_run(self, *, votes: bool = True) -> None:
-        """Merge parts, refresh counts, failure report, and saved indexes."""
+    def _finish_run(self, *, votes: bool = True, progress: bool = False) -> None:
+        """Merge parts, refresh counts, failure report, and saved indexes. progress: a bar
+        while the keypoint-vote index is built or extended (seconds to a minute)."""
         store.compact_parts(self.path / "items", key="id")
         for name, meta in self.manifest.get("aspects", {}).items():
             store.compact_parts(_aspect_folder(self.path, name, meta["model"]), key=None)
@@ -901,16 +905,27 @@ class Catalog:
         store.atomic_write_bytes(self.path / FAILURES_CSV, buf.getvalue().encode())
         # last, and not after an interrupted or failed run (it can take a minute)
         if votes and "local" in self.manifest.get("aspects", {}):
-            self.load_vote_index(extend=True)  # the paintings just added get their votes
+            bar = _vote_progress() if progress else _no_progress
+            try:  # the paintings just added get their votes
+                self.load_vote_index(extend=True, progress=bar)
+            finally:
+                bar(None, None)
 
-    def load_vote_index(self, *, warn: bool = False, extend: bool = False) -> VoteIndex | None:
+    def load_vote_index(
+        self,
+        *,
+        warn: bool = False,
+        extend: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VoteIndex | None:
         """The photo queries' keypoint-vote index (catalog/local_votes.py), loaded or built
         and saved once per open catalog: at the end of an index run with the local aspect and
         when a server's workers start, so the first photo query does not wait (9 s to build
         at 7,000 paintings). None when the stored local features cover under 90 % of the
         catalog, or when building failed (logged once by `vote_index`). warn (photo
         queries): say once, for a catalog large enough for votes, how to get them.
-        extend (the end of an index run): paintings the saved index lacks are added to it."""
+        extend (the end of an index run): paintings the saved index lacks are added to it.
+        progress(keypoints done, total): while the index is built or extended."""
         from artsim.catalog.local import local_store
         from artsim.catalog.local_votes import MIN_PAINTINGS, STALE_SHARE, vote_index
 
@@ -928,7 +943,7 @@ class Catalog:
                     self.path,
                 )
             return None
-        return vote_index(st, extend=extend)
+        return vote_index(st, extend=extend, progress=progress or _no_progress)
 
     # ------------------------------------------------------------------ search
     def search(
@@ -1229,6 +1244,43 @@ def _decoded_batches(
             yield batch, [f.result() for f in futures]
     finally:  # on Ctrl-C, drop the queued decodes instead of finishing the next batch first
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _no_progress(done: int | None, total: int | None) -> None:
+    pass
+
+
+def _vote_progress() -> Callable[[int | None, int | None], None]:
+    """A rich bar over the keypoints of the vote index being built or extended, shown from
+    its first update (an index read from disk shows none); (None, None) closes it."""
+    state: dict[str, Any] = {}
+
+    def update(done: int | None, total: int | None) -> None:
+        if done is None:
+            if "bar" in state:
+                state["bar"].stop()
+            return
+        if "bar" not in state:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            state["bar"] = Progress(
+                TextColumn("keypoint votes"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.completed:,} of {task.total:,} keypoints"),
+                TimeElapsedColumn(),
+            )
+            state["bar"].start()
+            state["task"] = state["bar"].add_task("votes", total=total)
+        state["bar"].update(state["task"], completed=done, total=total)
+
+    return update
 
 
 def _progress(

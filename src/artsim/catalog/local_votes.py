@@ -222,16 +222,29 @@ def build_vote_index(
     return VoteIndex(index, item_ids, per)
 
 
-def extend_vote_index(vi: VoteIndex, store: LocalStore) -> VoteIndex:
+def extend_vote_index(
+    vi: VoteIndex,
+    store: LocalStore,
+    *,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> VoteIndex:
     """``vi`` (writable: read without mmap) with the store's paintings it lacks added, as many
     keypoints a painting as it keeps, under its trained lists and codebooks. The ids it
-    holds keep their positions; the new ones follow."""
+    holds keep their positions; the new ones follow. progress(keypoints added, to add)."""
     known = set(vi.item_ids)
     new_ids = [i for i in store.ids() if i not in known]
     item_ids = [*vi.item_ids, *new_ids]
     start = len(vi.item_ids)
+    new = set(new_ids)
+    total = sum(
+        int(n[np.fromiter((i in new for i in ids), bool, len(ids))].sum())
+        for ids, _, n in store.blocks(vi.per_painting)
+    )
+    done = 0
     for d, owner in _keypoints(store, new_ids, vi.per_painting):
         vi.index.add_with_ids(d, owner + start)
+        done += len(d)
+        progress(done, total)
     return VoteIndex(vi.index, item_ids, vi.per_painting, vi.trained_items)
 
 
@@ -327,7 +340,7 @@ def load_or_build(
             return found
         within_budget = (len(found.item_ids) + lacking) * found.per_painting <= max_keypoints
         if within_budget and found.trained_items >= EXTEND_SHARE * len(store):
-            vi = extend_vote_index(found, store)
+            vi = extend_vote_index(found, store, progress=progress)
         break  # else: trained for too few paintings, or fewer keypoints a painting: built again
     if vi is None:
         vi = build_vote_index(store, max_keypoints=max_keypoints, progress=progress)
@@ -386,12 +399,17 @@ def _write(vi: VoteIndex, store: LocalStore, key: str, budget: int) -> None:
 
 
 def vote_index(
-    store: LocalStore, *, max_keypoints: int = MAX_KEYPOINTS, extend: bool = False
+    store: LocalStore,
+    *,
+    max_keypoints: int = MAX_KEYPOINTS,
+    extend: bool = False,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> VoteIndex | None:
     """The vote index of this open store, loaded or built once per store object, and again
     only when the store has grown by over a tenth (or the budget changed). A failure is
     logged once and leaves the store without votes until it changes. extend (the end of an
-    index run): every painting of the store gets its votes (`load_or_build`)."""
+    index run): every painting of the store gets its votes (`load_or_build`).
+    progress(keypoints done, total): called while an index is built or extended."""
     with store.lock:  # the server's threads share a store
         key = fingerprint(store, max_keypoints)
         cached = getattr(store, "_votes", None)
@@ -409,7 +427,7 @@ def vote_index(
             store._votes = (key, cached[1], max_keypoints)  # type: ignore[attr-defined]
             return cached[1]
         try:
-            vi = load_or_build(store, max_keypoints=max_keypoints, extend=extend)
+            vi = load_or_build(store, max_keypoints=max_keypoints, extend=extend, progress=progress)
         except (OSError, RuntimeError, MemoryError, ValueError) as e:
             logging.getLogger(__name__).warning(
                 "no keypoint votes for photo queries: the vote index of %s failed (%s: %s)",
