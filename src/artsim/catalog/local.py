@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -202,12 +202,14 @@ class LocalStore:
                 np.minimum(np.asarray(n[at]).astype(np.int64), per),
             )
 
-    def keypoint_count(self, per: int | None = None) -> int:
-        """Stored keypoints of every painting, ``per`` a painting at most."""
+    def keypoint_count(self, per: int | None = None, ids: Container[str] | None = None) -> int:
+        """Stored keypoints of every painting (of ``ids`` only, when given), ``per`` a
+        painting at most. Reads the counts alone, not the descriptors."""
         per = self.n_features if per is None else per
         rows: dict[int, list[int]] = {}
-        for p, r in list(self._where.values()):
-            rows.setdefault(p, []).append(r)
+        for item_id, (p, r) in list(self._where.items()):
+            if ids is None or item_id in ids:
+                rows.setdefault(p, []).append(r)
         return sum(
             int(np.minimum(np.asarray(self._parts[p][2])[r].astype(np.int64), per).sum())
             for p, r in rows.items()
