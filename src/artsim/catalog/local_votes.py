@@ -235,11 +235,7 @@ def extend_vote_index(
     new_ids = [i for i in store.ids() if i not in known]
     item_ids = [*vi.item_ids, *new_ids]
     start = len(vi.item_ids)
-    new = set(new_ids)
-    total = sum(
-        int(n[np.fromiter((i in new for i in ids), bool, len(ids))].sum())
-        for ids, _, n in store.blocks(vi.per_painting)
-    )
+    total = store.keypoint_count(vi.per_painting, ids=set(new_ids))
     done = 0
     for d, owner in _keypoints(store, new_ids, vi.per_painting):
         vi.index.add_with_ids(d, owner + start)
@@ -329,7 +325,7 @@ def load_or_build(
             meta_file,
             max_keypoints,
             0 if extend else int(STALE_SHARE * len(store)),
-            writable=extend,
+            writable=extend and meta_file != own,  # the store's own is used as it is
         )
         if found is None:
             continue
