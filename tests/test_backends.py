@@ -459,6 +459,8 @@ def test_load_encoder_measures_on_native_bf16(monkeypatch, tmp_path):
 
     monkeypatch.setattr(B, "measured_cpu_backend", measured)
     monkeypatch.setattr(E, "cpu_supports_bf16", lambda: True)
+    # and where the catalog asks (whether auto may make it int8): else this fails on AVX2 CPUs
+    monkeypatch.setattr("artsim.encoders.base.cpu_supports_bf16", lambda: True)
     real_build = B.build_runner
     failing: set[str] = set()
 
