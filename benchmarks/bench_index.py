@@ -42,6 +42,8 @@ def worker_artsim(folder: str, options: str) -> dict:
     kwargs = {"bf16": None if opts["bf16"] == "auto" else opts["bf16"] == "on"}
     if opts.get("backend"):  # older artsim has no backend argument
         kwargs["backend"] = opts["backend"]
+    if opts.get("size"):  # nor a size (before 2026-12-03 it ran at 260 px)
+        kwargs["size"] = opts["size"]
     aspects = opts.get("aspects", ["global"])
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -157,6 +159,12 @@ def main() -> None:
         help="comma-separated backends run as further artsim pipelines in the same run, e.g. onnx",
     )
     ap.add_argument(
+        "--also-sizes",
+        default="",
+        help="comma-separated network input sizes run as further artsim pipelines, e.g. 260 "
+        "(what artsim ran at before 224 became the default)",
+    )
+    ap.add_argument(
         "--baseline-src", type=Path, default=None, help="an older artsim checkout to compare"
     )
     ap.add_argument("--faces-n", type=int, default=0, help="images for a global+face run (0: skip)")
@@ -199,6 +207,8 @@ def main() -> None:
     pipelines = [("artsim", json.dumps(opts), None)]
     for other in filter(None, args.also_backends.split(",")):
         pipelines.append((f"artsim {other}", json.dumps({**opts, "backend": other}), None))
+    for size in filter(None, args.also_sizes.split(",")):
+        pipelines.append((f"artsim {size} px", json.dumps({**opts, "size": int(size)}), None))
     if args.baseline_src:
         pipelines.append(("baseline", json.dumps({"bf16": args.bf16}), args.baseline_src))
     pipelines.append(("naive", str(args.naive_n), None))

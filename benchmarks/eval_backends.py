@@ -10,7 +10,11 @@ Variants of the default encoder (EfficientNet-Lite2, gem+mid, whole view):
   OpenVINO), calibrated as an index run calibrates it, on 64 real paintings: here WikiArt
   paintings that are not in the evaluation gallery (never random data).
 
-Metrics: instance recall@1 and mAP with clean and distorted queries, same-artist
+A variant may name the network's input size after an @ (``onnx@224``, ``torch-fp32@260``):
+without one it runs at artsim's default (224 px since 2026-12-03; 260 px before).
+
+Metrics: instance recall@1 and mAP with clean and distorted queries (distorted also on each
+half of the seeded split by painting, `artsim.evaluation.run.split_by_painting`), same-artist
 precision@10 / mAP@10, same-sitter hit@1 and mAP with the global vectors; plus the cosine of each
 variant's vectors to PyTorch fp32's and the model-only speed (batch 32, median of 3, in turn).
 
@@ -36,6 +40,7 @@ from artsim.encoders.base import default_threads
 from artsim.evaluation import eval_instance, eval_same_artist, load_instance_pairs, load_same_artist
 from artsim.evaluation.distort import distort
 from artsim.evaluation.groundtruth import eval_same_sitter, load_same_sitter, sample_per_label
+from artsim.evaluation.run import split_by_painting
 from artsim.images import load_rgb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +52,12 @@ def main() -> None:
     ap.add_argument("--artist-per", type=int, default=8)
     ap.add_argument("--calibration-n", type=int, default=int8.CALIBRATION_IMAGES)
     ap.add_argument(
+        "--distort-seed",
+        type=int,
+        default=0,
+        help="seed of the distorted queries (another seed: other distortions of the same pairs)",
+    )
+    ap.add_argument(
         "--variants",
         default="torch-bf16,torch-fp32,onnx,openvino,openvino-int8",
         help="comma-separated subset of the variants above",
@@ -55,6 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     gt = args.data / "groundtruth"
     pairs = load_instance_pairs(gt)
+    split = split_by_painting(pairs)
     artists = load_same_artist(gt)
     sitters = load_same_sitter(gt)
     rng = random.Random(0)
@@ -69,7 +81,7 @@ def main() -> None:
     calib_paths = rng.sample([p for p in wikiart if p not in used], args.calibration_n)
     print(f"gallery {len(gallery)}; {len(pairs)} pairs; calibration {len(calib_paths)} paintings")
     images = [load_rgb(args.data / p, max_side=520) for p in gallery]
-    nprng = np.random.default_rng(0)
+    nprng = np.random.default_rng(args.distort_seed)
     distorted = [distort(load_rgb(args.data / p.query_path, max_side=520), nprng) for p in pairs]
     dpos = {p.query_path: i for i, p in enumerate(pairs)}
     pos = {p: i for i, p in enumerate(gallery)}
@@ -79,7 +91,7 @@ def main() -> None:
     calibration = torch.stack(
         [pre.to_uint8(load_rgb(args.data / p, max_side=2 * pre.crop)) for p in calib_paths]
     )
-    bench_batch = torch.stack([pre.to_uint8(im) for im in images[:32]])
+    bench_images = images[:32]  # resized by each variant to its own input size
     wanted = args.variants.split(",")
     variants = {"torch-fp32": ref} if "torch-fp32" in wanted else {}
     if "torch-bf16" in wanted:
@@ -89,6 +101,12 @@ def main() -> None:
     for name in ("onnx", "openvino", "openvino-bf16"):
         if name in wanted or (name == "onnx" and not variants):
             variants[name] = load_encoder.__wrapped__("efficientnet-lite2", backend=name)
+    for name in (w for w in wanted if "@" in w):
+        backend, size = name.split("@")
+        precision = {"torch-fp32": {"backend": "torch", "bf16": False}}.get(
+            backend, {"backend": backend}
+        )
+        variants[name] = load_encoder.__wrapped__("efficientnet-lite2", size=int(size), **precision)
     if "openvino-int8" in wanted:
         t = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="eval-int8-"))
@@ -100,16 +118,20 @@ def main() -> None:
         )
         print(f"int8 quantisation {time.perf_counter() - t:.0f}s: {json.dumps(record)}")
     # cosines against PyTorch fp32, or ONNX Runtime fp32 which equals it to 0.99999
-    reference = "torch-fp32" if "torch-fp32" in variants else "onnx"
+    reference = "torch-fp32" if "torch-fp32" in variants else next(iter(variants))
     variants = {reference: variants[reference], **variants}
 
     speeds: dict[str, list[float]] = {k: [] for k in variants}
+    batches = {
+        name: torch.stack([enc.preprocess.to_uint8(im) for im in bench_images])
+        for name, enc in variants.items()
+    }
     for _ in range(3):
         for name, enc in variants.items():
-            enc.embed_batch(bench_batch[:4])  # warm
+            enc.embed_batch(batches[name][:4])  # warm
             t = time.perf_counter()
-            enc.embed_batch(bench_batch)
-            speeds[name].append(len(bench_batch) / (time.perf_counter() - t))
+            enc.embed_batch(batches[name])
+            speeds[name].append(len(bench_images) / (time.perf_counter() - t))
 
     results = {}
     fp32 = None
@@ -127,6 +149,14 @@ def main() -> None:
 
         inst = eval_instance(pairs, search, used).summary
         inst_d = eval_instance(pairs, lambda p, s=search: s(p, use_distorted=True), used).summary
+        halves = {
+            half: eval_instance(
+                [p for p in pairs if split[p.query_path] == half],
+                lambda p, s=search: s(p, use_distorted=True),
+                used,
+            ).summary["means"]["recall@1"]
+            for half in ("tune", "held-out")
+        }
         art = eval_same_artist(
             subset, lambda p, s=search: [r for r in s(p) if r[0] in subset], set(subset)
         ).summary
@@ -138,6 +168,8 @@ def main() -> None:
             "instance_map": inst["means"]["ap"],
             "distorted_recall@1": inst_d["means"]["recall@1"],
             "distorted_map": inst_d["means"]["ap"],
+            "distorted_recall@1_tune": halves["tune"],
+            "distorted_recall@1_held_out": halves["held-out"],
             "artist_precision@10": art["means"]["precision@10"],
             "artist_map@10": art["means"]["ap@10"],
             "sitter_hit@1": sit["means"]["hit@1"],
@@ -156,7 +188,7 @@ def main() -> None:
             {
                 "gallery": len(gallery),
                 "calibration": len(calib_paths),
-                "speed_batch": len(bench_batch),
+                "speed_batch": len(bench_images),
                 "results": results,
             },
             indent=2,

@@ -17,6 +17,7 @@ import pytest
 from artsim import cli
 from artsim.catalog import Catalog, store
 from artsim.errors import ArtsimError, CatalogError, SourceError
+from artsim.images import load_rgb
 from tests.crash_support import Killed, kill_at_write
 from tests.images_factory import gradient, write_awkward_set
 
@@ -55,10 +56,32 @@ def test_manifest_records_model_and_counts(tmp_path, folder):
     assert m["format_version"] == 1
     assert m["model"]["name"] == "efficientnet-lite2"
     assert len(m["model"]["weights_sha256"]) == 64
-    assert m["model"]["preprocess"]["crop"] == 260
+    assert m["model"]["preprocess"]["crop"] == 224  # DEFAULT_SIZE since 2026-12-03
     assert m["model"]["dim"] == 1400
     assert m["counts"]["items"] == 6
     assert m["aspects"]["global"]["count"] == 6
+
+
+def test_a_catalog_keeps_the_input_size_it_was_made_with(tmp_path, folder):
+    cat = Catalog.create(tmp_path / "cat", size=260)
+    cat.add(folder)
+    stored = cat.aspect("global").vectors["global"].copy()
+    m = json.loads((tmp_path / "cat" / "manifest.json").read_text())
+    assert m["model"]["preprocess"]["crop"] == 260
+    # reopened without a size (as every command does), it runs at 260 again: same vectors
+    again = Catalog.open(tmp_path / "cat")
+    assert again.encoder.preprocess.crop == 260
+    rows = [again.aspect("global").row_ids.index(f"img{i}.jpg") for i in range(2)]
+    fresh = again.encoder.embed_images(
+        [load_rgb(folder / f"img{i}.jpg", max_side=520) for i in range(2)]
+    )
+    assert (fresh * stored[rows]).sum(axis=1).min() > 0.999
+    # the default network (224 px) gives other vectors: they must not mix into this catalog
+    default = Catalog.create(tmp_path / "other")
+    assert default.encoder.preprocess.crop == 224
+    with pytest.raises(CatalogError, match="runs at 260 px, not 224"):
+        Catalog.create(tmp_path / "cat", size=224)
+    assert Catalog.create(tmp_path / "cat", size=260).encoder.preprocess.crop == 260
 
 
 def test_incremental_add_embeds_only_new(tmp_path, folder):

@@ -190,3 +190,22 @@ def test_lost_manifest_is_rebuilt(cat):
     assert not check_catalog(cat).ok
     assert check_catalog(cat, repair=True).ok
     assert len(Catalog.open(cat).search("img2.jpg", k=2)) == 2
+
+
+def test_a_rebuilt_manifest_keeps_the_input_size(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        gradient(90, 80 + 10 * i, seed=i).save(src / f"img{i}.jpg")
+    cat = tmp_path / "cat"
+    Catalog.create(cat, size=260).add(src, aspects=["global"])
+    m = json.loads((cat / "manifest.json").read_text())
+    del m["model"]["name"]  # damaged, but what it says of the input size survives
+    (cat / "manifest.json").write_text(json.dumps(m))
+    report = check_catalog(cat, repair=True)
+    assert report.ok, report.remaining
+    assert Catalog.open(cat).encoder.preprocess.crop == 260
+    (cat / "manifest.json").unlink()  # nothing survives: the default, and a note says so
+    report = check_catalog(cat, repair=True)
+    assert report.ok and any("input size" in n and "260 px" in n for n in report.notes)
+    assert Catalog.open(cat).manifest["model"]["preprocess"]["crop"] == 224

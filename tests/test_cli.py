@@ -39,6 +39,28 @@ def test_user_errors_are_one_line_no_traceback(tmp_path):
     assert res.returncode == 2 and "no such file" in res.stderr
 
 
+def test_input_size_is_chosen_when_a_catalog_is_created(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        gradient(90, 120, seed=i).save(src / f"{i}.jpg")
+    cat = str(tmp_path / "cat")
+    args = ["index", str(src), "--catalog", cat, "--aspects", "global"]
+    res = runner.invoke(app, [*args, "--input-size", "240"])
+    assert res.exit_code == 0, res.output
+    assert (
+        json.loads((tmp_path / "cat" / "manifest.json").read_text())["model"]["preprocess"]["crop"]
+        == 240
+    )
+    info = runner.invoke(app, ["info", cat])
+    assert "240 px" in info.output
+    # another size for the same catalog: refused, naming the catalog's own
+    res = _run(*args, "--input-size", "224")
+    assert res.returncode == 2 and "runs at 240 px, not 224" in res.stderr
+    res = _run(*args, "--input-size", "64")
+    assert res.returncode == 2 and "--input-size" in res.stderr and "128" in res.stderr
+
+
 def test_index_search_info_json(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -63,3 +63,28 @@ def test_an_unknown_pooling_is_refused():
 
     with pytest.raises(ValueError, match="unknown pooling 'max'"):
         load_efficientnet_lite2(pooling="max")
+
+
+def test_the_input_size_is_a_choice_recorded_in_the_preprocessing():
+    from artsim.encoders import recorded_size
+    from artsim.encoders.efficientnet import DEFAULT_SIZE, load_efficientnet_lite2
+    from artsim.errors import ArtsimError
+
+    enc = load_encoder("efficientnet-lite2", backend="torch", bf16=False)
+    assert enc.preprocess.crop == enc.preprocess.resize == DEFAULT_SIZE == 224
+    at_260 = load_encoder("efficientnet-lite2", backend="torch", bf16=False, size=260)
+    ims = [gradient(300, 200, i) for i in range(2)]
+    assert at_260.preprocess.to_uint8(ims[0]).shape == (3, 260, 260)
+    a, b = enc.embed_images(ims), at_260.embed_images(ims)
+    assert a.shape == b.shape == (2, 1400)  # same dims, other vectors: never mixed
+    assert (a * b).sum(axis=1).max() < 0.9999
+    for size in (64, 1024):
+        with pytest.raises(ArtsimError, match=f"input size {size} px is outside 128-512"):
+            load_efficientnet_lite2(size=size)
+    # what a catalog's manifest says decides the size it is reopened at
+    model = {"name": "efficientnet-lite2", "preprocess": enc.describe()["preprocess"]}
+    assert recorded_size(model) == 224
+    assert recorded_size({**model, "preprocess": at_260.describe()["preprocess"]}) == 260
+    with pytest.raises(ArtsimError, match="does not record efficientnet-lite2's input size"):
+        recorded_size({"name": "efficientnet-lite2"})
+    assert recorded_size({"name": "dinov2-small", "preprocess": {"crop": 224}}) is None

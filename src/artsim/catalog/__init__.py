@@ -166,21 +166,32 @@ class Catalog:
         pooling: str | None = None,
         backend: str | None = None,
         device: str | None = None,
+        size: int | None = None,
     ) -> Catalog:
         """Create an empty catalog (or open an existing one built with the same model).
 
         backend: auto | torch | onnx | openvino | openvino-bf16 | openvino-int8; device: auto |
         cpu | cuda (see artsim.encoders.backends; openvino-int8, and auto's choice of it:
-        artsim.encoders.int8)."""
-        from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder
+        artsim.encoders.int8). size: the network's input side (efficientnet-lite2: default
+        224), chosen when the catalog is created and kept in its manifest."""
+        from artsim.encoders import DEFAULT_MODEL, get_spec, load_encoder, recorded_size
         from artsim.encoders.backends import runs_bf16
 
         path = Path(path)
         model = model or DEFAULT_MODEL
         if (path / MANIFEST).is_file():
-            return cls.open(
+            opened = cls.open(
                 path, model=model, model_path=model_path, backend=backend, device=device
             )
+            made_at = recorded_size(opened.manifest["model"])
+            if size is not None and size != made_at:
+                raise CatalogError(
+                    f"{path}: this catalog's network runs at {made_at or 'its own'} px, not "
+                    f"{size}: an input "
+                    "size is chosen when a catalog is created, as vectors of two sizes do not "
+                    f"mix. Leave out the size (or pass {made_at}), or index into a new folder"
+                )
+            return opened
         if path.exists() and not path.is_dir():
             raise CatalogError(f"{path}: exists and is not a folder")
         if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
@@ -202,6 +213,7 @@ class Catalog:
             model_path=model_path,
             bf16=False if int8 or int8_auto else bf16,
             pooling=pooling,
+            size=size,
             # an int8 catalog's fp32 reference (and fallback) until calibrated
             backend="auto" if int8 else cat_backend,
             device="cpu" if int8 else cat_device,
@@ -330,7 +342,7 @@ class Catalog:
     def encoder(self) -> Encoder:
         """The catalog's whole-image encoder, loaded on first use and checked against the manifest."""
         if self._encoder is None:
-            from artsim.encoders import load_encoder
+            from artsim.encoders import load_encoder, recorded_size
 
             m = self.manifest["model"]
             # the manifest's bf16 and backend say what ran before, as information: fp32 vectors
@@ -347,6 +359,7 @@ class Catalog:
                 m["name"],
                 model_path=self.model_path,
                 pooling=m.get("pooling"),
+                size=recorded_size(m),
                 # an int8 catalog runs its own network (below) over an fp32 reference
                 bf16=False if int8 else None,
                 backend="auto" if self.backend == INT8_BACKEND else self.backend,
@@ -456,7 +469,7 @@ class Catalog:
     def _calibrate_int8(self, items: Sequence[SourceItem], max_pixels: int) -> None:
         import torch
 
-        from artsim.encoders import int8
+        from artsim.encoders import int8, recorded_size
         from artsim.encoders.base import default_threads
 
         reference = self.encoder  # fp32 (bf16 off)
@@ -482,6 +495,7 @@ class Catalog:
                 model=m["name"],
                 pooling=m.get("pooling"),
                 model_path=self.model_path,
+                size=recorded_size(m),
             )
         except ArtsimError as exc:
             raise CatalogError(f"{self.path}: int8 calibration failed: {exc}") from exc

@@ -369,7 +369,7 @@ def _rebuild_manifest(
     root: Path, aspects: dict[str, tuple[str, dict]], report: CheckReport
 ) -> dict[str, Any] | None:
     """A new manifest from the vector folders and the encoder they name (offline)."""
-    from artsim.encoders import load_encoder
+    from artsim.encoders import load_encoder, recorded_size, takes_size
     from artsim.encoders.backends import runs_bf16
 
     mpath = root / MANIFEST
@@ -385,7 +385,22 @@ def _rebuild_manifest(
         old = {}
     old = old if isinstance(old, dict) else {}
     try:
-        enc = load_encoder(model)
+        # the input size the vectors were made at: the old manifest's, if it says
+        size = recorded_size({**(old.get("model") or {}), "name": model})
+    except ArtsimError:
+        size = None
+        if takes_size(model):
+            from artsim.encoders.efficientnet import DEFAULT_SIZE
+
+            report.notes.append(
+                f"{mpath}: no record of {model}'s input size survives; the rebuilt manifest "
+                f"says {DEFAULT_SIZE} px, the default since 2026-12-03. A catalog made before "
+                "then ran at 260 px: if search finds poorly, re-index into a new folder"
+            )
+    except (TypeError, AttributeError):
+        size = None
+    try:
+        enc = load_encoder(model, size=size)
     except ArtsimError as exc:
         report.problems.append(f"{mpath}: cannot rebuild it: model {model!r}: {exc}")
         return None

@@ -122,13 +122,44 @@ def _pooling(spec: ModelSpec, pooling: str | None) -> str | None:
     return pooling or (spec.kind if spec.library == "efficientnet-lite-pytorch" else None)
 
 
+def takes_size(name: str) -> bool:
+    """Whether the model's input size is a choice (EfficientNet-Lite2's); the transformers
+    models keep their processor's."""
+    return get_spec(name).library == "efficientnet-lite-pytorch"
+
+
+def recorded_size(model: dict) -> int | None:
+    """The input size a catalog's manifest records for its model (``model["preprocess"]``),
+    for `load_encoder(size=...)`; None for a model without the choice."""
+    if model.get("name") not in MODELS or not takes_size(model["name"]):
+        return None  # an unknown model: load_encoder names the problem
+    crop = (model.get("preprocess") or {}).get("crop")
+    if not isinstance(crop, int):
+        raise ArtsimError(
+            f"the catalog's manifest does not record {model['name']}'s input size "
+            "(model.preprocess.crop); run `artsim check CATALOG --repair` to rebuild it"
+        )
+    return crop
+
+
 def _build(
-    name: str, spec: ModelSpec, model_path: str | None, pooling: str | None, bf16: bool
+    name: str,
+    spec: ModelSpec,
+    model_path: str | None,
+    pooling: str | None,
+    bf16: bool,
+    size: int | None = None,
 ) -> Encoder:
     if spec.library == "efficientnet-lite-pytorch":
-        from artsim.encoders.efficientnet import load_efficientnet_lite2
+        from artsim.encoders.efficientnet import DEFAULT_SIZE, load_efficientnet_lite2
 
-        return load_efficientnet_lite2(pooling=pooling or spec.kind, bf16=bf16)
+        return load_efficientnet_lite2(
+            pooling=pooling or spec.kind, bf16=bf16, size=size or DEFAULT_SIZE
+        )
+    if size is not None:
+        raise ArtsimError(
+            f"{name}: its input size is its processor's; only efficientnet-lite2 takes a size"
+        )
     from artsim.encoders.hf import load_hf_encoder
 
     assert spec.hub_id is not None, name  # every spec but EfficientNet's names its Hub repo
@@ -145,8 +176,12 @@ def load_encoder(
     flip_average: bool = False,
     backend: str | None = "auto",
     device: str | None = "auto",
+    size: int | None = None,
 ) -> Encoder:
     """Load (once per process) the named encoder.
+
+    size: the network's input side in pixels (efficientnet-lite2 only; None: its default,
+    224; a catalog passes the size it was made with, `recorded_size`).
 
     backend: auto | torch | onnx | openvino | openvino-bf16 (artsim.encoders.backends);
     device: auto | cpu | cuda. bf16=None means: where the CPU has native bf16 (AMX or
@@ -163,6 +198,10 @@ def load_encoder(
     )
 
     spec = get_spec(name)
+    if size is None and takes_size(name):
+        from artsim.encoders.efficientnet import DEFAULT_SIZE
+
+        size = DEFAULT_SIZE
     torch.set_num_threads(default_threads())
     where = resolve_device(device)
     if where == "cuda":
@@ -175,10 +214,11 @@ def load_encoder(
         if use_bf16 and backend in (None, "auto") and name in EXPORTABLE:
             backend = measured_cpu_backend(
                 name,
-                lambda b: _build(name, spec, model_path, pooling, b),
+                lambda b: _build(name, spec, model_path, pooling, b, size),
                 default_threads(),
                 # one measurement for the default pooling, named or not
                 pooling=_pooling(spec, pooling),
+                size=size,
             )
             use_bf16 = backend == "torch"
     else:
@@ -186,7 +226,7 @@ def load_encoder(
     chosen = resolve_backend(backend, model=name, device=where, bf16=use_bf16)
     if chosen != "torch":
         use_bf16 = False  # the runtimes are checked against PyTorch fp32
-    enc = _build(name, spec, model_path, pooling, use_bf16)
+    enc = _build(name, spec, model_path, pooling, use_bf16, size)
     enc.flip_average = flip_average
     if where == "cuda":
         enc.model = enc.model.to(where)
@@ -195,7 +235,7 @@ def load_encoder(
         enc.backend = attach_backend(enc, chosen, default_threads())
         if enc.backend != chosen and bf16 is None and cpu_supports_bf16():
             # the runtime fell back to PyTorch: in bf16, as PyTorch runs on such a CPU
-            enc = _build(name, spec, model_path, pooling, True)
+            enc = _build(name, spec, model_path, pooling, True, size)
             enc.flip_average = flip_average
     return enc
 
@@ -208,5 +248,7 @@ __all__ = [
     "Preprocess",
     "get_spec",
     "load_encoder",
+    "recorded_size",
+    "takes_size",
     "weights_available",
 ]

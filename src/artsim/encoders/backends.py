@@ -148,6 +148,7 @@ def measured_cpu_backend(
     threads: int,
     *,
     pooling: str | None = None,
+    size: int | None = None,
     cache: Path | None = None,
 ) -> str:
     """'torch' (PyTorch bf16), 'onnx' (ONNX Runtime fp32) or 'openvino-bf16': whichever
@@ -173,6 +174,7 @@ def measured_cpu_backend(
         "format": CHOICE_FORMAT,
         "model": model,
         "pooling": pooling,
+        **({"size": size} if size else {}),
         "cpu": cpu_signature(),
         "threads": threads,
         "torch": torch.__version__,

@@ -218,6 +218,7 @@ def calibrate_in_subprocess(
     model: str,
     pooling: str | None,
     model_path: str | None,
+    size: int | None = None,
 ) -> dict[str, Any]:
     """`calibrate` in a child process (`python -m artsim.encoders.int8`): NNCF's peak memory
     (~450 MB) leaves with it instead of raising the index run's peak for good. A plain
@@ -233,6 +234,7 @@ def calibrate_in_subprocess(
             "model": model,
             "pooling": pooling,
             "model_path": model_path,
+            "size": size,
             "out": str(Path(tmp) / "record.json"),
         }
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
@@ -273,6 +275,7 @@ def _main(spec_file: str) -> None:
             spec["model"],
             model_path=spec["model_path"],
             pooling=spec["pooling"],
+            size=spec.get("size"),
             bf16=False,
             backend="torch",
             device="cpu",
