@@ -56,6 +56,12 @@ def test_decode_side_is_the_largest_an_analysis_needs() -> None:
     assert decode_side({"global"}, enc) == 64
     assert decode_side({"global", "face"}, enc) == FACE_MAX_SIDE
     assert decode_side(set()) is None
+    # keypoints are found on a painting decoded at 260 px at least, whatever the encoder's
+    # size, as an index run's local indexer asks (catalog.local.LocalIndexer.max_side)
+    from artsim.detectors.keypoints import LOCAL_DECODE_SIDE, LOCAL_SIDE
+
+    assert decode_side({"global", "local"}, enc) == decode_side({"local"}) == LOCAL_DECODE_SIDE
+    assert LOCAL_DECODE_SIDE > LOCAL_SIDE
 
 
 def test_batch_runs_each_analysis_only_where_asked_and_embeds_in_one_batch() -> None:

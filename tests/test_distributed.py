@@ -89,7 +89,8 @@ def test_ray_catalog_equals_in_process_one(cluster, source, tmp_path):
 @pytest.mark.slow
 def test_ray_writes_the_local_aspect_as_the_in_process_pipeline(cluster, tmp_path):
     """The actors return the local features in the rows; the driver stores them first."""
-    from artsim.catalog.local import LOCAL_SIDE, LocalStore, extract_local
+    from artsim.catalog.local import LocalStore, extract_local
+    from artsim.detectors.keypoints import LOCAL_DECODE_SIDE
     from artsim.images import open_image
     from tests.test_paintings import generated_painting
 
@@ -105,6 +106,6 @@ def test_ray_writes_the_local_aspect_as_the_in_process_pipeline(cluster, tmp_pat
     stored = LocalStore(cat)
     for item_id in cat.ids:
         got = stored.get(item_id)
-        side = max(LOCAL_SIDE, cat.encoder.preprocess.resize)  # Catalog.add's decode side
+        side = max(LOCAL_DECODE_SIDE, cat.encoder.preprocess.resize)  # Catalog.add's
         fresh = extract_local(open_image(cat.image_of(item_id), max_side=side).image)
         assert got is not None and np.array_equal(got.desc, fresh.desc)

@@ -22,6 +22,7 @@ from artsim.catalog.local import (
     extract_local,
     local_store,
 )
+from artsim.detectors.keypoints import LOCAL_DECODE_SIDE
 from artsim.images import open_image
 from tests.crash_support import Killed, kill_at_write
 from tests.test_paintings import generated_painting
@@ -57,8 +58,9 @@ def test_indexing_stores_the_features_of_the_image_it_decoded(tmp_path, folder) 
     assert len(stored) == 6
     for item_id in again.ids:
         got = stored.get(item_id)
-        # the image decoded as Catalog.add decodes it for global + local: at the larger side
-        side = max(LOCAL_SIDE, again.encoder.preprocess.resize)
+        # the image decoded as Catalog.add decodes it for global + local: at the larger side,
+        # and for keypoints at LOCAL_DECODE_SIDE at least
+        side = max(LOCAL_DECODE_SIDE, again.encoder.preprocess.resize)
         fresh = extract_local(open_image(again.image_of(item_id), max_side=side).image)
         assert got is not None and 0 < len(got) <= 256
         assert np.array_equal(got.desc, fresh.desc) and np.array_equal(got.xy, fresh.xy)
@@ -389,7 +391,7 @@ def test_a_catalog_keeps_the_kind_of_local_features_it_was_built_with(
     assert local_store(old).folder.name == "local-rootsift-256-256" and len(local_store(old)) == 6
     assert not (old.path / "cache" / f"local-{LOCAL_MODEL}").exists()
     got = local_store(old).get("p4.jpg")
-    side = max(256, old.encoder.preprocess.resize)  # Catalog.add's decode side
+    side = max(256, LOCAL_DECODE_SIDE, old.encoder.preprocess.resize)  # Catalog.add's
     fresh = extract_local(open_image(old.image_of("p4.jpg"), max_side=side).image, max_side=256)
     assert got is not None and np.array_equal(got.desc, fresh.desc)
 

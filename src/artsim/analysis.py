@@ -126,9 +126,9 @@ def decode_side(aspects: Collection[str], encoder: Any = None) -> int | None:
     if "pose" in aspects:
         sides.append(POSE_MAX_SIDE)
     if "local" in aspects:
-        from artsim.detectors.keypoints import LOCAL_SIDE
+        from artsim.detectors.keypoints import LOCAL_DECODE_SIDE
 
-        sides.append(LOCAL_SIDE)
+        sides.append(LOCAL_DECODE_SIDE)  # as an index run decodes (catalog.local.LocalIndexer)
     return max(sides) if sides else None
 
 

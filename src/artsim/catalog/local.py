@@ -32,6 +32,7 @@ import numpy as np
 from artsim.catalog.store import writer_tag
 from artsim.detectors.keypoints import (
     DESC_SCALE,
+    LOCAL_DECODE_SIDE,
     LOCAL_SIDE,
     N_FEATURES,
     LocalFeatures,
@@ -383,19 +384,21 @@ class LocalIndexer:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.vector_dims: dict[str, int] = {}
-        # the catalog's own kind (`local_params`); max_side is also the decode side (a
-        # painting is decoded once, for all its aspects)
-        self.max_side, self.n_features = local_params(catalog)
-        self.model_key = model_key(self.max_side, self.n_features)
+        # the catalog's own kind (`local_params`)
+        self.feature_side, self.n_features = local_params(catalog)
+        self.model_key = model_key(self.feature_side, self.n_features)
+        # the side the painting is decoded at (once, for all its aspects): at least
+        # LOCAL_DECODE_SIDE, as when the encoder's 260 px set it (see there)
+        self.max_side = max(self.feature_side, LOCAL_DECODE_SIDE)
 
     @property
     def params(self) -> tuple[int, int]:
-        return self.max_side, self.n_features
+        return self.feature_side, self.n_features
 
     def describe(self) -> dict[str, object]:
         return {
             "features": "RootSIFT (OpenCV SIFT), uint8 descriptors, float16 positions",
-            "max_side": self.max_side,
+            "max_side": self.feature_side,
             "keypoints": self.n_features,
             "store": f"cache/local-{self.model_key}",
         }
@@ -414,6 +417,8 @@ class LocalIndexer:
         if rows:
             store = local_store(self.catalog)
             if (store.max_side, store.n_features) != self.params:  # never into another kind
-                store = LocalStore(self.catalog, max_side=self.max_side, n_features=self.n_features)
+                store = LocalStore(
+                    self.catalog, max_side=self.feature_side, n_features=self.n_features
+                )
                 self.catalog._local_store = store  # type: ignore[attr-defined]
             store.write([r.item_id for r in rows], [r.payload for r in rows])

@@ -19,6 +19,12 @@ from PIL import Image
 # more (their blur, noise and JPEG wipe out the finer scales), photos of a detail less
 # often (docs/photos.md, "The local aspect at 128 px").
 LOCAL_SIDE = 128
+# a painting whose keypoints are stored is decoded at least this large before it is scaled
+# to LOCAL_SIDE: the side the features were chosen at, when the encoder's 260 px decided it.
+# Decoded for the encoder's 224 px instead (JPEG draft, then at most 2x), they found 3 fewer
+# framed and gallery photos of 159 and 3 fewer of their two-painting photos (docs/photos.md,
+# "The encoder at 224 px")
+LOCAL_DECODE_SIDE = 260
 N_FEATURES = 256
 DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
 # a stretched photo noisier than this (grey levels; good light gives 1-2.5 at 640 px) is
