@@ -508,7 +508,9 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
         )
         monkeypatch.setattr(photo_mod, "COARSE_RETRY", False)  # eval_photos.py --coarse-retry off
         before = photo_mod.search_photo(cat, shot.image, k=3)
-        assert not before[0].inliers and Path(before[0].image).name != files[i].name
+        # nothing verified (the GeM part alone may still rank the painting first: it did for
+        # one of these with the 224 px network)
+        assert not any(h.inliers for h in before)
         monkeypatch.setattr(photo_mod, "COARSE_RETRY", True)
         calls.clear()
         embedded.clear()
