@@ -183,7 +183,8 @@ class Catalog:
             opened = cls.open(
                 path, model=model, model_path=model_path, backend=backend, device=device
             )
-            made_at = recorded_size(opened.manifest["model"])
+            # read only when a size is asked for: without one, opening reads nothing more
+            made_at = recorded_size(opened.manifest["model"]) if size is not None else None
             if size is not None and size != made_at:
                 raise CatalogError(
                     f"{path}: this catalog's network runs at {made_at or 'its own'} px, not "
