@@ -219,6 +219,41 @@ def test_area_crops_equal_resizing_each_crop_alone() -> None:
         assert torch.equal(got, want)
 
 
+def test_area_crops_outside_the_image_count_as_zeros() -> None:
+    """O-Net's refinement crops reach past the image edge: the same values as a zero-padded
+    crop resized alone (what `onet_refine` did crop by crop)."""
+    import torch
+    import torch.nn.functional as TF
+
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    img = torch.as_tensor(pixels.copy())[None].permute(0, 3, 1, 2).type(torch.float32)
+    rows = [(-10, 40, -5, 45), (30, 90, 50, 110), (-20, 80, -20, 100), (0, 1, 82, 83)]
+    got = F.area_crops(img, np.array(rows), 48)
+    for k, (y0, y1, x0, x1) in enumerate(rows):
+        patch = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, 61), max(x0, 0), min(x1, 83)
+        patch[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = pixels[sy0:sy1, sx0:sx1]
+        t = torch.from_numpy(patch).permute(2, 0, 1)[None].float()
+        assert torch.equal(got[k : k + 1], TF.interpolate(t, size=(48, 48), mode="area"))
+
+
+def test_area_resize_equals_torch_for_every_pyramid_level() -> None:
+    """The P-Net pyramid from one integral image: torch's "area" resize, value for value,
+    shrinking and enlarging."""
+    import torch
+    import torch.nn.functional as TF
+
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (149, 223, 3), dtype=np.uint8)
+    img = torch.as_tensor(pixels.copy())[None].permute(0, 3, 1, 2).type(torch.float32)
+    sampler = F._AreaSampler(pixels)
+    for height, width in [(90, 134), (64, 95), (12, 18), (7, 200), (300, 223), (149, 223)]:
+        got = sampler.resize(height, width)
+        assert got.shape == (1, 3, height, width)
+        assert torch.equal(got, TF.interpolate(img, size=(height, width), mode="area"))
+
+
 # --------------------------------------------------------------------------- real models, few images
 
 

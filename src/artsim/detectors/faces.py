@@ -395,42 +395,76 @@ def _detect_mtcnn(image: Image.Image, max_side: int = MTCNN_MAX_SIDE) -> list[_D
     return _merge(dets)
 
 
-def area_crops(img: Any, boxes: np.ndarray, size: int) -> Any:
-    """Many crops of ``img`` (a (1, C, H, W) float tensor of integer pixel values) resized to
-    ``size`` x ``size`` by torch's "area" mode (adaptive average pooling), in one pass over an
-    integral image instead of one `interpolate` call per crop. ``boxes``: (n, 4) int rows
-    y0, y1, x0, x1, end exclusive, inside the image. Each cell is torch's window (floor/ceil of
+class _AreaSampler:
+    """torch's "area" resize (adaptive average pooling) of one image and of any of its crops,
+    from one integral image: the P-Net pyramid and the R-Net and O-Net crops of a cascade
+    share it, instead of one `interpolate` call per pyramid level (a tenth of the fallback's
+    time on a channels-last image). Each cell is torch's window (floor/ceil of
     i * length / size), its sum exact in integers, divided as torch divides (by the window's
-    height, then its width, in float32): the same values as resizing each crop alone."""
-    import torch
+    height, then its width, in float32): the same values as torch's own resize. Crops may
+    reach outside the image, which then counts as zeros (the integral's indices are clipped)."""
 
-    pixels = img[0].permute(1, 2, 0).numpy()  # (H, W, C)
-    h, w, c = pixels.shape
-    # int32 sums are exact up to 8 million pixels of 0-255 (and half the memory of int64)
-    dtype = np.int32 if 255 * h * w < 2**31 else np.int64
-    integral = np.zeros((h + 1, w + 1, c), dtype)
-    np.cumsum(pixels.astype(dtype), 0, dtype=dtype, out=integral[1:, 1:])
-    np.cumsum(integral[1:, 1:], 1, dtype=dtype, out=integral[1:, 1:])
-    flat = integral.reshape(-1, c)  # gathers by one linear index are cheaper than by two
-    b = np.asarray(boxes, np.int64).reshape(-1, 4)
-    i = np.arange(size, dtype=np.int64)
+    def __init__(self, pixels: np.ndarray) -> None:
+        """pixels: (H, W, C) integer values 0-255, of any numeric dtype."""
+        h, w, c = pixels.shape
+        # int32 sums are exact up to 8 million pixels of 0-255 (and half the memory of int64)
+        dtype = np.int32 if 255 * h * w < 2**31 else np.int64
+        integral = np.zeros((h + 1, w + 1, c), dtype)
+        np.cumsum(pixels.astype(dtype), 0, dtype=dtype, out=integral[1:, 1:])
+        np.cumsum(integral[1:, 1:], 1, dtype=dtype, out=integral[1:, 1:])
+        self.h, self.w, self.integral = h, w, integral
 
-    def windows(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _windows(start: np.ndarray, end: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        i = np.arange(size, dtype=np.int64)
         length = (end - start)[:, None]
         return start[:, None] + i * length // size, start[:, None] - (-(i + 1) * length // size)
 
-    cells = np.empty((len(b), size, size, c), np.float32)
-    for at in range(0, len(b), 512):  # bounded temporaries for thousands of candidates
-        part = b[at : at + 512]
-        r0, r1 = windows(part[:, 0], part[:, 1])  # (n, size) each
-        c0, c1 = windows(part[:, 2], part[:, 3])
-        top, bottom = (r0 * (w + 1))[:, :, None], (r1 * (w + 1))[:, :, None]
-        left, right = c0[:, None, :], c1[:, None, :]
-        sums = flat[bottom + right] - flat[top + right] - flat[bottom + left] + flat[top + left]
-        kh = (r1 - r0).astype(np.float32)[:, :, None, None]
-        kw = (c1 - c0).astype(np.float32)[:, None, :, None]
-        cells[at : at + 512] = sums.astype(np.float32) / kh / kw
-    return torch.from_numpy(cells).permute(0, 3, 1, 2)  # channels-last, like the nets
+    def resize(self, height: int, width: int) -> Any:
+        """The whole image at ``height`` x ``width``: ``F.interpolate(img, mode="area")``."""
+        import torch
+
+        zero = np.zeros(1, np.int64)
+        r0, r1 = (a[0] for a in self._windows(zero, np.array([self.h]), height))
+        c0, c1 = (a[0] for a in self._windows(zero, np.array([self.w]), width))
+        g = self.integral
+        # rows first, then columns: two contiguous-row gathers instead of one per cell
+        top, bottom = g[r0], g[r1]
+        sums = bottom[:, c1] - top[:, c1] - bottom[:, c0] + top[:, c0]
+        kh = (r1 - r0).astype(np.float32)[:, None, None]
+        kw = (c1 - c0).astype(np.float32)[None, :, None]
+        cells = sums.astype(np.float32) / kh / kw
+        return torch.from_numpy(cells)[None].permute(0, 3, 1, 2)  # channels-last, like img
+
+    def crops(self, boxes: np.ndarray, size: int) -> Any:
+        """Crops resized to ``size`` x ``size``; see `area_crops`."""
+        import torch
+
+        h, w, c = self.h, self.w, self.integral.shape[2]
+        flat = self.integral.reshape(-1, c)  # gathers by one linear index beat two
+        b = np.asarray(boxes, np.int64).reshape(-1, 4)
+        cells = np.empty((len(b), size, size, c), np.float32)
+        for at in range(0, len(b), 512):  # bounded temporaries for thousands of candidates
+            part = b[at : at + 512]
+            r0, r1 = self._windows(part[:, 0], part[:, 1], size)  # (n, size) each
+            c0, c1 = self._windows(part[:, 2], part[:, 3], size)
+            top = (np.clip(r0, 0, h) * (w + 1))[:, :, None]
+            bottom = (np.clip(r1, 0, h) * (w + 1))[:, :, None]
+            left, right = np.clip(c0, 0, w)[:, None, :], np.clip(c1, 0, w)[:, None, :]
+            sums = flat[bottom + right] - flat[top + right] - flat[bottom + left] + flat[top + left]
+            kh = (r1 - r0).astype(np.float32)[:, :, None, None]
+            kw = (c1 - c0).astype(np.float32)[:, None, :, None]
+            cells[at : at + 512] = sums.astype(np.float32) / kh / kw
+        return torch.from_numpy(cells).permute(0, 3, 1, 2)  # channels-last, like the nets
+
+
+def area_crops(img: Any, boxes: np.ndarray, size: int) -> Any:
+    """Many crops of ``img`` (a (1, C, H, W) float tensor of integer pixel values) resized to
+    ``size`` x ``size`` by torch's "area" mode, in one pass over an integral image instead of
+    one `interpolate` call per crop. ``boxes``: (n, 4) int rows y0, y1, x0, x1, end exclusive,
+    at least one pixel each; outside the image counts as zeros. The same values as resizing
+    each (zero-padded) crop alone."""
+    return _AreaSampler(img[0].permute(1, 2, 0).numpy()).crops(boxes, size)
 
 
 def mtcnn_cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -447,7 +481,6 @@ def mtcnn_cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 def _cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import torch
-    import torch.nn.functional as F
     from facenet_pytorch.models.utils.detect_face import (
         batched_nms_numpy,
         bbreg,
@@ -476,8 +509,9 @@ def _cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         scales.append(scale)
         scale, minl = scale * model.factor, minl * model.factor
     found = []
+    sampler = _AreaSampler(arr)
     for scale in scales:
-        data = F.interpolate(img, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
+        data = sampler.resize(int(h * scale + 1), int(w * scale + 1))
         reg, probs = model.pnet((data - 127.5) * 0.0078125)
         boxes, _ = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
         found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
@@ -503,7 +537,7 @@ def _cascade(model: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         # (and then misaligns the rest); here the box goes with it
         keep = (ey > y - 1) & (ex > x - 1)
         rows = np.stack([y - 1, ey, x - 1, ex], axis=1)[keep]
-        data = area_crops(img, rows, size)
+        data = sampler.crops(rows, size)
         return boxes[torch.from_numpy(keep)], (data - 127.5) * 0.0078125
 
     # stage 2: R-Net re-scores and re-boxes every candidate
@@ -553,11 +587,9 @@ def onet_refine(
     face probabilities (n,), landmarks (n, 5, 2) in FIVE_POINTS order), from the last round.
     """
     import torch
-    import torch.nn.functional as F
 
     onet = _mtcnn().onet
-    arr = np.asarray(image)
-    h, w = arr.shape[:2]
+    sampler = _AreaSampler(np.asarray(image))  # zero padding outside, as a crop of each box
     cur = np.asarray(boxes, dtype=np.float64).copy()
     probs = np.zeros(len(cur))
     lms = np.zeros((len(cur), 5, 2))
@@ -571,15 +603,13 @@ def onet_refine(
             [np.floor(sq[:, 0]), np.floor(sq[:, 1]), np.ceil(sq[:, 2]), np.ceil(sq[:, 3])], 1
         )
         ints = ints.astype(np.int64)
-        crops = []
-        for x0, y0, x1, y1 in ints:
-            patch = np.zeros((max(1, y1 - y0), max(1, x1 - x0), 3), dtype=np.uint8)
-            sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-            if sx1 > sx0 and sy1 > sy0:
-                patch[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = arr[sy0:sy1, sx0:sx1]
-            t = torch.from_numpy(patch).permute(2, 0, 1)[None].float()
-            crops.append(F.interpolate(t, size=(48, 48), mode="area"))
-        batch = (torch.cat(crops) - 127.5) * 0.0078125
+        # a box of no pixels was a 1 px black patch: the sampler gives it a pixel, then zeros
+        empty = (ints[:, 2] <= ints[:, 0]) | (ints[:, 3] <= ints[:, 1])
+        y1, x1 = np.maximum(ints[:, 3], ints[:, 1] + 1), np.maximum(ints[:, 2], ints[:, 0] + 1)
+        rows = np.stack([ints[:, 1], y1, ints[:, 0], x1], axis=1)
+        crops = sampler.crops(rows, 48)
+        crops[torch.from_numpy(empty)] = 0.0
+        batch = (crops - 127.5) * 0.0078125
         with _one_torch_thread():
             reg, pts, prob = onet(batch)
         reg, pts, prob = (
