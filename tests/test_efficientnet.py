@@ -72,6 +72,8 @@ def test_the_input_size_is_a_choice_recorded_in_the_preprocessing():
 
     enc = load_encoder("efficientnet-lite2", backend="torch", bf16=False)
     assert enc.preprocess.crop == enc.preprocess.resize == DEFAULT_SIZE == 224
+    # no size and the default size are one network in memory, not two
+    assert load_encoder("efficientnet-lite2", backend="torch", bf16=False, size=224) is enc
     at_260 = load_encoder("efficientnet-lite2", backend="torch", bf16=False, size=260)
     ims = [gradient(300, 200, i) for i in range(2)]
     assert at_260.preprocess.to_uint8(ims[0]).shape == (3, 260, 260)

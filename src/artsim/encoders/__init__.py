@@ -166,7 +166,6 @@ def _build(
     return load_hf_encoder(name, spec.hub_id, spec.kind, model_path=model_path, bf16=bf16)
 
 
-@functools.lru_cache(maxsize=4)
 def load_encoder(
     name: str = DEFAULT_MODEL,
     *,
@@ -178,7 +177,35 @@ def load_encoder(
     device: str | None = "auto",
     size: int | None = None,
 ) -> Encoder:
-    """Load (once per process) the named encoder.
+    """Load (once per process) the named encoder; the arguments: `_load_encoder`.
+
+    The cache sees every argument in one fixed form, the default size filled in: an
+    lru_cache keys on the arguments as passed, so ``load_encoder()`` and
+    ``load_encoder(size=224)`` would otherwise hold two copies of one network."""
+    return _cached_encoder(
+        name, model_path, bf16, pooling, flip_average, backend, device, _size_or_default(name, size)
+    )
+
+
+def _size_or_default(name: str, size: int | None) -> int | None:
+    if size is None and takes_size(name):
+        from artsim.encoders.efficientnet import DEFAULT_SIZE
+
+        return DEFAULT_SIZE
+    return size
+
+
+def _load_encoder(
+    name: str = DEFAULT_MODEL,
+    model_path: str | None = None,
+    bf16: bool | None = None,
+    pooling: str | None = None,
+    flip_average: bool = False,
+    backend: str | None = "auto",
+    device: str | None = "auto",
+    size: int | None = None,
+) -> Encoder:
+    """Load the named encoder, uncached (`load_encoder` caches it).
 
     size: the network's input side in pixels (efficientnet-lite2 only; None: its default,
     224; a catalog passes the size it was made with, `recorded_size`).
@@ -198,10 +225,7 @@ def load_encoder(
     )
 
     spec = get_spec(name)
-    if size is None and takes_size(name):
-        from artsim.encoders.efficientnet import DEFAULT_SIZE
-
-        size = DEFAULT_SIZE
+    size = _size_or_default(name, size)
     torch.set_num_threads(default_threads())
     where = resolve_device(device)
     if where == "cuda":
@@ -239,6 +263,12 @@ def load_encoder(
             enc.flip_average = flip_average
     return enc
 
+
+_cached_encoder = functools.lru_cache(maxsize=4)(_load_encoder)
+# the controls of an lru_cache'd function: tests clear the cache, benchmarks load uncached
+load_encoder.cache_clear = _cached_encoder.cache_clear  # type: ignore[attr-defined]
+load_encoder.cache_info = _cached_encoder.cache_info  # type: ignore[attr-defined]
+load_encoder.__wrapped__ = _load_encoder  # type: ignore[attr-defined]
 
 __all__ = [
     "DEFAULT_MODEL",
