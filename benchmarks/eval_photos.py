@@ -108,6 +108,13 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
         help="keypoints of a found painting's squared view",
     )
     ap.add_argument(
+        "--unverified",
+        choices=photo.UNVERIFIED_MODES,
+        default=photo.UNVERIFIED,
+        help="what orders the candidates nothing verifies (search.photo.unverified_scores; "
+        "instance: as before session 26)",
+    )
+    ap.add_argument(
         "--per-painting-votes",
         type=int,
         default=photo.PER_PAINTING_VOTES,
@@ -183,6 +190,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.REUSE_EMBEDDINGS = args.reuse_embeddings == "on"
     photo.LOCALISE_ALSO = args.localise_also
     verify.MIN_SPREAD = args.min_spread
+    photo.UNVERIFIED = args.unverified
 
 
 def renderings(data: Path, path_to_id: dict[str, str]) -> dict[str, set[str]]:
@@ -246,6 +254,8 @@ def rank_with(hits: list[dict], t: int | None) -> list[str]:
         [h.get("hypothesis", 0) for h in hits],
         min_inliers=t,
         inlier_weight=INLIER_WEIGHT,
+        # records made before session 26 have no "unverified": they ranked by "global"
+        unverified=[h.get("unverified", h["global"]) for h in hits],
     )
     return [hits[i]["path"] for i in order]
 
@@ -606,6 +616,7 @@ def main() -> None:
                         "spread": h.scores.get("spread", 0.0),
                         "quad": h.quad,
                         "hypothesis": h.scores.get("hypothesis", 0),
+                        "unverified": h.scores.get("unverified", h.scores["global"]),
                     }
                     for h in hits
                     if h.id != exclude and id_to_path.get(h.id) not in ign

@@ -20,6 +20,7 @@ from artsim.search.photo import (
     query_features,
     rank_candidates,
     shown_part,
+    unverified_scores,
 )
 
 
@@ -84,6 +85,38 @@ def test_a_found_painting_no_match_covers_leads_with_its_best_global_hit() -> No
         [0.5, 0.7, 0.6, 0.4], [0, 0, 0, 0], [left, whole, right, left], [1, 0, 2, 1]
     )
     assert order == [1, 2, 0, 3]
+
+
+def test_unverified_candidates_follow_whichever_ranking_singles_one_out() -> None:
+    """A row far above the rest by either the instance part (a framed photo's rectified
+    painting) or the whole photo's full vector (a reproduction) leads the unverified."""
+    rng = np.random.default_rng(0)
+    instance = rng.normal(0.50, 0.05, 200)
+    whole = rng.normal(0.70, 0.02, 200)  # a narrower spread, as the full vector's
+    instance[3], whole[3] = 0.70, 0.72  # high by the instance part alone
+    instance[7], whole[7] = 0.55, 0.82  # high by the full vector alone (5.5 sd)
+    instance[9] = whole[9] = -np.inf  # masked (in both, as the search masks)
+    fused = unverified_scores(instance, whole, 2, "fused")
+    assert fused.argmax() == 7 and np.argsort(-fused)[1] == 3
+    assert fused[9] == -np.inf and np.isfinite(np.delete(fused, 9)).all()
+    # the raw maximum of the cosines would follow the full vector alone
+    assert np.maximum(instance, whole).argmax() == 7
+    assert unverified_scores(instance, whole, 2, "instance") is instance
+    # "full": the whole photo's vector only when no painting was found in it
+    assert unverified_scores(instance, whole, 1, "full") is whole
+    assert unverified_scores(instance, whole, 3, "full") is instance
+
+
+def test_the_unverified_are_ordered_by_their_own_scores_after_the_verified() -> None:
+    a, b = _box(0, 0, 100, 100), _box(0, 0, 100, 100)
+    order = rank_candidates(
+        [0.9, 0.5, 0.6, 0.4],
+        [0, 40, 0, 0],
+        [a, b, a, a],
+        min_inliers=12,
+        unverified=[0.1, 0.0, 0.2, 0.3],
+    )
+    assert order == [1, 3, 2, 0]  # the verified one, then by the unverified scores
 
 
 def test_query_features_of_a_found_painting_map_back_into_the_photo() -> None:
@@ -565,13 +598,13 @@ def test_the_shortlist_reuses_known_embeddings(small_catalog, monkeypatch) -> No
     cat, src = small_catalog
     images = [load_rgb(f, max_side=1024) for f in sorted(src.glob("*.jpg"))[:2]]
     shot = framed_photo(images, np.random.default_rng(5)).image
-    real, embedded = photo._hypothesis_sims, []
+    real, embedded = photo._embed_hypotheses, []
 
     def counted(catalog, imgs, ok):
         embedded.append(len(imgs))
         return real(catalog, imgs, ok)
 
-    monkeypatch.setattr(photo, "_hypothesis_sims", counted)
+    monkeypatch.setattr(photo, "_embed_hypotheses", counted)
 
     def run(image, known=None, mask=None):
         embedded.clear()
@@ -589,6 +622,8 @@ def test_the_shortlist_reuses_known_embeddings(small_catalog, monkeypatch) -> No
     for i, j in enumerate(reused):
         if j is not None:
             assert np.array_equal(again.sims[i], first.sims[j])
+    # the whole photo's full-vector scores come along with its row
+    assert np.array_equal(again.whole, first.whole)
     # known rows from another mask are not used
     mask = np.ones(len(cat.ids), bool)
     mask[0] = False
@@ -601,14 +636,20 @@ def test_a_hypothesis_found_again_takes_its_known_embedding() -> None:
 
     box = np.float32([[0.1, 0.2], [0.5, 0.2], [0.5, 0.8], [0.1, 0.8]])
     known = Embedded(
-        np.stack([np.float32(_box(0, 0, 1, 1)), box]), np.zeros((2, 5), np.float32), np.ones(5)
+        np.stack([np.float32(_box(0, 0, 1, 1)), box]),
+        np.zeros((2, 5), np.float32),
+        np.ones(5),
+        np.zeros(5),
     )
     size = (1000, 500)  # the box: 400 x 300 px, so 4 % of its size is ~14 px
     px = box * np.float32(size)
     assert _reused(np.float32(_box(0, 0, 1000, 500)), known, size) == 0
     assert _reused(px + 10, known, size) == 1
     assert _reused(px + 20, known, size) is None
-    assert _reused(px, Embedded(np.zeros((0, 4, 2)), np.zeros((0, 5)), np.ones(5)), size) is None
+    assert (
+        _reused(px, Embedded(np.zeros((0, 4, 2)), np.zeros((0, 5)), np.ones(5), np.zeros(5)), size)
+        is None
+    )
 
 
 def test_localising_again_at_a_smaller_side_adds_only_new_paintings(monkeypatch) -> None:

@@ -14,6 +14,9 @@
    painting's own when the photo shows several); a painting with at least ``min_inliers``
    inliers is ranked above every unverified one, by score = global score +
    ``inlier_weight`` x inliers, each place in the photo leading once (``rank_candidates``).
+   The unverified follow by ``unverified_scores``: the larger of two z-scores, the instance
+   part's and the whole photo's full vector's (plain search's, whose top few are shortlisted
+   too), so a reproduction nothing verifies ranks as plain search would rank it.
    When no candidate is verified, the photo is localised again with line quadrilaterals
    too (``LINES_RETRY``: a shaken or cut frame's contour does not close, its straight
    edges remain), and the regions that adds are embedded, shortlisted and verified with
@@ -97,6 +100,12 @@ REUSE_TOL = 0.04
 # localise a second time at this side (0: not): motion blur shorter in pixels closes the
 # outlines a shaken photo's frame loses at full size (docs/photos.md)
 LOCALISE_ALSO = 0
+# how candidates that nothing verifies are ordered: "instance" by the instance part of the
+# vector (best hypothesis), "fused" by whichever is the more exceptional (z-score over the
+# catalog) of that and the whole photo's full vector, the one plain search ranks by; "full"
+# by the whole photo's full vector when no painting was found in it (docs/photos.md)
+UNVERIFIED = "fused"
+UNVERIFIED_MODES = ("instance", "fused", "full")
 MIN_INLIERS = 12  # chosen on the "tune" halves of both settings (docs/photos.md)
 INLIER_WEIGHT = 0.02
 
@@ -235,9 +244,11 @@ def rank_candidates(
     *,
     min_inliers: int = MIN_INLIERS,
     inlier_weight: float = INLIER_WEIGHT,
+    unverified: list[float] | None = None,
 ) -> list[int]:
     """Order of the candidates: verified ones (>= ``min_inliers``) first, by global score +
-    ``inlier_weight`` x inliers, then the rest by global score.
+    ``inlier_weight`` x inliers, then the rest by ``unverified`` (None: global score; see
+    `unverified_scores`).
 
     A photo may show several paintings, so each place in it leads once before any second
     match of a place: first the best verified candidate of each distinct place (its
@@ -250,7 +261,8 @@ def rank_candidates(
     ok = [inliers[i] >= min_inliers and quads[i] is not None for i in range(n)]
     score = [global_scores[i] + (inlier_weight * inliers[i] if ok[i] else 0.0) for i in range(n)]
     verified = sorted((i for i in range(n) if ok[i]), key=lambda i: -score[i])
-    rest = sorted((i for i in range(n) if not ok[i]), key=lambda i: -score[i])
+    later = score if unverified is None else unverified
+    rest = sorted((i for i in range(n) if not ok[i]), key=lambda i: -later[i])
     places: list[tuple[tuple[float, float], ...]] = []
     leaders: list[int] = []
     for i in verified:
@@ -272,6 +284,34 @@ def rank_candidates(
                 places.append(q)
     lead = set(leaders)
     return leaders + [i for i in verified + rest if i not in lead]
+
+
+def unverified_scores(
+    instance: np.ndarray, whole: np.ndarray, hypotheses: int, mode: str | None = None
+) -> np.ndarray:
+    """What orders the candidates nothing verifies (``mode``, None: ``UNVERIFIED``), per row:
+    ``instance``, each row's best instance-part similarity over the hypotheses, and
+    ``whole``, the whole photo's full-vector similarity (plain search's).
+
+    The instance part ignores a wall and a colour cast; the full vector tells apart two
+    renderings of one painting, or prints of one design, better when the photo is the
+    picture alone. "fused" takes, per row, the larger of the two z-scores (each over the
+    catalog's allowed rows), so a row either ranking picks out leads: the two cosines have
+    different spreads, and a raw maximum would let the wider one decide."""
+    mode = mode or UNVERIFIED
+    if mode == "instance":
+        return instance
+    if mode == "full":
+        return whole if hypotheses == 1 else instance
+    return np.maximum(_zscores(instance), _zscores(whole))
+
+
+def _zscores(scores: np.ndarray) -> np.ndarray:
+    """(score - mean) / std over the finite scores; -inf (masked rows) stays -inf."""
+    finite = scores[np.isfinite(scores)]
+    if len(finite) < 2:
+        return scores
+    return (scores - finite.mean()) / max(float(finite.std()), 1e-9)
 
 
 def _voted_rows(
@@ -325,11 +365,13 @@ def inside_quad(xy: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.nda
 class Embedded:
     """Hypotheses a search has embedded: their quads in [0, 1] of the photo, (n, 4, 2),
     their similarities to the catalog's rows, (n, rows), and the rows its mask and
-    exclusion allowed (rows not allowed are -inf in ``sims``)."""
+    exclusion allowed (rows not allowed are -inf in ``sims``), and the whole photo's
+    similarities by the full vector, (rows,)."""
 
     quads: np.ndarray
     sims: np.ndarray
     ok: np.ndarray
+    whole: np.ndarray
 
 
 def _nearest_quad(quad: np.ndarray, quads: np.ndarray) -> int | None:
@@ -404,30 +446,47 @@ def _shortlist(
     reuse = [None if known is None else _reused(q, known, work.size) for q in quads]
     todo = [i for i, j in enumerate(reuse) if j is None]
     sims = np.empty((len(hyps), len(data)), np.float32)
+    whole = None
     if todo:
-        sims[todo] = _hypothesis_sims(catalog, [hyps[i][0] for i in todo], ok)
+        sims[todo], full = _embed_hypotheses(catalog, [hyps[i][0] for i in todo], ok)
+        if todo[0] == 0:
+            whole = full[0]
     for i, j in enumerate(reuse):
         if j is not None:
             assert known is not None
             sims[i] = known.sims[j]
+            if i == 0:  # the whole photo again (a coarser copy): its full-vector scores too
+                whole = known.whole
     best_h = sims.argmax(0)
     best_s = sims.max(0)
     # the shortlist: the top `shortlist` paintings by their best hypothesis, plus each
     # hypothesis' own top few (a rectified painting's hits must not be crowded out by the
     # whole photo's)
     short = _top_rows(best_s, max(shortlist, k)) | _own_top(sims)
-    embedded = Embedded(quads / np.array(work.size, np.float32), sims, ok)
+    assert whole is not None
+    if UNVERIFIED != "instance":  # what plain search would rank high is verified too
+        short |= _top_rows(whole, PER_HYPOTHESIS)
+    embedded = Embedded(quads / np.array(work.size, np.float32), sims, ok, whole)
     return data, short, best_s, best_h, ok, embedded
 
 
 def _hypothesis_sims(catalog: Catalog, images: list[Image.Image], ok: np.ndarray) -> np.ndarray:
     """(hypotheses, rows) similarities of the embedded hypotheses to the catalog by the
     instance part of the vector; rows not ``ok`` get -inf."""
+    return _embed_hypotheses(catalog, images, ok)[0]
+
+
+def _embed_hypotheses(
+    catalog: Catalog, images: list[Image.Image], ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_hypothesis_sims`, and the same images' similarities by the full vector (plain
+    search's); rows not ``ok`` get -inf in both."""
     _, index = catalog.vector_index("global")
     vectors = index.vectors
     assert vectors is not None  # the catalog's indexes keep the vectors (Catalog.vector_index)
     dims = instance_dims(catalog)
     qv = catalog.encoder.embed_images(images)
+    full = np.where(ok[None, :], qv @ vectors.T, -np.inf)
     if dims is not None:
         qv = qv[:, :dims] / np.maximum(np.linalg.norm(qv[:, :dims], axis=1, keepdims=True), 1e-12)
         cat = vectors[:, :dims]
@@ -437,8 +496,8 @@ def _hypothesis_sims(catalog: Catalog, images: list[Image.Image], ok: np.ndarray
             catalog._instance_norms = norms  # type: ignore[attr-defined]
         sims = (qv @ cat.T) / norms
     else:
-        sims = qv @ vectors.T
-    return np.where(ok[None, :], sims, -np.inf)
+        return full, full
+    return np.where(ok[None, :], sims, -np.inf), full
 
 
 def _top_rows(scores: np.ndarray, n: int) -> set[int]:
@@ -654,6 +713,7 @@ def search_photo(
                     ),
                     np.concatenate([embedded.sims, sims.astype(np.float32)]),
                     embedded.ok,
+                    embedded.whole,
                 )
 
     # (a photo with fewer keypoints than a homography needs could not be verified anyway)
@@ -721,6 +781,7 @@ def search_photo(
     def score(r: int) -> float:
         return float(best_s[r]) + inlier_weight * inliers[r]
 
+    later = unverified_scores(best_s, embedded.whole, len(hyps))
     order = rank_candidates(
         [float(best_s[r]) for r in rows],
         [inliers[r] for r in rows],
@@ -728,6 +789,7 @@ def search_photo(
         [int(best_h[r]) for r in rows],
         min_inliers=max(1, min_inliers),
         inlier_weight=inlier_weight,
+        unverified=[float(later[r]) for r in rows],
     )
     ranked = [rows[i] for i in order][:k]
     return [
@@ -745,6 +807,8 @@ def search_photo(
                 "inliers": int(raw[r]),
                 "spread": round(spreads[r], 4),
                 "hypothesis": int(best_h[r]),
+                # what ordered it among the unverified (`unverified_scores`)
+                "unverified": round(float(later[r]), 6),
             },
         )
         for r in ranked
