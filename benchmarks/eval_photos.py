@@ -53,6 +53,7 @@ THRESHOLDS = (6, 8, 10, 12, 15, 20, 25, 30)
 PHOTO_PARAMS = (
     "sift_side",
     "sift_features",
+    "region_side",
     "shortlist",
     "per_hypothesis",
     "votes",
@@ -79,6 +80,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
     call time (shared with bench_photos.py; `set_module_levers` applies them)."""
     ap.add_argument("--sift-side", type=int, default=photo.SIFT_SIDE)
     ap.add_argument("--sift-features", type=int, default=photo.SIFT_FEATURES)
+    ap.add_argument(
+        "--region-side",
+        type=int,
+        default=photo.REGION_SIDE,
+        help="side in px of each found painting's rectified view, where its keypoints are found",
+    )
     ap.add_argument("--per-hypothesis", type=int, default=photo.PER_HYPOTHESIS)
     ap.add_argument("--coarse-side", type=int, default=photo.COARSE_SIDE)
     ap.add_argument(
@@ -177,6 +184,7 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
 
 def set_module_levers(args: argparse.Namespace) -> None:
     photo.SIFT_SIDE, photo.SIFT_FEATURES = args.sift_side, args.sift_features
+    photo.REGION_SIDE = args.region_side
     photo.PER_HYPOTHESIS = args.per_hypothesis
     photo.STRETCH = args.stretch == "on"
     paintings.LINES = args.lines == "on"

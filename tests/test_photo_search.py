@@ -534,6 +534,10 @@ def test_a_shaken_photo_is_verified_at_a_coarser_scale(small_catalog, monkeypatc
     # with squared views the first pass verifies at least one of these photos already
     # (paintings not square); this test needs first passes that verify nothing
     monkeypatch.setattr(photo_mod, "SQUARE_VIEWS", False)
+    # and since session 27 the photo's keypoints at 320 px verify these shaken photos on the
+    # first pass too; at 640 px (before) they do not, which leaves the retry something to do
+    monkeypatch.setattr(photo_mod, "SIFT_SIDE", 640)
+    monkeypatch.setattr(photo_mod, "REGION_SIDE", 640)
     for i, seed in ((11, 2), (27, 2), (15, 5)):
         image = load_rgb(files[i], max_side=1024)
         shot = framed_photo(
@@ -687,3 +691,46 @@ def test_the_shortlist_of_a_tiny_catalog_keeps_every_row() -> None:
     assert _top_rows(np.array([0.1, -np.inf, 0.3]), 30) == {0, 2}  # masked rows never
     assert _top_rows(np.array([0.1, 0.9, 0.3, 0.5]), 2) == {1, 3}
     assert _top_rows(np.array([]), 5) == set()
+
+
+@pytest.mark.slow
+def test_shaken_photos_verify_on_the_first_pass_with_keypoints_at_the_catalogs_scale(
+    small_catalog, monkeypatch
+) -> None:
+    """SIFT_SIDE 320: the catalog's keypoints are found at 128 px, so the photo's are found
+    at a side where the painting's scale meets theirs and camera shake spans fewer pixels.
+    Of the coarse retry's three shaken photos (above), which 640 px keypoints verify none
+    of without a retry, 320 px ones verify at least two, the right painting first."""
+    import artsim.search.photo as photo_mod
+    from artsim.evaluation.distort import PHOTO_SETTINGS, SHAKEN, framed_photo
+    from artsim.images import load_rgb
+
+    cat, src = small_catalog
+    files = sorted(src.glob("*.jpg"))
+    shipped = photo_mod.SIFT_SIDE
+    monkeypatch.setattr(photo_mod, "SQUARE_VIEWS", False)
+    for flag in ("LINES_RETRY", "DETAIL_RETRY", "COARSE_RETRY"):
+        monkeypatch.setattr(photo_mod, flag, False)
+    shots = [
+        (
+            files[i],
+            framed_photo(
+                [load_rgb(files[i], max_side=1024)],
+                np.random.default_rng(100 * i + seed),
+                **PHOTO_SETTINGS[SHAKEN],
+            ).image,
+        )
+        for i, seed in ((11, 2), (27, 2), (15, 5))
+    ]
+
+    def verified_first(side: int) -> int:
+        monkeypatch.setattr(photo_mod, "SIFT_SIDE", side)
+        monkeypatch.setattr(photo_mod, "REGION_SIDE", side)
+        n = 0
+        for target, image in shots:
+            top = photo_mod.search_photo(cat, image, k=3)[0]
+            n += Path(top.image).name == target.name and top.inliers >= photo_mod.MIN_INLIERS
+        return n
+
+    assert verified_first(640) == 0
+    assert verified_first(shipped) >= 2

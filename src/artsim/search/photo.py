@@ -51,11 +51,13 @@ if TYPE_CHECKING:
 
 PHOTO_MODES = ("auto", "off")
 QUERY_SIDE = 1024  # photos are downscaled to this before anything else
-# the query's keypoints: found at this size, this many (768 px and 1,000 before: same recall
-# on framed and mild photos, 28 % less CPU a query; docs/photos.md "Cost")
-SIFT_SIDE = 640
+# the query's keypoints: found at this size, this many. The catalog's are found at 128 px
+# (a 256 px pyramid: OpenCV doubles the image), so a 640 px photo's finest octaves had no
+# counterpart there; 320 px verified as many tune photos or more, for a quarter of the SIFT
+# time (640 until session 27; docs/photos.md, "The query's keypoints at 320 px")
+SIFT_SIDE = 320
 SIFT_FEATURES = 500
-REGION_SIDE = 640  # each found painting's keypoints are found on its rectified view
+REGION_SIDE = 320  # each found painting's keypoints are found on its rectified view
 REGION_FEATURES = 600
 # paintings sent to verification by their best hypothesis' score (50 before the votes: with
 # them, 30 gave the same recall on both halves of the framed photos, docs/photos.md)
