@@ -28,7 +28,9 @@ LOCAL_DECODE_SIDE = 260
 N_FEATURES = 256
 DESC_SCALE = 512.0  # RootSIFT components are <= ~0.5: x512 fills a byte
 # a stretched photo noisier than this (grey levels; good light gives 1-2.5 at 640 px) is
-# smoothed before SIFT, whose finest octave would otherwise find the noise
+# smoothed before SIFT, whose finest octave would otherwise find the noise (measured at 640 px;
+# the photo's keypoints are found at 320 px since session 27, where downscaling halves the
+# noise, so fewer photos are smoothed; the threshold was not chosen again)
 NOISY = 4.0
 
 
