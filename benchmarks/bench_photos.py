@@ -187,7 +187,7 @@ def instrument(cat: Catalog) -> Stages:
     st.wrap(artsim.catalog.local.LocalStore, "ensure", "read stored features")
     st.wrap(artsim.search.verify, "verify_candidates", "match+ransac")
     st.wrap(cv2, "findHomography", "ransac")
-    st.wrap(VoteIndex, "top", "votes")
+    st.wrap(VoteIndex, "top_of_parts", "votes")  # photo search calls it (top calls it too)
     real = photo._line_regions
 
     def counted(*a: Any, **kw: Any) -> Any:  # queries localised again with lines

@@ -76,8 +76,41 @@ def test_a_repeated_texture_votes_little_beside_a_clear_match(tmp_path) -> None:
     desc = np.clip(np.concatenate([own, rep]), 0, 255).astype(np.uint8)
     q = LocalFeatures(np.zeros((len(desc), 2), np.float16), desc, (640, 480))
     _, count = index._tally(q, lv.NEIGHBOURS)[0]
-    assert max(count, key=count.get) != "p0199"  # counted: a texture painting leads
+    assert index.item_ids[int(count.argmax())] != "p0199"  # counted: a texture painting leads
     assert index.top(q, 1)[0][0] == "p0199"
+
+
+def test_votes_equal_a_vote_by_vote_count_of_the_same_search(tmp_path) -> None:
+    """The vectorised tally gives what counting each keypoint's neighbours one by one gives:
+    one vote per keypoint and painting, at its best weight, none at weight 0."""
+    store, feats = _store(tmp_path, 230)
+    index = lv.vote_index(store)
+    assert index is not None
+    rng = np.random.default_rng(5)
+    q = _query_of(feats[11], rng)
+    q = LocalFeatures(q.xy, np.concatenate([q.desc, q.desc[:5]]), q.size)  # repeated keypoints
+    dist, ids = index.index.search(q.unit_desc(), lv.NEIGHBOURS)
+    last = np.max(np.where(ids >= 0, dist, 0.0), axis=1, keepdims=True)
+    weight = np.clip(1.0 - dist / np.maximum(last, 1e-6), 0.0, 1.0)
+    parts = [np.arange(len(q)), np.arange(0, len(q), 3)]
+    for part, (score, count) in zip(parts, index._tally(q, lv.NEIGHBOURS, parts), strict=True):
+        want: dict[int, float] = {}
+        voters: dict[int, int] = {}
+        for k in part:
+            best: dict[int, float] = {}
+            for w, p in zip(weight[k], ids[k], strict=True):
+                if p >= 0:
+                    best[int(p)] = max(best.get(int(p), -1.0), float(w))
+            for p, w in best.items():
+                if w > 0:
+                    want[p] = want.get(p, 0.0) + w
+                    voters[p] = voters.get(p, 0) + 1
+        assert set(np.flatnonzero(count).tolist()) == set(want)
+        assert all(count[p] == voters[p] for p in want)
+        assert np.allclose([score[p] for p in want], list(want.values()), rtol=1e-12)
+    assert index.votes(q) == pytest.approx(
+        {index.item_ids[p]: float(v) for p, v in enumerate(index._tally(q, 8)[0][0]) if v}
+    )
 
 
 def test_the_index_is_kept_on_disk_and_read_back_without_building(tmp_path, monkeypatch) -> None:

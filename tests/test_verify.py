@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from artsim.catalog.local import LocalFeatures, LocalStore, extract_local
@@ -93,8 +94,10 @@ def test_store_computes_missing_features_once_and_reopens(tmp_path) -> None:
     assert len(LocalStore(catalog)) == 4
 
 
-def test_nearest_two_matches_a_per_candidate_search() -> None:
-    """The one-pass top-2 over every candidate (padded) equals searching each on its own."""
+@pytest.mark.parametrize("chunk", [1, 3, 8, 64])
+def test_nearest_two_matches_a_per_candidate_search(chunk: int) -> None:
+    """The top-2 over candidates taken a chunk at a time (shortest first, each chunk padded
+    to its longest) equals searching each on its own, whatever the chunk size."""
     from artsim.search.verify import _nearest_two
 
     rng = np.random.default_rng(4)
@@ -103,11 +106,17 @@ def test_nearest_two_matches_a_per_candidate_search() -> None:
         desc = rng.integers(0, 256, (n, 128)).astype(np.uint8)
         return LocalFeatures(np.zeros((n, 2), np.float16), desc, (100, 100))
 
-    cands = [feats(n) for n in (256, 3, 0, 40, 256)]
+    cands = [feats(n) for n in (256, 3, 0, 40, 256, 1, 17, 100, 9, 0, 2)]
     qd = feats(50).unit_desc()
-    nearest, s1, s2 = _nearest_two(qd, cands)
+    nearest, s1, s2 = _nearest_two(qd, cands, chunk)
+    assert nearest.shape == s1.shape == s2.shape == (50, len(cands))
     for i, c in enumerate(cands):
-        if len(c) < 2:
+        if len(c) == 0:
+            assert np.all(s1[:, i] == -np.inf) and np.all(s2[:, i] == -np.inf)
+            continue
+        if len(c) == 1:
+            assert np.allclose(s1[:, i], (qd @ c.unit_desc().T)[:, 0], atol=1e-6)
+            assert np.all(s2[:, i] == -np.inf) and np.all(nearest[:, i] == 0)
             continue
         sims = qd @ c.unit_desc().T
         order = np.argsort(-sims, axis=1)

@@ -69,12 +69,14 @@ class VoteIndex:
 
     def _tally(
         self, query: LocalFeatures, neighbours: int, parts: Sequence[np.ndarray] | None = None
-    ) -> list[tuple[dict[str, float], dict[str, int]]]:
-        """Votes and voters per painting, for each of ``parts`` (indices of the query's
-        keypoints; None: one part, all of them), from one search of the index."""
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Votes and voters per painting (arrays over ``item_ids``), for each of ``parts``
+        (indices of the query's keypoints; None: one part, all of them), from one search of
+        the index."""
         parts = [np.arange(len(query))] if parts is None else parts
-        if not len(query) or not self.item_ids:
-            return [({}, {}) for _ in parts]
+        n_items = len(self.item_ids)
+        if not len(query) or not n_items:
+            return [(np.zeros(n_items), np.zeros(n_items, np.intp)) for _ in parts]
         dist, ids = self.index.search(query.unit_desc(), neighbours)
         # a keypoint's vote counts by how much nearer its neighbour is than its last one: in
         # a repeated texture (moire, a wall, a frame's ornament) they are all about as far
@@ -83,25 +85,29 @@ class VoteIndex:
         # The last *found* neighbour: FAISS pads missing ones with id -1 and a dummy distance
         last = np.max(np.where(ids >= 0, dist, 0.0), axis=1, keepdims=True)
         weight = np.clip(1.0 - dist / np.maximum(last, 1e-6), 0.0, 1.0)
-        # each keypoint votes once per painting, with its best weight (0: no vote)
-        voted: list[dict[int, float]] = []
-        for wrow, row in zip(weight, ids, strict=True):
-            best: dict[int, float] = {}
-            for w, p in zip(wrow.tolist(), row.tolist(), strict=True):
-                if p >= 0 and w >= best.get(p, -1.0):
-                    best[p] = w
-            voted.append(best)
+        # each keypoint votes once per painting, with its best weight (0: no vote): the
+        # (keypoint, painting) pairs sorted by key, best weight first, the first of each kept
+        found = ids.ravel() >= 0
+        key = (np.repeat(np.arange(len(ids), dtype=np.int64), ids.shape[1]) * n_items)[found]
+        key += ids.ravel()[found]
+        w = weight.ravel()[found]
+        order = np.lexsort((-w, key))
+        key, w = key[order], w[order]
+        first = np.ones(len(key), bool)
+        first[1:] = key[1:] != key[:-1]
+        key, w = key[first], w[first]
+        key, w = key[w > 0], w[w > 0]  # its last neighbour, or a tie with it: no vote
+        voter, painting = key // n_items, key % n_items
         out = []
         for part in parts:
-            score: dict[str, float] = {}
-            count: dict[str, int] = {}
-            for k in np.asarray(part, np.int64).tolist():
-                for p, w in voted[k].items():
-                    if w <= 0.0:  # its last neighbour, or a tie with it: no vote
-                        continue
-                    item = self.item_ids[p]
-                    score[item] = score.get(item, 0.0) + w
-                    count[item] = count.get(item, 0) + 1
+            chosen = np.zeros(len(ids), bool)
+            chosen[np.asarray(part, np.intp)] = True
+            mine = chosen[voter]
+            # bincount adds in keypoint order, as summing vote by vote would
+            score = np.bincount(
+                painting[mine], weights=w[mine].astype(np.float64), minlength=n_items
+            )
+            count = np.bincount(painting[mine], minlength=n_items)
             out.append((score, count))
         return out
 
@@ -110,7 +116,8 @@ class VoteIndex:
         painting owning one of its ``neighbours`` nearest catalog keypoints, with the weight
         1 - d / d_last (d: the distance to the nearest keypoint of that painting, d_last: to
         the last neighbour; a vote of weight 0 is none)."""
-        return self._tally(query, NEIGHBOURS if neighbours is None else neighbours)[0][0]
+        score, count = self._tally(query, NEIGHBOURS if neighbours is None else neighbours)[0]
+        return {self.item_ids[p]: float(score[p]) for p in np.flatnonzero(count)}
 
     def top(
         self,
@@ -137,8 +144,15 @@ class VoteIndex:
         painting in a photo; None: all of them), from one search of the index."""
         out = []
         for score, count in self._tally(query, NEIGHBOURS, parts):
-            ranked = sorted(score.items(), key=lambda kv: -kv[1])
-            out.append([(i, v) for i, v in ranked if count[i] >= min_votes and keep(i)][:n])
+            voted = np.flatnonzero(count >= max(1, min_votes))
+            ranked = voted[np.argsort(-score[voted], kind="stable")]
+            best: list[tuple[str, float]] = []
+            for p in ranked.tolist():  # ``keep`` only until n are found: it may be slow
+                if len(best) >= n:
+                    break
+                if keep(self.item_ids[p]):
+                    best.append((self.item_ids[p], float(score[p])))
+            out.append(best)
         return out
 
 
