@@ -88,13 +88,15 @@ LINES_RETRY = True
 # their images (catalog.local.DenseCache): a photo of a detail shows too few of the 256
 # stored keypoints a painting has (docs/photos.md, "Photos of a detail")
 DETAIL_RETRY = True
-DETAIL_VOTED = 4  # the most voted paintings verified again (without votes, the best global)
+DETAIL_VOTED = 4  # the most voted paintings verified again (without votes, the first unverified)
 # still none verified: search once more on the photo downscaled to COARSE_SIDE px. Camera
 # shake, defocus and noise wipe out fine detail; at a coarse scale the blur spans a few
 # pixels and the frame's edges and coarse keypoints are sharp again (docs/photos.md, "Shaken
-# photos"). Only where the photo is at least 1.5x that size.
+# photos"). Only where the photo is at least 1.5x that size. 224 px since session 28: the
+# first pass finds its keypoints at 320 px since session 27, so a retry at 320 saw the same
+# scale; at 224 it gained 2 shaken tune photos and 1 held-out, other settings unchanged
 COARSE_RETRY = True
-COARSE_SIDE = 320
+COARSE_SIDE = 224
 # a hypothesis the coarse retry finds again, every corner within this share of its size of
 # one the first pass embedded, takes that embedding (the encoder sees both at its own side)
 REUSE_EMBEDDINGS = True
@@ -728,8 +730,14 @@ def search_photo(
         and len(qf) >= MIN_MATCHES
     ):
         try:
-            # the most voted; without votes, the best by global score
-            dense = _dense_checks(catalog, data, voted or rows, qf, work.size, ransac_px)
+            # the most voted; without votes, those the unverified would be listed first by
+            # (`unverified_scores`; by the instance part alone a painting shown first could
+            # be left out: session 28)
+            candidates = voted
+            if not candidates:
+                later = unverified_scores(best_s, embedded.whole, len(hyps))
+                candidates = sorted(rows, key=lambda r: -later[r])
+            dense = _dense_checks(catalog, data, candidates, qf, work.size, ransac_px)
         except Exception as e:  # the answer so far stands
             logging.getLogger(__name__).warning("verifying on denser keypoints failed (%s)", e)
         else:
