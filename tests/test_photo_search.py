@@ -438,9 +438,10 @@ def test_a_photo_of_a_detail_is_verified_on_denser_keypoints(
     too few of the painting's stored keypoints to verify. When nothing is verified, the
     most voted paintings (without votes, as in a catalog this small, those listed first
     among the unverified: by the instance part alone, OpenVINO bf16's vectors left the
-    painting of photo 23, listed first, out of the 4 on a Zen 4) are verified again on denser keypoints of their images, and the painting comes
-    first, verified. A photo whose answer is verified never pays for that; a retry that
-    fails leaves the answer as it was."""
+    painting of photo 23, listed first, out of the 4 on a Zen 4) are verified again on
+    denser keypoints of their images, and the painting comes first, verified. A photo
+    whose answer is verified never pays for that; a retry that fails leaves the answer as
+    it was."""
     import artsim.catalog.local as local_mod
     import artsim.search.photo as photo_mod
     from artsim.evaluation.distort import detail_photo
