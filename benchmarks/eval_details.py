@@ -67,6 +67,12 @@ def main() -> None:
         default="on" if photo.COARSE_RETRY else "off",
         help="the coarse retry after the detail retry (off: as in session 17's runs)",
     )
+    ap.add_argument(
+        "--detail-voted",
+        default=str(photo.DETAIL_VOTED),
+        help="how many candidates the retry verifies on denser keypoints; several (4,8) run "
+        "the retry once with each, named on@4, on@8",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     photo.COARSE_RETRY = args.coarse_retry == "on"
@@ -85,7 +91,13 @@ def main() -> None:
     files = [files[i] for i in sorted(rng.choice(len(files), min(args.n, len(files)), False))]
     order = np.random.default_rng(args.seed).permutation(len(files))
     tune = {files[i] for i in order[: len(files) // 2]}
-    modes = args.detail_retry.split(",")
+    voted = [int(v) for v in args.detail_voted.split(",")]
+    modes = []
+    for mode in args.detail_retry.split(","):
+        if mode == "on" and len(voted) > 1:
+            modes += [f"on@{v}" for v in voted]
+        else:
+            modes.append(mode)
     log(f"{len(files)} paintings of >= {args.min_side} px, modes {modes}")
 
     records: list[dict] = []
@@ -108,7 +120,8 @@ def main() -> None:
             }
             mask = np.array([i not in group for i in cat.ids])
             for mode in modes:
-                photo.DETAIL_RETRY = mode == "on"
+                photo.DETAIL_RETRY = mode.startswith("on")
+                photo.DETAIL_VOTED = int(mode[3:]) if mode.startswith("on@") else voted[0]
                 cat._dense_cache = None  # cold, as for a painting seen the first time
                 t0 = time.perf_counter()
                 found = photo.search_photo(cat, shot, k=5)
@@ -166,6 +179,7 @@ def main() -> None:
                     "settings": {k: SETTINGS[k] for k in args.settings.split(",")},
                     "min_inliers": photo.MIN_INLIERS,
                     "coarse_retry": photo.COARSE_RETRY,
+                    "detail_voted": voted,
                     "summary": summary,
                     "records": records,
                 },

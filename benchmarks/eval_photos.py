@@ -71,6 +71,8 @@ PHOTO_PARAMS = (
     "square_features",
     "reuse_embeddings",
     "localise_also",
+    "blurred_side",
+    "blurred",
     "min_spread",
 )
 
@@ -101,6 +103,19 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
         default=photo.LOCALISE_ALSO,
         help="also localise the photo downscaled to this side, adding the paintings found "
         "that are new (0: not)",
+    )
+    ap.add_argument(
+        "--blurred-side",
+        type=int,
+        default=photo.BLURRED_SIDE,
+        help="also localise a blurred photo (--blurred) downscaled to this side (0: not, as "
+        "before session 30)",
+    )
+    ap.add_argument(
+        "--blurred",
+        type=float,
+        default=photo.BLURRED,
+        help="the blur level (detectors.paintings.blur_level) from which --blurred-side applies",
     )
     ap.add_argument(
         "--square-side",
@@ -197,6 +212,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.SQUARE_SIDE, photo.SQUARE_FEATURES = args.square_side, args.square_features
     photo.REUSE_EMBEDDINGS = args.reuse_embeddings == "on"
     photo.LOCALISE_ALSO = args.localise_also
+    photo.BLURRED_SIDE, photo.BLURRED = args.blurred_side, args.blurred
     verify.MIN_SPREAD = args.min_spread
     photo.UNVERIFIED = args.unverified
 

@@ -49,6 +49,7 @@ PAGE_SIDE = 256  # `page_picture` looks at the region's view downscaled to this
 DIM_P99 = 150
 DIM_BLUR = 1.5
 CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)
+BLUR_SIDE = 320  # `blur_level` looks at the photo downscaled to this
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
@@ -611,6 +612,32 @@ def edge_gray(gray: np.ndarray) -> np.ndarray:
     if float(np.percentile(gray, 99)) >= DIM_P99:
         return gray
     return stretch_photo(gray, DIM_BLUR)
+
+
+def blur_level(image: Image.Image, side: int = BLUR_SIDE) -> float:
+    """How blurred a photo is, from 0 (sharp) to 1: the no-reference measure of Crete et al.
+    (2007) on its grey downscaled to ``side`` px. Blurring the photo again (a 9 px box, along
+    rows, then along columns) removes much of a sharp photo's variation between neighbouring
+    pixels and little of a blurred one's; the measure is the share of variation that stays,
+    the larger of the two directions (a motion streak blurs mostly along one)."""
+    import cv2
+
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    scale = min(1.0, side / max(rgb.size))
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    small = rgb.resize(size, Image.Resampling.BILINEAR)
+    gray = cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    levels = []
+    for axis, kernel in ((0, np.ones((9, 1), np.float32)), (1, np.ones((1, 9), np.float32))):
+        if gray.shape[axis] < 2:
+            continue
+        again = cv2.filter2D(gray, -1, kernel / 9.0, borderType=cv2.BORDER_REPLICATE)
+        d_photo = np.abs(np.diff(gray, axis=axis))
+        d_again = np.abs(np.diff(again, axis=axis))
+        total = float(d_photo.sum())
+        if total > 0:
+            levels.append((total - float(np.maximum(0.0, d_photo - d_again).sum())) / total)
+    return max(levels, default=0.0)  # a flat photo: nothing to tell blur by
 
 
 def find_paintings(

@@ -1,7 +1,9 @@
 """Photo queries: find the painting(s) in a photograph of them, then verify.
 
 1. Hypotheses: the whole photo, plus each painting ``detectors.paintings`` finds in it,
-   rectified to a frontal view.
+   rectified to a frontal view. A blurred photo (``BLURRED``) is localised a second time,
+   coarser (``BLURRED_SIDE``), where a shaking hand's streak is short enough for the
+   frame's outline to close again.
 2. Each hypothesis is embedded once and searched with the *instance part* of the catalog's
    vector (for the default efficientnet-lite2 "gem+mid" vector: the GeM part, its first
    1,280 dims; the stride-16 mean part carries palette and brushwork, which a colour cast
@@ -104,6 +106,12 @@ REUSE_TOL = 0.04
 # localise a second time at this side (0: not): motion blur shorter in pixels closes the
 # outlines a shaken photo's frame loses at full size (docs/photos.md)
 LOCALISE_ALSO = 0
+# ... and a photo at least this blurred (`paintings.blur_level`: a shaken or defocused one)
+# is localised a second time at BLURRED_SIDE px (0: not), without the cost and the stray
+# regions of doing so for every photo. Gate and side chosen on the tune half of the
+# localisation of seeded photos (docs/photos.md, "Blurred photos localised coarser too")
+BLURRED = 0.33
+BLURRED_SIDE = 256
 # how candidates that nothing verifies are ordered: "instance" by the instance part of the
 # vector (best hypothesis), "fused" by whichever is the more exceptional (z-score over the
 # catalog) of that and the whole photo's full vector, the one plain search ranks by; "full"
@@ -395,19 +403,33 @@ def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | N
     return _nearest_quad(quad, known.quads * np.array(size, np.float32))
 
 
+def _second_side(work: Image.Image) -> int:
+    """The side to localise the photo at a second time: ``LOCALISE_ALSO``, else
+    ``BLURRED_SIDE`` for a blurred photo, else 0 (not); 0 as well for a photo not at least
+    1.5x that side (the first localisation saw it about as coarse)."""
+    from artsim.detectors.paintings import blur_level
+
+    if LOCALISE_ALSO:
+        return LOCALISE_ALSO if max(work.size) >= 1.5 * LOCALISE_ALSO else 0
+    if BLURRED_SIDE and max(work.size) >= 1.5 * BLURRED_SIDE and blur_level(work) >= BLURRED:
+        return BLURRED_SIDE
+    return 0
+
+
 def _localise(work: Image.Image) -> list[Any]:
-    """The paintings found in the photo (`find_paintings`), plus, with ``LOCALISE_ALSO``,
-    those found at that side not within ``REUSE_TOL`` of one found already (a painting
-    whose outline drifts more comes twice); [] when localisation fails."""
+    """The paintings found in the photo (`find_paintings`), plus, where `_second_side`
+    asks for it, those found at that side not within ``REUSE_TOL`` of one found already (a
+    painting whose outline drifts more comes twice); [] when localisation fails."""
     from artsim.detectors.paintings import find_paintings
 
     try:
         regions = find_paintings(work, max_paintings=3)
+        second = _second_side(work)
     except Exception:  # a failed localisation must never fail the query
         return []
-    if LOCALISE_ALSO and max(work.size) >= 1.5 * LOCALISE_ALSO:
+    if second:
         try:
-            more = find_paintings(work, max_paintings=3, work_side=LOCALISE_ALSO)
+            more = find_paintings(work, max_paintings=3, work_side=second)
         except Exception:
             more = []
         for r in more:
