@@ -73,6 +73,7 @@ PHOTO_PARAMS = (
     "localise_also",
     "blurred_side",
     "blurred",
+    "blurred_region_side",
     "min_spread",
 )
 
@@ -110,6 +111,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
         default=photo.BLURRED_SIDE,
         help="also localise a blurred photo (--blurred) downscaled to this side (0: not, as "
         "before session 30)",
+    )
+    ap.add_argument(
+        "--blurred-region-side",
+        type=int,
+        default=photo.BLURRED_REGION_SIDE,
+        help="a blurred photo's found paintings' keypoints at this side (0: --region-side)",
     )
     ap.add_argument(
         "--blurred",
@@ -213,6 +220,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.REUSE_EMBEDDINGS = args.reuse_embeddings == "on"
     photo.LOCALISE_ALSO = args.localise_also
     photo.BLURRED_SIDE, photo.BLURRED = args.blurred_side, args.blurred
+    photo.BLURRED_REGION_SIDE = args.blurred_region_side
     verify.MIN_SPREAD = args.min_spread
     photo.UNVERIFIED = args.unverified
 

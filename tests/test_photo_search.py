@@ -714,6 +714,31 @@ def test_only_a_blurred_photo_is_localised_again_coarser(monkeypatch) -> None:
     assert len(photo._localise(_streak(sharp, 31))) == 1 and sides == [paintings.WORK_SIDE]
 
 
+def test_a_blurred_photos_paintings_get_their_keypoints_coarser(small_catalog, monkeypatch) -> None:
+    # BLURRED_REGION_SIDE: a blurred photo's found paintings have no fine detail to find
+    # keypoints in at REGION_SIDE; the first pass and the lines retry both use it
+    import artsim.search.photo as photo
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+
+    cat, src = small_catalog
+    two = [load_rgb(f, max_side=1024) for f in sorted(src.glob("*.jpg"))[3:5]]
+    shot = framed_photo(two, np.random.default_rng(3)).image
+    real, sides = photo.query_features, []
+
+    def spy(work, quads, **kw):
+        if quads:
+            sides.append(kw.get("region_side"))
+        return real(work, quads, **kw)
+
+    monkeypatch.setattr(photo, "query_features", spy)
+    for blurred, side in ((True, photo.BLURRED_REGION_SIDE), (False, None)):
+        monkeypatch.setattr(photo, "_is_blurred", lambda work, b=blurred: b)
+        sides.clear()
+        photo.search_photo(cat, shot, k=3, per_painting_features=True)
+        assert sides and set(sides) == {side}, (blurred, sides)
+
+
 def test_shaken_photos_lose_fewer_paintings_to_localisation(monkeypatch) -> None:
     import artsim.search.photo as photo
     from tests.test_paintings import _photos, corner_error

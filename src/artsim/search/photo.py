@@ -112,6 +112,7 @@ LOCALISE_ALSO = 0
 # localisation of seeded photos (docs/photos.md, "Blurred photos localised coarser too")
 BLURRED = 0.33
 BLURRED_SIDE = 256
+BLURRED_REGION_SIDE = 224  # its found paintings' keypoints at this side (0: REGION_SIDE)
 # how candidates that nothing verifies are ordered: "instance" by the instance part of the
 # vector (best hypothesis), "fused" by whichever is the more exceptional (z-score over the
 # catalog) of that and the whole photo's full vector, the one plain search ranks by; "full"
@@ -403,28 +404,34 @@ def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | N
     return _nearest_quad(quad, known.quads * np.array(size, np.float32))
 
 
-def _second_side(work: Image.Image) -> int:
-    """The side to localise the photo at a second time: ``LOCALISE_ALSO``, else
-    ``BLURRED_SIDE`` for a blurred photo, else 0 (not); 0 as well for a photo not at least
-    1.5x that side (the first localisation saw it about as coarse)."""
+def _is_blurred(work: Image.Image) -> bool:
+    """Whether the photo is localised again at ``BLURRED_SIDE`` px: blurred (``BLURRED``)
+    and at least 1.5x that side (else the first localisation saw it about as coarse)."""
     from artsim.detectors.paintings import blur_level
 
+    return (
+        bool(BLURRED_SIDE) and max(work.size) >= 1.5 * BLURRED_SIDE and blur_level(work) >= BLURRED
+    )
+
+
+def _second_side(work: Image.Image, blurred: bool) -> int:
+    """The side to localise the photo at a second time: ``LOCALISE_ALSO``, else
+    ``BLURRED_SIDE`` for a ``blurred`` photo, else 0 (not)."""
     if LOCALISE_ALSO:
         return LOCALISE_ALSO if max(work.size) >= 1.5 * LOCALISE_ALSO else 0
-    if BLURRED_SIDE and max(work.size) >= 1.5 * BLURRED_SIDE and blur_level(work) >= BLURRED:
-        return BLURRED_SIDE
-    return 0
+    return BLURRED_SIDE if blurred else 0
 
 
-def _localise(work: Image.Image) -> list[Any]:
+def _localise(work: Image.Image, blurred: bool | None = None) -> list[Any]:
     """The paintings found in the photo (`find_paintings`), plus, where `_second_side`
     asks for it, those found at that side not within ``REUSE_TOL`` of one found already (a
-    painting whose outline drifts more comes twice); [] when localisation fails."""
+    painting whose outline drifts more comes twice); [] when localisation fails.
+    ``blurred``: `_is_blurred`, None to find out here."""
     from artsim.detectors.paintings import find_paintings
 
     try:
         regions = find_paintings(work, max_paintings=3)
-        second = _second_side(work)
+        second = _second_side(work, _is_blurred(work) if blurred is None else blurred)
     except Exception:  # a failed localisation must never fail the query
         return []
     if second:
@@ -448,6 +455,7 @@ def _shortlist(
     shortlist: int,
     k: int,
     known: Embedded | None = None,
+    blurred: bool | None = None,
 ) -> tuple[Any, set[int], np.ndarray, np.ndarray, np.ndarray, Embedded]:
     """Localise (adding each painting found in the photo, ``hyps[0][0]``, to ``hyps``),
     embed every hypothesis (but those ``known`` has, with the same mask and exclusion) and
@@ -456,7 +464,7 @@ def _shortlist(
     exclude allow, and the hypotheses embedded."""
     work = hyps[0][0]
     if localise:
-        hyps += [(r.image, r.quad) for r in _localise(work)]
+        hyps += [(r.image, r.quad) for r in _localise(work, blurred)]
 
     data, _ = catalog.vector_index("global")
     # rows -> items; masked and excluded paintings never come back
@@ -666,6 +674,12 @@ def search_photo(
     hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
         (work, _whole_quad(work.size))
     ]
+    try:
+        blurred = localise and _is_blurred(work)
+    except Exception:  # a failed blur measure must never fail the query
+        blurred = False
+    # a blurred photo's paintings have no fine detail for keypoints at REGION_SIDE
+    region_side = BLURRED_REGION_SIDE if blurred and BLURRED_REGION_SIDE else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the photo's keypoints are found beside localisation and embedding (OpenCV and
         # torch release the GIL); per-painting keypoints need the found paintings first.
@@ -676,7 +690,7 @@ def search_photo(
             work.load()  # a lazily decoded image must not be loaded by two threads at once
             early = pool.submit(query_features, work, [])
         data, short, best_s, best_h, ok, embedded = _shortlist(
-            catalog, hyps, localise, mask, exclude, shortlist, k, known
+            catalog, hyps, localise, mask, exclude, shortlist, k, known, blurred
         )
         qf = None
         found: list[tuple[tuple[float, float], ...]] = []
@@ -689,7 +703,7 @@ def search_photo(
             found = [h[1] for h in hyps[1:]] if regions else []
             whole = early.result() if early is not None else None
             squared = [h[1] for h in hyps[1:]] if SQUARE_VIEWS else []
-            qf = query_features(work, found, whole=whole, squared=squared)
+            qf = query_features(work, found, whole=whole, squared=squared, region_side=region_side)
     voted: list[int] = []
     if qf is not None and votes > 0:
         # with each found painting's own keypoints (several paintings shown), its own votes too
@@ -723,7 +737,13 @@ def search_photo(
                 rows2 = sorted(set(rows) | _own_top(sims), key=lambda r: -s2[r])
                 # each new region's own keypoints (see query_features), then every row again
                 new = [h[1] for h in extra]
-                qf2 = query_features(work, new, whole=qf, squared=new if SQUARE_VIEWS else [])
+                qf2 = query_features(
+                    work,
+                    new,
+                    whole=qf,
+                    squared=new if SQUARE_VIEWS else [],
+                    region_side=region_side,
+                )
                 checks2 = _verify_rows(catalog, data, rows2, qf2, work.size, ransac_px)
             except Exception as e:  # the first pass's answer stands
                 logging.getLogger(__name__).warning("searching line regions failed (%s)", e)
