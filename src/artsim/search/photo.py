@@ -404,21 +404,25 @@ def _reused(quad: np.ndarray, known: Embedded, size: tuple[int, int]) -> int | N
     return _nearest_quad(quad, known.quads * np.array(size, np.float32))
 
 
+def _coarser_at(work: Image.Image, side: int) -> bool:
+    """Whether localising the photo again at ``side`` px sees it coarser: a photo under 1.5x
+    that side was seen about as coarse the first time."""
+    return bool(side) and max(work.size) >= 1.5 * side
+
+
 def _is_blurred(work: Image.Image) -> bool:
     """Whether the photo is localised again at ``BLURRED_SIDE`` px: blurred (``BLURRED``)
-    and at least 1.5x that side (else the first localisation saw it about as coarse)."""
+    and `_coarser_at` that side."""
     from artsim.detectors.paintings import blur_level
 
-    return (
-        bool(BLURRED_SIDE) and max(work.size) >= 1.5 * BLURRED_SIDE and blur_level(work) >= BLURRED
-    )
+    return _coarser_at(work, BLURRED_SIDE) and blur_level(work) >= BLURRED
 
 
 def _second_side(work: Image.Image, blurred: bool) -> int:
     """The side to localise the photo at a second time: ``LOCALISE_ALSO``, else
     ``BLURRED_SIDE`` for a ``blurred`` photo, else 0 (not)."""
     if LOCALISE_ALSO:
-        return LOCALISE_ALSO if max(work.size) >= 1.5 * LOCALISE_ALSO else 0
+        return LOCALISE_ALSO if _coarser_at(work, LOCALISE_ALSO) else 0
     return BLURRED_SIDE if blurred else 0
 
 
@@ -674,12 +678,6 @@ def search_photo(
     hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
         (work, _whole_quad(work.size))
     ]
-    try:
-        blurred = localise and _is_blurred(work)
-    except Exception:  # a failed blur measure must never fail the query
-        blurred = False
-    # a blurred photo's paintings have no fine detail for keypoints at REGION_SIDE
-    region_side = BLURRED_REGION_SIDE if blurred and BLURRED_REGION_SIDE else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the photo's keypoints are found beside localisation and embedding (OpenCV and
         # torch release the GIL); per-painting keypoints need the found paintings first.
@@ -689,6 +687,13 @@ def search_photo(
         if verify and OVERLAP:
             work.load()  # a lazily decoded image must not be loaded by two threads at once
             early = pool.submit(query_features, work, [])
+        # measured beside the photo's keypoints, not before them
+        try:
+            blurred = localise and _is_blurred(work)
+        except Exception:  # a failed blur measure must never fail the query
+            blurred = False
+        # a blurred photo's paintings have no fine detail for keypoints at REGION_SIDE
+        region_side = BLURRED_REGION_SIDE if blurred and BLURRED_REGION_SIDE else None
         data, short, best_s, best_h, ok, embedded = _shortlist(
             catalog, hyps, localise, mask, exclude, shortlist, k, known, blurred
         )
