@@ -74,6 +74,8 @@ PHOTO_PARAMS = (
     "blurred_side",
     "blurred",
     "blurred_region_side",
+    "max_paintings",
+    "min_area",
     "min_spread",
 )
 
@@ -111,6 +113,19 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
         default=photo.BLURRED_SIDE,
         help="also localise a blurred photo (--blurred) downscaled to this side (0: not, as "
         "before session 30)",
+    )
+    ap.add_argument(
+        "--max-paintings",
+        type=int,
+        default=photo.MAX_PAINTINGS,
+        help="localisation: at most this many paintings in a photo (3 before session 31)",
+    )
+    ap.add_argument(
+        "--min-area",
+        type=float,
+        default=photo.MIN_AREA,
+        help="localisation: the least share of the photo a painting covers (0.04 before "
+        "session 31)",
     )
     ap.add_argument(
         "--blurred-region-side",
@@ -221,6 +236,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.LOCALISE_ALSO = args.localise_also
     photo.BLURRED_SIDE, photo.BLURRED = args.blurred_side, args.blurred
     photo.BLURRED_REGION_SIDE = args.blurred_region_side
+    photo.MAX_PAINTINGS, photo.MIN_AREA = args.max_paintings, args.min_area
     verify.MIN_SPREAD = args.min_spread
     photo.UNVERIFIED = args.unverified
 
@@ -601,7 +617,9 @@ def main() -> None:
             ign = set(ignore.get(qpath, set())) | {qpath}
             located = None
             if qpath in photos.get(name, {}):  # where the photo's paintings really are
-                regions = find_paintings(image, max_paintings=3)
+                regions = find_paintings(
+                    image, max_paintings=photo.MAX_PAINTINGS, min_area=photo.MIN_AREA
+                )
                 truth = photos[name][qpath].quads
                 hits_wrong = localisation_hits([r.quad for r in regions], truth, image.size)
                 located = [*hits_wrong, len(truth)]

@@ -68,6 +68,11 @@ SHORTLIST = 30
 PER_PAINTING_MODES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
 PER_HYPOTHESIS = 10  # plus each hypothesis' own top 10
 MULTI_PAINTING = 2  # per_painting_features=None: on when the photo shows this many paintings
+# localisation: at most this many paintings, each at least MIN_AREA of the photo. A photo of
+# a wall shows small paintings beside large ones; 3 and 0.04 until session 31 lost them
+# (docs/photos.md, "Walls of paintings")
+MAX_PAINTINGS = 4
+MIN_AREA = 0.02
 OVERLAP = True  # find the photo's keypoints in a thread beside localisation and embedding
 # the photo's keypoints on contrast-stretched grey levels (a dim photo keeps them; the
 # catalog's stay unstretched: descriptors are normalised, only detection needs it)
@@ -434,13 +439,15 @@ def _localise(work: Image.Image, blurred: bool | None = None) -> list[Any]:
     from artsim.detectors.paintings import find_paintings
 
     try:
-        regions = find_paintings(work, max_paintings=3)
+        regions = find_paintings(work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA)
         second = _second_side(work, _is_blurred(work) if blurred is None else blurred)
     except Exception:  # a failed localisation must never fail the query
         return []
     if second:
         try:
-            more = find_paintings(work, max_paintings=3, work_side=second)
+            more = find_paintings(
+                work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA, work_side=second
+            )
         except Exception:
             more = []
         for r in more:
@@ -622,7 +629,7 @@ def _line_regions(
     from artsim.detectors.paintings import find_paintings, same_quad
 
     try:
-        regions = find_paintings(work, max_paintings=3, lines=True)
+        regions = find_paintings(work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA, lines=True)
     except Exception:  # a failed localisation must never fail the query
         return []
     known = np.array([h[1] for h in hyps[1:]], np.float32).reshape(-1, 4, 2)
