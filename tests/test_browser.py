@@ -252,6 +252,8 @@ def test_a_photo_of_a_detail_outlines_it_on_its_painting(page, nga_catalog, tmp_
         assert page.inner_text(first + " .detail-tag") == "photo shows a part"
         assert len(page.query_selector_all("#view-grid .detail-tag")) == 1  # verified only
         assert page.eval_on_selector("#query-outline", "c => c.dataset.quads") == "1"
+        # the outline is numbered with its place in the results
+        assert page.eval_on_selector("#query-outline", "c => c.dataset.places") == "1"
         page.wait_for_timeout(300)
         page.screenshot(path=str(ARTIFACTS / "upload-detail.png"))
         # the painting's details show where the photo was taken in it, larger
@@ -262,6 +264,42 @@ def test_a_photo_of_a_detail_outlines_it_on_its_painting(page, nga_catalog, tmp_
         )
         page.screenshot(path=str(ARTIFACTS / "upload-detail-details.png"))
         assert not page.errors, page.errors
+
+
+def test_a_photo_of_a_wall_outlines_and_numbers_each_painting(page, nga_catalog, tmp_path):
+    """Three paintings hung side by side: each verified one outlined on the photo, in its own
+    colour, numbered with its place in the results."""
+    import numpy as np
+
+    from artsim.catalog import Catalog
+    from artsim.evaluation.distort import framed_photo
+    from artsim.images import load_rgb
+    from artsim.server.app import create_app
+
+    cat = Catalog.open(nga_catalog)
+    hung = [i for i in cat.ids if max(load_rgb(cat.image_of(i)).size) >= 1000][:3]
+    shot = framed_photo(
+        [load_rgb(cat.image_of(i), max_side=1024) for i in hung],
+        np.random.default_rng(2),
+        cover=(0.6, 0.8),
+        max_perspective=0.05,
+    )
+    path = tmp_path / "wall.jpg"
+    shot.image.save(path, quality=90)
+    with ServerThread(create_app(nga_catalog)) as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.set_input_files("#file", str(path))
+        _wait_results(page, 0)
+        cards = _cards(page)
+        assert set(cards[:3]) == set(hung)
+        page.wait_for_function(
+            "() => document.querySelector('#query-outline').dataset.quads === '3'",
+            timeout=10_000,
+        )
+        assert page.eval_on_selector("#query-outline", "c => c.dataset.places") == "1,2,3"
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "upload-wall.png"))
 
 
 def test_faces_poses_and_a_5000_painting_map(page, tmp_path):

@@ -251,11 +251,23 @@
   }
 
   // --- photo queries (issue 13): outline the paintings found in the uploaded photo ---
-  // quads come in the photo's own pixels; verified matches (inliers > 0) are drawn solid.
+  // quads come in the photo's own pixels; verified matches (inliers > 0) are drawn solid,
+  // each numbered by its place in the results: a photo of a wall shows up to 4 paintings.
+  // Another copy of a painting verified in the same place adds no second outline.
+  const OUTLINE_COLOURS = ["#ffd400", "#4fc3f7", "#ff7aa2", "#9ccc65"];
+  function samePlace(a, b) {
+    const span = Math.max(...a.map((p) => Math.max(Math.abs(p[0] - a[0][0]), Math.abs(p[1] - a[0][1]))), 1);
+    return a.every((p, i) => Math.hypot(p[0] - b[i][0], p[1] - b[i][1]) < 0.05 * span);
+  }
   function drawQueryOutline(results) {
     const img = $("#query-img"), canvas = $("#query-outline");
     if (!canvas) return;
-    const quads = results.filter((r) => r.quad && r.inliers > 0).slice(0, 2).map((r) => r.quad);
+    const quads = [];  // [quad, place in the results (1-based)]
+    results.forEach((r, i) => {
+      if (!r.quad || !(r.inliers > 0) || quads.length >= OUTLINE_COLOURS.length) return;
+      if (quads.some(([q]) => samePlace(q, r.quad))) return;
+      quads.push([r.quad, i + 1]);
+    });
     const draw = () => {
       const w = img.clientWidth, h = img.clientHeight, dpr = window.devicePixelRatio || 1;
       canvas.width = Math.round(w * dpr);
@@ -268,14 +280,24 @@
       ctx.clearRect(0, 0, canvas.width, canvas.height);
       const sx = (w * dpr) / (img.naturalWidth || 1), sy = (h * dpr) / (img.naturalHeight || 1);
       ctx.lineWidth = 2 * dpr;
-      quads.forEach((q, i) => {
-        ctx.strokeStyle = i === 0 ? "#ffd400" : "#4fc3f7";
+      ctx.font = `bold ${Math.round(13 * dpr)}px sans-serif`;
+      ctx.textBaseline = "top";
+      quads.forEach(([q, place], i) => {
+        ctx.strokeStyle = OUTLINE_COLOURS[i];
         ctx.beginPath();
         q.forEach(([x, y], j) => (j ? ctx.lineTo(x * sx, y * sy) : ctx.moveTo(x * sx, y * sy)));
         ctx.closePath();
         ctx.stroke();
+        // its place in the results, on a dark tag at the top-left corner
+        const [x0, y0] = [q[0][0] * sx, q[0][1] * sy], label = String(place);
+        const tw = ctx.measureText(label).width + 8 * dpr, th = 17 * dpr;
+        ctx.fillStyle = "rgba(0, 0, 0, 0.7)";
+        ctx.fillRect(x0, y0, tw, th);
+        ctx.fillStyle = OUTLINE_COLOURS[i];
+        ctx.fillText(label, x0 + 4 * dpr, y0 + 2 * dpr);
       });
       canvas.dataset.quads = String(quads.length);
+      canvas.dataset.places = quads.map(([, place]) => place).join(",");
     };
     if (img.complete && img.naturalWidth) draw();
     else img.onload = draw;
