@@ -692,6 +692,32 @@ def test_a_hypothesis_found_again_takes_its_known_embedding() -> None:
     )
 
 
+def test_localisation_reads_its_budget_at_call_time(monkeypatch) -> None:
+    # MAX_PAINTINGS and MIN_AREA (eval_photos.py --max-paintings/--min-area) reach every
+    # localisation of a photo search, the lines retry's included
+    import artsim.detectors.paintings as paintings
+    import artsim.search.photo as photo
+
+    asked = []
+
+    def found(image, *, max_paintings, min_area, **kw):
+        asked.append((max_paintings, min_area, kw.get("lines", False)))
+        return []
+
+    monkeypatch.setattr(paintings, "find_paintings", found)
+    work = Image.new("RGB", (1000, 800))
+    photo._localise(work, blurred=False)
+    photo._line_regions(work, [(work, _box(0, 0, 1000, 800))])
+    budget = (photo.MAX_PAINTINGS, photo.MIN_AREA)
+    assert asked == [(*budget, False), (*budget, True)]
+    assert (photo.MAX_PAINTINGS, photo.MIN_AREA) == (4, 0.02)  # session 31's choice
+    monkeypatch.setattr(photo, "MAX_PAINTINGS", 3)
+    monkeypatch.setattr(photo, "MIN_AREA", 0.04)
+    asked.clear()
+    photo._localise(work, blurred=False)
+    assert asked == [(3, 0.04, False)]
+
+
 def test_localising_again_at_a_smaller_side_adds_only_new_paintings(monkeypatch) -> None:
     # LOCALISE_ALSO (off by default, eval_photos.py --localise-also): a shaken photo's
     # outlines close at 320 px where they do not at full size
