@@ -144,6 +144,14 @@ def _wait_results(pg, seq_before: int, timeout: float = 60_000) -> int:
     return int(pg.eval_on_selector("#view-grid", "e => e.dataset.searchSeq"))
 
 
+def _upload_photo(pg, url: str, path: Path) -> None:
+    """A fresh page, the photo uploaded, its first results shown."""
+    pg.goto(url + "/")
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.set_input_files("#file", str(path))
+    _wait_results(pg, 0)
+
+
 def test_upload_more_like_this_and_map(page, nga_catalog, data_dir):
     from artsim.catalog import Catalog
     from artsim.server.app import create_app
@@ -238,10 +246,7 @@ def test_a_photo_of_a_detail_outlines_it_on_its_painting(page, nga_catalog, tmp_
     path = tmp_path / "detail.jpg"
     shot.image.save(path, quality=90)
     with ServerThread(create_app(nga_catalog)) as server:
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-ready='1']")
-        page.set_input_files("#file", str(path))
-        _wait_results(page, 0)
+        _upload_photo(page, server.url, path)
         assert _cards(page)[0] == target
         first = f"#view-grid .card[data-id='{target}']"
         page.wait_for_function(
@@ -287,10 +292,7 @@ def test_a_photo_of_a_wall_outlines_and_numbers_each_painting(page, nga_catalog,
     path = tmp_path / "wall.jpg"
     shot.image.save(path, quality=90)
     with ServerThread(create_app(nga_catalog)) as server:
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-ready='1']")
-        page.set_input_files("#file", str(path))
-        _wait_results(page, 0)
+        _upload_photo(page, server.url, path)
         cards = _cards(page)
         assert set(cards[:3]) == set(hung)
         page.wait_for_function(
