@@ -91,7 +91,8 @@ def main() -> None:
         for p in shown:
             renderings = ignore.get(p.query_path, set()) | {p.query_path}
             drop |= {path_to_id[x] for x in renderings if x in path_to_id}
-        ids = [h.id for h in hits if h.id not in drop - targets][:10]
+        drop -= targets
+        ids = [h.id for h in hits if h.id not in drop][:10]
         ranks.append(
             [
                 ids.index(t) + 1 if t in ids else 99

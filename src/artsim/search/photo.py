@@ -431,23 +431,27 @@ def _second_side(work: Image.Image, blurred: bool) -> int:
     return BLURRED_SIDE if blurred else 0
 
 
+def _find_paintings(work: Image.Image, **options: Any) -> list[Any]:
+    """`find_paintings` within the localisation budget, ``MAX_PAINTINGS`` and ``MIN_AREA``
+    (read at call time: the benchmarks set them)."""
+    from artsim.detectors.paintings import find_paintings
+
+    return find_paintings(work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA, **options)
+
+
 def _localise(work: Image.Image, blurred: bool | None = None) -> list[Any]:
-    """The paintings found in the photo (`find_paintings`), plus, where `_second_side`
+    """The paintings found in the photo (`_find_paintings`), plus, where `_second_side`
     asks for it, those found at that side not within ``REUSE_TOL`` of one found already (a
     painting whose outline drifts more comes twice); [] when localisation fails.
     ``blurred``: `_is_blurred`, None to find out here."""
-    from artsim.detectors.paintings import find_paintings
-
     try:
-        regions = find_paintings(work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA)
+        regions = _find_paintings(work)
         second = _second_side(work, _is_blurred(work) if blurred is None else blurred)
     except Exception:  # a failed localisation must never fail the query
         return []
     if second:
         try:
-            more = find_paintings(
-                work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA, work_side=second
-            )
+            more = _find_paintings(work, work_side=second)
         except Exception:
             more = []
         for r in more:
@@ -626,10 +630,10 @@ def _line_regions(
 ) -> list[tuple[Image.Image, tuple[tuple[float, float], ...]]]:
     """Paintings found in the photo with line quadrilaterals too, less those already among
     the hypotheses."""
-    from artsim.detectors.paintings import find_paintings, same_quad
+    from artsim.detectors.paintings import same_quad
 
     try:
-        regions = find_paintings(work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA, lines=True)
+        regions = _find_paintings(work, lines=True)
     except Exception:  # a failed localisation must never fail the query
         return []
     known = np.array([h[1] for h in hyps[1:]], np.float32).reshape(-1, 4, 2)
