@@ -185,6 +185,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "search the regions they add (off: as before session 14)",
         ),
         (
+            "--cut-quads",
+            paintings.CUT_QUADS,
+            "with line quadrilaterals, also outlines the photo's edge closes: a painting the "
+            "photo cuts off on one side (off: as before session 32)",
+        ),
+        (
             "--pages",
             paintings.PAGES,
             "look for a picture on each found region with nothing inside it, as on a screen "
@@ -227,6 +233,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     paintings.LINES = args.lines == "on"
     photo.LINES_RETRY = args.lines_retry == "on"
     paintings.PAGES = args.pages == "on"
+    paintings.CUT_QUADS = args.cut_quads == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
     photo.PER_PAINTING_VOTES = args.per_painting_votes

@@ -385,3 +385,55 @@ def test_shaken_photos_read_as_more_blurred_than_framed_ones() -> None:
     shaken = [blur_level(p.image) for p in _photos("shaken", 8)]
     # measured: medians 0.28 and 0.45 on these generated paintings
     assert np.median(shaken) > np.median(framed) + 0.08, (framed, shaken)
+
+
+def _cut(photo, side: int, share: float) -> tuple[Image.Image, tuple]:
+    """The photo cropped so that its edge cuts ``share`` of the painting off on ``side``
+    (0 top, 1 right, 2 bottom, 3 left); the painting's corners moved with the crop."""
+    q = np.asarray(photo.quads[0], np.float64)
+    x0, y0 = q.min(0)
+    x1, y1 = q.max(0)
+    w, h = x1 - x0, y1 - y0
+    box = [0.0, 0.0, float(photo.image.width), float(photo.image.height)]
+    box[side] = (y0 + share * h, x1 - share * w, y1 - share * h, x0 + share * w)[side]
+    box = [round(v) for v in box]
+    return photo.image.crop(tuple(box)), tuple(map(tuple, q - [box[0], box[1]]))
+
+
+def test_a_painting_the_photo_cuts_off_is_found_with_the_photos_edge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # three edges of the frame and the photo's edge: no contour closes, and the line
+    # quadrilaterals need four lines; the border drawn into the edge maps closes it
+    import artsim.detectors.paintings as paintings
+    from artsim.evaluation.metrics import localisation_hits
+
+    found = {}
+    for cut in (False, True):
+        monkeypatch.setattr(paintings, "CUT_QUADS", cut)
+        hits = 0
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
+            im, quad = _cut(photo, seed % 4, 0.2 + 0.03 * seed)
+            regions = find_paintings(im, lines=True)
+            hits += localisation_hits([r.quad for r in regions], [quad], im.size)[0]
+        found[cut] = hits
+    assert found[True] >= found[False] + 4, found
+
+
+def test_the_photos_own_corners_and_a_floor_line_make_no_cut_painting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a wall above a floor, a shaded corner of the room: the floor line, the corner and the
+    # photo's edges bound regions with two or three sides on the border, which are the
+    # photo, not a painting cut off by it
+    import artsim.detectors.paintings as paintings
+
+    rng = np.random.default_rng(3)
+    a = np.clip(rng.normal(150, 4, (480, 640, 3)), 0, 255)
+    a[330:] *= 0.45  # a darker floor
+    a[:, 520:] *= 0.7  # and a shaded corner of the room
+    im = Image.fromarray(a.astype(np.uint8))
+    monkeypatch.setattr(paintings, "CUT_QUADS", True)
+    assert find_paintings(im, lines=True) == []

@@ -49,6 +49,11 @@ PAGE_SIDE = 256  # `page_picture` looks at the region's view downscaled to this
 DIM_P99 = 150
 DIM_BLUR = 1.5
 CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)
+# with lines, also outlines the photo's edge closes: a painting the photo cuts off on one
+# side (a visitor close to a large canvas) has three edges of its frame and the photo's
+# edge; they are searched with the line quadrilaterals, only when a first answer is not
+# verified (docs/photos.md, "Paintings the photo cuts")
+CUT_QUADS = True
 BLUR_SIDE = 320  # `blur_level` looks at the photo downscaled to this
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -393,6 +398,7 @@ def candidate_quads(
     gy = cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=3)
     mag_thr = max(20.0, float(np.percentile(np.hypot(gx, gy), 75)) * 0.5)
     line_edges: np.ndarray | None = None
+    closed_maps: list[np.ndarray] = []
     thresholds = ((0.33, 0.66), (0.66, 1.33), (0.15, 0.4))
     for lo_f, hi_f in thresholds:
         lo, hi = max(5.0, lo_f * med), max(15.0, hi_f * med)
@@ -402,6 +408,7 @@ def candidate_quads(
         edges = cv2.morphologyEx(
             edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         )
+        closed_maps.append(edges)
         contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         for c in contours:
             if cv2.contourArea(cv2.convexHull(c)) < min_area:
@@ -432,6 +439,8 @@ def candidate_quads(
             # closed contour to be believed (a wall's texture has lines too)
             if support >= LINE_SUPPORT:
                 found.append((q, support))
+    if lines and needed and CUT_QUADS:
+        found += cut_quads(closed_maps, min_area, gx, gy, mag_thr)
     # merge near-duplicates (same quad from several thresholds or both sides of an edge)
     found.sort(key=lambda qs: -qs[1])
     kept: list[tuple[np.ndarray, float]] = []
@@ -439,6 +448,52 @@ def candidate_quads(
         if not same_quad(q, np.array([k for k, _ in kept]).reshape(-1, 4, 2)).any():
             kept.append((q, s))
     return kept
+
+
+def _on_edge(q: np.ndarray, shape: tuple[int, ...], tol: float) -> np.ndarray:
+    """Per side of a quad: whether both its corners lie within ``tol`` px of the same edge
+    of an image of ``shape`` (h, w)."""
+    h, w = shape[:2]
+    near = np.stack(
+        [q[:, 1] <= tol, q[:, 0] >= w - 1 - tol, q[:, 1] >= h - 1 - tol, q[:, 0] <= tol], 1
+    )  # (corner, edge): top, right, bottom, left
+    return (near & np.roll(near, -1, axis=0)).any(1)
+
+
+def cut_quads(
+    edge_maps: list[np.ndarray],
+    min_area: float,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    mag_thr: float,
+) -> list[tuple[np.ndarray, float]]:
+    """Quadrilaterals with one side on the photo's edge: contours of the (closed) edge maps
+    with the image's border drawn in, so that a frame the photo cuts off closes along it.
+    The side on the border has no edge to support it; the other three need
+    ``LINE_SUPPORT`` (a chord across a painting or a wall's texture rarely gives three
+    straight, well-supported sides). Quads with more than one side on the border are the
+    photo's own corners, a wall or a floor: left out."""
+    import cv2
+
+    out: list[tuple[np.ndarray, float]] = []
+    for edges in edge_maps:
+        framed = edges.copy()
+        framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = 255
+        contours, _ = cv2.findContours(framed, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            if cv2.contourArea(cv2.convexHull(c)) < min_area:
+                continue
+            q = _quad_from_contour(c)
+            if q is None or _poly_area(q) < min_area or not _angles_ok(q):
+                continue
+            on = _on_edge(q, edges.shape, tol=3.0)
+            if on.sum() != 1:
+                continue
+            sides = _side_support(gx, gy, mag_thr, q)[~on]
+            support = _support(sides)
+            if support >= LINE_SUPPORT:
+                out.append((q, support))
+    return out
 
 
 def _nest_tol(area: float) -> float:
