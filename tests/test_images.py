@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from artsim.errors import ImageLoadError
-from artsim.images import allow_pixels, open_image
+from artsim.images import allow_pixels, fit_side, open_image
 from tests.images_factory import gradient, write_awkward_set
 
 
@@ -364,3 +364,20 @@ def test_a_broken_pillow_heif_leaves_the_other_formats_readable(tmp_path, monkey
         assert open_image(path).image.size == (40, 30)
     finally:
         images.register_heif.cache_clear()
+
+
+def test_fit_side_leaves_an_image_that_fits_as_it_is() -> None:
+    im = gradient(300, 200)
+    out, scale = fit_side(im, 300)
+    assert out is im and scale == 1.0
+
+
+def test_fit_side_scales_the_long_side_down_with_the_callers_filter() -> None:
+    im = gradient(1000, 300)
+    out, scale = fit_side(im, 320, Image.Resampling.LANCZOS)
+    assert out.size == (320, 96) and scale == pytest.approx(0.32)
+    want = im.resize((320, 96), Image.Resampling.LANCZOS)
+    assert np.array_equal(np.asarray(out), np.asarray(want))
+    # a thin strip keeps at least one pixel across
+    strip, _ = fit_side(gradient(5000, 3), 100)
+    assert strip.size == (100, 1)

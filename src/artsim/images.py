@@ -121,6 +121,23 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def fit_side(
+    image: Image.Image,
+    max_side: int,
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+    *,
+    reducing_gap: float | None = None,
+) -> tuple[Image.Image, float]:
+    """``image`` downscaled so that its long side is at most ``max_side`` px (each side
+    rounded, at least 1 px), and the factor it was scaled by; ``image`` itself and 1.0 when
+    it fits. The filter is the caller's: each stage chose its own."""
+    scale = min(1.0, max_side / max(image.size))
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, resample, reducing_gap=reducing_gap), scale
+
+
 def _shrink_decoded(im: Image.Image, max_side: int) -> Image.Image:
     """Box-reduce a freshly decoded image in its own mode, before any converted copy is made.
 

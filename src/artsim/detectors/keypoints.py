@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from artsim.images import fit_side
+
 # OpenCV's SIFT doubles the image before its first octave, so a 128 px painting makes a
 # 256 px pyramid. It was 512 px until 2026-12-01 and 256 px until 2026-12-03; each halving
 # cut the aspect's cost 2-3x. At 128 px photos of whole paintings are found as often or
@@ -107,9 +109,8 @@ def extract_local(
     stored as they are."""
     import cv2
 
-    scale = min(1.0, max_side / max(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    small = image.resize(size, Image.Resampling.BILINEAR) if scale < 1 else image
+    small, _ = fit_side(image, max_side, Image.Resampling.BILINEAR)
+    size = small.size
     gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)
     if stretch:
         gray = stretch_photo(gray)

@@ -28,6 +28,7 @@ from PIL import Image
 
 from artsim.detectors.keypoints import stretch_photo
 from artsim.errors import ArtsimError
+from artsim.images import fit_side
 
 MIN_SIDE = 64  # a photo smaller than this has no painting worth finding
 WORK_SIDE = 640  # localisation runs on the photo downscaled to this longest side
@@ -607,8 +608,7 @@ def page_picture(
     photos' pictures were found 0.60 of the time; docs/photos.md)."""
     import cv2
 
-    f = min(1.0, PAGE_SIDE / max(view.size))  # enough for a blob of 6 % of the view
-    small = view.resize((max(1, round(view.width * f)), max(1, round(view.height * f))))
+    small, f = fit_side(view, PAGE_SIDE)  # enough for a blob of 6 % of the view
     a = np.asarray(small.convert("RGB"))
     h, w = a.shape[:2]
     if min(h, w) < 32:
@@ -678,9 +678,7 @@ def blur_level(image: Image.Image, side: int = BLUR_SIDE) -> float:
     import cv2
 
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    scale = min(1.0, side / max(rgb.size))
-    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-    small = rgb.resize(size, Image.Resampling.BILINEAR)
+    small, _ = fit_side(rgb, side, Image.Resampling.BILINEAR)
     gray = cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2GRAY).astype(np.float32)
     levels = []
     for axis, kernel in ((0, np.ones((9, 1), np.float32)), (1, np.ones((1, 9), np.float32))):
@@ -721,8 +719,7 @@ def find_paintings(
     check_size(image)
     pages = PAGES if pages is None else pages
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    scale = min(1.0, work_side / max(rgb.size))
-    small = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
+    small, scale = fit_side(rgb, work_side)
     gray = edge_gray(cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2GRAY))
     total = float(gray.shape[0] * gray.shape[1])
     cands = [

@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from artsim.errors import ArtsimError, ModelUnavailableError
+from artsim.images import fit_side
 from artsim.records import Face, Pose
 from artsim.workers import native_stderr_silenced
 
@@ -508,10 +509,7 @@ def _as_array(image: Image.Image) -> tuple[np.ndarray, float]:
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if rgb.width < 1 or rgb.height < 1:
         raise ArtsimError(f"detect_poses: image has no pixels ({rgb.width}x{rgb.height})")
-    scale = min(1.0, WORK_MAX_SIDE / max(rgb.size))
-    if scale < 1.0:
-        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    rgb, scale = fit_side(rgb, WORK_MAX_SIDE, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)), scale
 
 

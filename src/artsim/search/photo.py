@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from artsim.images import fit_side
 from artsim.records import SearchResult
 
 if TYPE_CHECKING:
@@ -679,11 +680,8 @@ def search_photo(
 
     check_size(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    if max(rgb.size) > QUERY_SIDE:  # huge photos: localise and match at a sane size
-        r = QUERY_SIDE / max(rgb.size)
-        work = rgb.resize((round(rgb.width * r), round(rgb.height * r)), Image.Resampling.BILINEAR)
-    else:
-        work = rgb
+    # huge photos: localise and match at a sane size
+    work, _ = fit_side(rgb, QUERY_SIDE, Image.Resampling.BILINEAR)
     # work pixels -> reported pixels
     s = work.width / (original_size or rgb.size)[0]
     hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
@@ -896,11 +894,8 @@ def _coarse_pass(
     (at least ``least`` inliers), else none (and none when that search fails)."""
     from artsim.search.verify import RANSAC_PX
 
-    r = COARSE_SIDE / max(work.size)
-    small = work.resize(
-        (max(1, round(work.width * r)), max(1, round(work.height * r))),
-        Image.Resampling.LANCZOS,  # an antialiased, sharp downscale
-    )
+    # an antialiased, sharp downscale (the caller checked the photo is larger)
+    small, r = fit_side(work, COARSE_SIDE, Image.Resampling.LANCZOS)
     try:
         found = search_photo(
             catalog,
