@@ -389,13 +389,13 @@ def test_shaken_photos_read_as_more_blurred_than_framed_ones() -> None:
 
 def _cut(photo, side: int, share: float) -> tuple[Image.Image, tuple]:
     """The photo cropped so that its edge cuts ``share`` of the painting off on ``side``
-    (0 top, 1 right, 2 bottom, 3 left); the painting's corners moved with the crop."""
+    (0 left, 1 top, 2 right, 3 bottom); the painting's corners moved with the crop."""
     q = np.asarray(photo.quads[0], np.float64)
     x0, y0 = q.min(0)
     x1, y1 = q.max(0)
     w, h = x1 - x0, y1 - y0
     box = [0.0, 0.0, float(photo.image.width), float(photo.image.height)]
-    box[side] = (y0 + share * h, x1 - share * w, y1 - share * h, x0 + share * w)[side]
+    box[side] = (x0 + share * w, y0 + share * h, x1 - share * w, y1 - share * h)[side]
     box = [round(v) for v in box]
     return photo.image.crop(tuple(box)), tuple(map(tuple, q - [box[0], box[1]]))
 
