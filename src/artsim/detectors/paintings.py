@@ -19,6 +19,7 @@ clockwise from the top left.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -126,6 +127,20 @@ def _quad_from_contour(contour: np.ndarray) -> np.ndarray | None:
         if len(approx) < 4:
             return None
     return None
+
+
+def _contour_quads(edges: np.ndarray, min_area: float) -> Iterator[np.ndarray]:
+    """The quadrilaterals of an edge map's contours: convex hulls approximated by four
+    corners, at least ``min_area`` px, with roughly right angles (`_angles_ok`)."""
+    import cv2
+
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    for c in contours:
+        if cv2.contourArea(cv2.convexHull(c)) < min_area:
+            continue
+        q = _quad_from_contour(c)
+        if q is not None and _poly_area(q) >= min_area and _angles_ok(q):
+            yield q
 
 
 def _side_support(gx: np.ndarray, gy: np.ndarray, mag_thr: float, q: np.ndarray) -> np.ndarray:
@@ -410,13 +425,7 @@ def candidate_quads(
             edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         )
         closed_maps.append(edges)
-        contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        for c in contours:
-            if cv2.contourArea(cv2.convexHull(c)) < min_area:
-                continue
-            q = _quad_from_contour(c)
-            if q is None or _poly_area(q) < min_area or not _angles_ok(q):
-                continue
+        for q in _contour_quads(edges, min_area):
             found.append((q, _support(_side_support(gx, gy, mag_thr, q))))
     # quads from lines, on the lowest thresholds' Canny map as found (Hough bridges its
     # gaps), as a fallback: a photo with a closed outline this well supported keeps the
@@ -474,19 +483,12 @@ def cut_quads(
     ``LINE_SUPPORT`` (a chord across a painting or a wall's texture rarely gives three
     straight, well-supported sides). Quads with more than one side on the border are the
     photo's own corners, a wall or a floor: left out."""
-    import cv2
 
     out: list[tuple[np.ndarray, float]] = []
     for edges in edge_maps:
         framed = edges.copy()
         framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = 255
-        contours, _ = cv2.findContours(framed, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        for c in contours:
-            if cv2.contourArea(cv2.convexHull(c)) < min_area:
-                continue
-            q = _quad_from_contour(c)
-            if q is None or _poly_area(q) < min_area or not _angles_ok(q):
-                continue
+        for q in _contour_quads(framed, min_area):
             on = _on_edge(q, edges.shape, tol=3.0)
             if on.sum() != 1:
                 continue
