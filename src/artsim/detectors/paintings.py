@@ -53,8 +53,8 @@ DIM_BLUR = 1.5
 CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 ms a photo)
 # with lines, also outlines the photo's edge closes: a painting the photo cuts off on one
 # side (a visitor close to a large canvas) has three edges of its frame and the photo's
-# edge; they are searched with the line quadrilaterals, only when a first answer is not
-# verified (docs/photos.md, "Paintings the photo cuts")
+# edge; they are looked for where lines are asked for, the retry of a photo whose first
+# answer is not verified (docs/photos.md, "Paintings the photo cuts off")
 CUT_QUADS = True
 BLUR_SIDE = 320  # `blur_level` looks at the photo downscaled to this
 
