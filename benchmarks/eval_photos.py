@@ -191,6 +191,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "photo cuts off on one side (off: as before session 32)",
         ),
         (
+            "--cut-corners",
+            paintings.CUT_CORNERS,
+            "with --cut-quads, also outlines the photo's corner closes: a painting cut off on "
+            "two adjacent sides (off: as before session 33)",
+        ),
+        (
             "--pages",
             paintings.PAGES,
             "look for a picture on each found region with nothing inside it, as on a screen "
@@ -234,6 +240,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     photo.LINES_RETRY = args.lines_retry == "on"
     paintings.PAGES = args.pages == "on"
     paintings.CUT_QUADS = args.cut_quads == "on"
+    paintings.CUT_CORNERS = args.cut_corners == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
     photo.PER_PAINTING_VOTES = args.per_painting_votes

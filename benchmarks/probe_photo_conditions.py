@@ -65,6 +65,7 @@ MORE_CONDITIONS = (
     "shake3",
     "steep",
     "cutr",
+    "cutc",
 )
 
 
@@ -84,6 +85,13 @@ def harsh(kind: str, im: Image.Image, quad: Quad, rng: np.random.Generator) -> I
         f = 0.3 if kind == "cut" else float(rng.uniform(0.15, 0.45))
         box = [0.0, 0.0, float(im.width), float(im.height)]
         box[side] = (x0 + f * w, y0 + f * h, x1 - f * w, y1 - f * h)[side]
+        return im.crop(tuple(round(v) for v in box))
+    if kind == "cutc":  # a corner of the photo cuts 15-35 % off two adjacent sides
+        sx, sy = int(rng.integers(2)), int(rng.integers(2))
+        fx, fy = rng.uniform(0.15, 0.35, 2)
+        box = [0.0, 0.0, float(im.width), float(im.height)]
+        box[0 if sx == 0 else 2] = x0 + fx * w if sx == 0 else x1 - fx * w
+        box[1 if sy == 0 else 3] = y0 + fy * h if sy == 0 else y1 - fy * h
         return im.crop(tuple(round(v) for v in box))
     if kind == "visitor":  # a dark head and shoulders over the lower third of the painting
         a = np.asarray(im).copy()
@@ -284,6 +292,7 @@ def main() -> None:
                     "coarse_retry": photo.COARSE_RETRY,
                     "coarse_side": photo.COARSE_SIDE,
                     "cut_quads": paintings.CUT_QUADS,
+                    "cut_corners": paintings.CUT_CORNERS,
                     "recall@1": out,
                     "recall@1_by_half": by_half,
                     "localised": localised,

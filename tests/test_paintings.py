@@ -387,15 +387,16 @@ def test_shaken_photos_read_as_more_blurred_than_framed_ones() -> None:
     assert np.median(shaken) > np.median(framed) + 0.08, (framed, shaken)
 
 
-def _cut(photo, side: int, share: float) -> tuple[Image.Image, tuple]:
-    """The photo cropped so that its edge cuts ``share`` of the painting off on ``side``
-    (0 left, 1 top, 2 right, 3 bottom); the painting's corners moved with the crop."""
+def _cut(photo, sides: tuple[int, ...], share: float) -> tuple[Image.Image, tuple]:
+    """The photo cropped so that its edge cuts ``share`` of the painting off on each of
+    ``sides`` (0 left, 1 top, 2 right, 3 bottom); the painting's corners moved with the crop."""
     q = np.asarray(photo.quads[0], np.float64)
     x0, y0 = q.min(0)
     x1, y1 = q.max(0)
     w, h = x1 - x0, y1 - y0
     box = [0.0, 0.0, float(photo.image.width), float(photo.image.height)]
-    box[side] = (x0 + share * w, y0 + share * h, x1 - share * w, y1 - share * h)[side]
+    for side in sides:
+        box[side] = (x0 + share * w, y0 + share * h, x1 - share * w, y1 - share * h)[side]
     box = [round(v) for v in box]
     return photo.image.crop(tuple(box)), tuple(map(tuple, q - [box[0], box[1]]))
 
@@ -415,10 +416,33 @@ def test_a_painting_the_photo_cuts_off_is_found_with_the_photos_edge(
         for seed in range(8):
             rng = np.random.default_rng(seed)
             photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
-            im, quad = _cut(photo, seed % 4, 0.2 + 0.03 * seed)
+            im, quad = _cut(photo, (seed % 4,), 0.2 + 0.03 * seed)
             regions = find_paintings(im, lines=True)
             hits += localisation_hits([r.quad for r in regions], [quad], im.size)[0]
         found[cut] = hits
+    assert found[True] >= found[False] + 4, found
+
+
+def test_a_painting_the_photos_corner_cuts_off_is_found_with_its_edges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # two edges of the frame and two of the photo, meeting at the photo's corner
+    import artsim.detectors.paintings as paintings
+    from artsim.evaluation.metrics import localisation_hits
+
+    monkeypatch.setattr(paintings, "CUT_QUADS", True)
+    found = {}
+    for corners in (False, True):
+        monkeypatch.setattr(paintings, "CUT_CORNERS", corners)
+        hits = 0
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
+            sides = ((0, 1), (1, 2), (2, 3), (3, 0))[seed % 4]
+            im, quad = _cut(photo, sides, 0.15 + 0.02 * seed)
+            regions = find_paintings(im, lines=True)
+            hits += localisation_hits([r.quad for r in regions], [quad], im.size)[0]
+        found[corners] = hits
     assert found[True] >= found[False] + 4, found
 
 

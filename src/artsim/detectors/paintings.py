@@ -56,6 +56,9 @@ CONTOUR_ENOUGH = 0.9  # a contour this well supported: no lines (they cost ~50 m
 # edge; they are looked for where lines are asked for, the retry of a photo whose first
 # answer is not verified (docs/photos.md, "Paintings the photo cuts off")
 CUT_QUADS = True
+# and a painting the photo's corner cuts off: two adjacent sides on the photo's edge
+# (docs/photos.md, "Paintings the photo's corner cuts off")
+CUT_CORNERS = True
 BLUR_SIDE = 320  # `blur_level` looks at the photo downscaled to this
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -148,27 +151,34 @@ def _side_support(gx: np.ndarray, gy: np.ndarray, mag_thr: float, q: np.ndarray)
     angles to the side (within ~25 degrees), looking up to 2 px either side. A painting's
     own texture has gradients in every direction, so a chord across it scores low; the
     straight edge of a frame or picture scores high."""
-    h, w = gx.shape
     out = np.zeros(4)
     for i in range(4):
-        a, b = q[i], q[(i + 1) % 4]
-        length = float(np.linalg.norm(b - a))
-        if length < 1:
+        if np.linalg.norm(q[(i + 1) % 4] - q[i]) < 1:
             return out
-        d = (b - a) / length
-        normal = np.array([-d[1], d[0]])
-        n = max(4, int(length / 3))
-        t = np.linspace(0.05, 0.95, n)[:, None]
-        base = a + (b - a) * t
-        # the points at offsets -2..2 px along the normal, all at once: (5, n, 2)
-        p = np.rint(base[None] + np.arange(-2, 3)[:, None, None] * normal).astype(int)
-        ok = (p[..., 0] >= 0) & (p[..., 0] < w) & (p[..., 1] >= 0) & (p[..., 1] < h)
-        px, py = np.clip(p[..., 0], 0, w - 1), np.clip(p[..., 1], 0, h - 1)
-        vx, vy = gx[py, px], gy[py, px]
-        mag = np.hypot(vx, vy)
-        along = np.abs(vx * normal[0] + vy * normal[1]) / (mag + 1e-6)
-        out[i] = (ok & (mag > mag_thr) & (along > 0.9)).any(0).mean()
+        out[i] = _segment_support(gx, gy, mag_thr, q[i], q[(i + 1) % 4])
     return out
+
+
+def _segment_support(
+    gx: np.ndarray, gy: np.ndarray, mag_thr: float, a: np.ndarray, b: np.ndarray, reach: int = 2
+) -> float:
+    """`_side_support` of one segment from ``a`` to ``b`` (at least 1 px long), looking up
+    to ``reach`` px either side."""
+    h, w = gx.shape
+    length = float(np.linalg.norm(b - a))
+    d = (b - a) / length
+    normal = np.array([-d[1], d[0]])
+    n = max(4, int(length / 3))
+    t = np.linspace(0.05, 0.95, n)[:, None]
+    base = a + (b - a) * t
+    # the points at offsets -reach..reach px along the normal, all at once: (2 reach + 1, n, 2)
+    p = np.rint(base[None] + np.arange(-reach, reach + 1)[:, None, None] * normal).astype(int)
+    ok = (p[..., 0] >= 0) & (p[..., 0] < w) & (p[..., 1] >= 0) & (p[..., 1] < h)
+    px, py = np.clip(p[..., 0], 0, w - 1), np.clip(p[..., 1], 0, h - 1)
+    vx, vy = gx[py, px], gy[py, px]
+    mag = np.hypot(vx, vy)
+    along = np.abs(vx * normal[0] + vy * normal[1]) / (mag + 1e-6)
+    return float((ok & (mag > mag_thr) & (along > 0.9)).any(0).mean())
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +480,30 @@ def _on_edge(q: np.ndarray, shape: tuple[int, ...], tol: float) -> np.ndarray:
     return (near & np.roll(near, -1, axis=0)).any(1)
 
 
+def _photo_corner(on: np.ndarray) -> bool:
+    """Whether exactly two sides lie on the photo's edge and they are adjacent: they meet
+    at the photo's corner (two adjacent sides cannot lie on one edge: `_angles_ok`)."""
+    return bool(on.sum() == 2 and (on & np.roll(on, 1)).any())
+
+
+def _crossing(
+    gx: np.ndarray, gy: np.ndarray, mag_thr: float, q: np.ndarray, on: np.ndarray
+) -> bool:
+    """Whether both edges that meet at the corner of a quad away from the photo's edge run
+    on through it: two lines crossing (a floor and a room's corner), not a frame's corner,
+    where both end. Looked at over a tenth of each side beyond the corner."""
+    c = next(i for i in range(4) if not on[i - 1] and not on[i])
+    for other in (q[c - 1], q[(c + 1) % 4]):
+        d = q[c] - other
+        length = float(np.linalg.norm(d))
+        d = d / max(length, 1e-6)
+        start, end = q[c] + 3 * d, q[c] + (0.1 * length + 6) * d
+        # a corner found by approxPolyDP may be a few px off the edges' crossing
+        if _segment_support(gx, gy, mag_thr, start, end, reach=5) <= 0.5:
+            return False
+    return True
+
+
 def cut_quads(
     edge_maps: list[np.ndarray],
     min_area: float,
@@ -490,7 +524,10 @@ def cut_quads(
         framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = 255
         for q in _contour_quads(framed, min_area):
             on = _on_edge(q, edges.shape, tol=3.0)
-            if on.sum() != 1:
+            corner = CUT_CORNERS and _photo_corner(on)
+            if not (on.sum() == 1 or corner):
+                continue
+            if corner and _crossing(gx, gy, mag_thr, q, on):
                 continue
             sides = _side_support(gx, gy, mag_thr, q)[~on]
             support = _support(sides)
