@@ -8,7 +8,8 @@ a detail of the painting (45 % or 30 % of its sides), black and white, a window'
 reflection on the glass, the camera turned by 15-25 degrees, a catalogue page; and (session
 18) a harder shake, 3 % of the long side; (session 22) a steeper view from the side, the far
 edge 55 % shorter (``oblique``'s is 35 %); (session 32) ``cutr``, the photo's edge
-cutting 15-45 % off the painting (``cut``: 30 %). Conditions join with "+" and apply in
+cutting 15-45 % off the painting (``cut``: 30 %); (session 33) ``cutc``, the photo's corner
+cutting 15-35 % off two adjacent sides. Conditions join with "+" and apply in
 turn: "dark+shake" is a dim room's long exposure. Recall@1 is reported on the evaluation's
 two halves too (by painting, `split_by_painting`), so a lever chosen on one is reported on
 the other.

@@ -450,8 +450,9 @@ def test_the_photos_own_corners_and_a_floor_line_make_no_cut_painting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a wall above a floor, a shaded corner of the room: the floor line, the corner and the
-    # photo's edges bound regions with two or three sides on the border, which are the
-    # photo, not a painting cut off by it
+    # photo's edges bound regions with three sides on the border (the photo, not a painting
+    # cut off by it) or two, where the floor line and the corner cross instead of ending
+    # at a frame's corner
     import artsim.detectors.paintings as paintings
 
     rng = np.random.default_rng(3)

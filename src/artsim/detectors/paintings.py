@@ -515,8 +515,10 @@ def cut_quads(
     with the image's border drawn in, so that a frame the photo cuts off closes along it.
     The side on the border has no edge to support it; the other three need
     ``LINE_SUPPORT`` (a chord across a painting or a wall's texture rarely gives three
-    straight, well-supported sides). Quads with more than one side on the border are the
-    photo's own corners, a wall or a floor: left out."""
+    straight, well-supported sides). With ``CUT_CORNERS``, also two adjacent sides on the
+    border (the photo's corner cuts the painting off) when the other two do not cross
+    (`_crossing`). Three or more sides on the border are the photo's own corners, a wall
+    or a floor: left out."""
 
     out: list[tuple[np.ndarray, float]] = []
     for edges in edge_maps:
