@@ -401,25 +401,32 @@ def _cut(photo, sides: tuple[int, ...], share: float) -> tuple[Image.Image, tupl
     return photo.image.crop(tuple(box)), tuple(map(tuple, q - [box[0], box[1]]))
 
 
+def _cut_found(cut_sides: list[tuple[int, ...]], share: float, step: float) -> int:
+    """How many of 8 generated paintings, each photo cut on ``cut_sides[seed % len]`` by
+    ``share + step * seed``, are localised (with lines, so cut quads are looked for)."""
+    from artsim.evaluation.metrics import localisation_hits
+
+    hits = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
+        im, quad = _cut(photo, cut_sides[seed % len(cut_sides)], share + step * seed)
+        regions = find_paintings(im, lines=True)
+        hits += localisation_hits([r.quad for r in regions], [quad], im.size)[0]
+    return hits
+
+
 def test_a_painting_the_photo_cuts_off_is_found_with_the_photos_edge(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # three edges of the frame and the photo's edge: no contour closes, and the line
     # quadrilaterals need four lines; the border drawn into the edge maps closes it
     import artsim.detectors.paintings as paintings
-    from artsim.evaluation.metrics import localisation_hits
 
     found = {}
     for cut in (False, True):
         monkeypatch.setattr(paintings, "CUT_QUADS", cut)
-        hits = 0
-        for seed in range(8):
-            rng = np.random.default_rng(seed)
-            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
-            im, quad = _cut(photo, (seed % 4,), 0.2 + 0.03 * seed)
-            regions = find_paintings(im, lines=True)
-            hits += localisation_hits([r.quad for r in regions], [quad], im.size)[0]
-        found[cut] = hits
+        found[cut] = _cut_found([(0,), (1,), (2,), (3,)], 0.2, 0.03)
     assert found[True] >= found[False] + 4, found
 
 
@@ -428,21 +435,12 @@ def test_a_painting_the_photos_corner_cuts_off_is_found_with_its_edges(
 ) -> None:
     # two edges of the frame and two of the photo, meeting at the photo's corner
     import artsim.detectors.paintings as paintings
-    from artsim.evaluation.metrics import localisation_hits
 
     monkeypatch.setattr(paintings, "CUT_QUADS", True)
     found = {}
     for corners in (False, True):
         monkeypatch.setattr(paintings, "CUT_CORNERS", corners)
-        hits = 0
-        for seed in range(8):
-            rng = np.random.default_rng(seed)
-            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
-            sides = ((0, 1), (1, 2), (2, 3), (3, 0))[seed % 4]
-            im, quad = _cut(photo, sides, 0.15 + 0.02 * seed)
-            regions = find_paintings(im, lines=True)
-            hits += localisation_hits([r.quad for r in regions], [quad], im.size)[0]
-        found[corners] = hits
+        found[corners] = _cut_found([(0, 1), (1, 2), (2, 3), (3, 0)], 0.15, 0.02)
     assert found[True] >= found[False] + 4, found
 
 
