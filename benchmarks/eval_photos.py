@@ -197,6 +197,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "two adjacent sides (off: as before session 33)",
         ),
         (
+            "--hidden-quads",
+            paintings.HIDDEN_QUADS,
+            "with line quadrilaterals, also outlines closed by cutting the photo across: a "
+            "painting whose lower part a visitor hides (off: as before session 33)",
+        ),
+        (
             "--pages",
             paintings.PAGES,
             "look for a picture on each found region with nothing inside it, as on a screen "
@@ -241,6 +247,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     paintings.PAGES = args.pages == "on"
     paintings.CUT_QUADS = args.cut_quads == "on"
     paintings.CUT_CORNERS = args.cut_corners == "on"
+    paintings.HIDDEN_QUADS = args.hidden_quads == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
     photo.PER_PAINTING_VOTES = args.per_painting_votes

@@ -294,6 +294,7 @@ def main() -> None:
                     "coarse_side": photo.COARSE_SIDE,
                     "cut_quads": paintings.CUT_QUADS,
                     "cut_corners": paintings.CUT_CORNERS,
+                    "hidden_quads": paintings.HIDDEN_QUADS,
                     "recall@1": out,
                     "recall@1_by_half": by_half,
                     "localised": localised,

@@ -460,3 +460,45 @@ def test_the_photos_own_corners_and_a_floor_line_make_no_cut_painting(
     im = Image.fromarray(a.astype(np.uint8))
     monkeypatch.setattr(paintings, "CUT_QUADS", True)
     assert find_paintings(im, lines=True) == []
+
+
+def _visitor(photo, seed: int) -> Image.Image:
+    """The photo with a visitor's dark head and shoulders over the lower third of its
+    painting and the frame's lower edge."""
+    q = np.asarray(photo.quads[0], np.float64)
+    (x0, y0), (x1, y1) = q.min(0), q.max(0)
+    w, h = x1 - x0, y1 - y0
+    r = 0.3 * min(w, h)
+    cx = x0 + w * (0.35 + 0.04 * seed)
+    im = photo.image.copy()
+    draw = ImageDraw.Draw(im)
+    head = (cx - 0.75 * r, y1 - 2.45 * r, cx + 0.75 * r, y1 - 0.55 * r)
+    body = (cx - 2 * r, y1 - 0.8 * r, cx + 2 * r, y1 + 1.6 * r)
+    for box in (head, body):
+        draw.ellipse(box, fill=(30, 28, 35))
+    return im
+
+
+def test_a_painting_a_visitor_hides_the_lower_part_of_is_found_by_its_top_and_sides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the frame's sides end at the visitor's shoulders: no outline closes until the photo
+    # is cut across above them; the region found has the painting's top corners
+    import artsim.detectors.paintings as paintings
+
+    found = {}
+    for hidden in (False, True):
+        monkeypatch.setattr(paintings, "HIDDEN_QUADS", hidden)
+        hits = 0
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
+            im = _visitor(photo, seed)
+            top = np.asarray(photo.quads[0], np.float64)[:2]
+            tol = 0.03 * np.hypot(*im.size)
+            hits += any(
+                np.abs(np.asarray(r.quad)[:2] - top).max() <= tol
+                for r in find_paintings(im, lines=True)
+            )
+        found[hidden] = hits
+    assert found[True] >= found[False] + 3, found

@@ -59,6 +59,12 @@ CUT_QUADS = True
 # and a painting the photo's corner cuts off: two adjacent sides on the photo's edge
 # (docs/photos.md, "Paintings the photo's corner cuts off")
 CUT_CORNERS = True
+# and a painting whose lower part a visitor hides: three edges of its frame, its sides
+# ending at the visitor's shoulders. The edge maps are cut across at these shares of the
+# photo's height, from the lowest, and traced as the photo's edge is for CUT_QUADS
+# (docs/photos.md, "Paintings a visitor hides the lower part of")
+HIDDEN_QUADS = True
+HIDDEN_LEVELS = (0.8, 0.65, 0.5)
 BLUR_SIDE = 320  # `blur_level` looks at the photo downscaled to this
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -461,6 +467,8 @@ def candidate_quads(
                 found.append((q, support))
     if lines and needed and CUT_QUADS:
         found += cut_quads(closed_maps, min_area, gx, gy, mag_thr)
+    if lines and needed and HIDDEN_QUADS:
+        found += hidden_quads(closed_maps, min_area, gx, gy, mag_thr)
     # merge near-duplicates (same quad from several thresholds or both sides of an edge)
     found.sort(key=lambda qs: -qs[1])
     kept: list[tuple[np.ndarray, float]] = []
@@ -535,6 +543,40 @@ def cut_quads(
             support = _support(sides)
             if support >= LINE_SUPPORT:
                 out.append((q, support))
+    return out
+
+
+def hidden_quads(
+    edge_maps: list[np.ndarray],
+    min_area: float,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    mag_thr: float,
+) -> list[tuple[np.ndarray, float]]:
+    """Quadrilaterals whose lower side is hidden (a visitor's head and shoulders in front of
+    the painting): each (closed) edge map cut across at `HIDDEN_LEVELS` of its height and
+    traced with the cut as its lower edge, as `cut_quads` traces the photo's edge. Kept:
+    exactly the lower side on the cut, the other three with ``LINE_SUPPORT``, and of
+    those sharing a top edge the largest (the lowest cut below which the sides still
+    close)."""
+    h = edge_maps[0].shape[0]
+    out: list[tuple[np.ndarray, float]] = []
+    for level in HIDDEN_LEVELS:
+        y = round(level * h)
+        for edges in edge_maps:
+            part = edges[:y].copy()
+            part[0, :] = part[-1, :] = part[:, 0] = part[:, -1] = 255
+            for q in _contour_quads(part, min_area):
+                on = _on_edge(q, part.shape, tol=3.0)
+                # corners clockwise from the top left: side 2 is the lower one
+                if on.sum() != 1 or not on[2] or min(q[2, 1], q[3, 1]) < y - 4:
+                    continue
+                tol = 0.02 * float(np.hypot(*part.shape))
+                if any(np.abs(k[:2] - q[:2]).max() <= tol for k, _ in out):
+                    continue  # a lower cut closed this outline already
+                support = _support(_side_support(gx, gy, mag_thr, q)[~on])
+                if support >= LINE_SUPPORT:
+                    out.append((q, support))
     return out
 
 
