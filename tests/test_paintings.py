@@ -448,9 +448,8 @@ def test_the_photos_own_corners_and_a_floor_line_make_no_cut_painting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a wall above a floor, a shaded corner of the room: the floor line, the corner and the
-    # photo's edges bound regions with three sides on the border (the photo, not a painting
-    # cut off by it) or two, where the floor line and the corner cross instead of ending
-    # at a frame's corner
+    # photo's edges bound four regions, each with two adjacent sides on the border, where
+    # the floor line and the corner cross instead of ending at a frame's corner
     import artsim.detectors.paintings as paintings
 
     rng = np.random.default_rng(3)
@@ -463,8 +462,9 @@ def test_the_photos_own_corners_and_a_floor_line_make_no_cut_painting(
 
 
 def _visitor(photo, seed: int) -> Image.Image:
-    """The photo with a visitor's dark head and shoulders over the lower third of its
-    painting and the frame's lower edge."""
+    """The photo with a visitor's dark head and shoulders over the lower part of its
+    painting (the head reaching ~0.7 of the painting's short side up) and the frame's
+    lower edge."""
     q = np.asarray(photo.quads[0], np.float64)
     (x0, y0), (x1, y1) = q.min(0), q.max(0)
     w, h = x1 - x0, y1 - y0

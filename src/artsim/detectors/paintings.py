@@ -468,7 +468,8 @@ def candidate_quads(
     if lines and needed and CUT_QUADS:
         found += cut_quads(closed_maps, min_area, gx, gy, mag_thr)
     if lines and needed and HIDDEN_QUADS:
-        found += hidden_quads(closed_maps, min_area, gx, gy, mag_thr)
+        known = np.array([q for q, s in found if s >= MIN_SUPPORT]).reshape(-1, 4, 2)
+        found += hidden_quads(closed_maps, min_area, gx, gy, mag_thr, known)
     # merge near-duplicates (same quad from several thresholds or both sides of an edge)
     found.sort(key=lambda qs: -qs[1])
     kept: list[tuple[np.ndarray, float]] = []
@@ -499,7 +500,8 @@ def _crossing(
 ) -> bool:
     """Whether both edges that meet at the corner of a quad away from the photo's edge run
     on through it: two lines crossing (a floor and a room's corner), not a frame's corner,
-    where both end. Looked at over a tenth of each side beyond the corner."""
+    where both end. Looked at from 3 px to a tenth of each side (+ 6 px) beyond the
+    corner: more than half of that stretch must be an edge along the side's line."""
     c = next(i for i in range(4) if not on[i - 1] and not on[i])
     for other in (q[c - 1], q[(c + 1) % 4]):
         d = q[c] - other
@@ -525,8 +527,8 @@ def cut_quads(
     ``LINE_SUPPORT`` (a chord across a painting or a wall's texture rarely gives three
     straight, well-supported sides). With ``CUT_CORNERS``, also two adjacent sides on the
     border (the photo's corner cuts the painting off) when the other two do not cross
-    (`_crossing`). Three or more sides on the border are the photo's own corners, a wall
-    or a floor: left out."""
+    (`_crossing`). Two opposite sides on the border (a band across the photo), or three or
+    more (the photo's own corners, a wall or a floor): left out."""
 
     out: list[tuple[np.ndarray, float]] = []
     for edges in edge_maps:
@@ -552,14 +554,18 @@ def hidden_quads(
     gx: np.ndarray,
     gy: np.ndarray,
     mag_thr: float,
+    known: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """Quadrilaterals whose lower side is hidden (a visitor's head and shoulders in front of
     the painting): each (closed) edge map cut across at `HIDDEN_LEVELS` of its height and
     traced with the cut as its lower edge, as `cut_quads` traces the photo's edge. Kept:
-    exactly the lower side on the cut, the other three with ``LINE_SUPPORT``, and of
-    those sharing a top edge the largest (the lowest cut below which the sides still
-    close)."""
-    h = edge_maps[0].shape[0]
+    exactly the lower side on the cut, the other three with ``LINE_SUPPORT``, and no other
+    kept quad or ``known`` one (n, 4, 2) with the same top corners: the lowest cut that
+    closes the outline wins, and an outline found whole needs no cut (its cut part would
+    otherwise be taken for the picture inside it)."""
+    h, w = edge_maps[0].shape[:2]
+    tol = 0.02 * float(np.hypot(h, w))
+    tops = [k[:2] for k in (known if known is not None else np.zeros((0, 4, 2)))]
     out: list[tuple[np.ndarray, float]] = []
     for level in HIDDEN_LEVELS:
         y = round(level * h)
@@ -567,16 +573,18 @@ def hidden_quads(
             part = edges[:y].copy()
             part[0, :] = part[-1, :] = part[:, 0] = part[:, -1] = 255
             for q in _contour_quads(part, min_area):
+                # `_on_edge` says a side is on some edge of ``part``; the lower side (2, as
+                # `order_corners` puts it; a top rising past 45 degrees puts it at 1 and
+                # the quad is lost) is on the cut, row y - 1, when both its corners are
                 on = _on_edge(q, part.shape, tol=3.0)
-                # corners clockwise from the top left: side 2 is the lower one
                 if on.sum() != 1 or not on[2] or min(q[2, 1], q[3, 1]) < y - 4:
                     continue
-                tol = 0.02 * float(np.hypot(*part.shape))
-                if any(np.abs(k[:2] - q[:2]).max() <= tol for k, _ in out):
-                    continue  # a lower cut closed this outline already
+                if any(np.abs(t - q[:2]).max() <= tol for t in tops):
+                    continue
                 support = _support(_side_support(gx, gy, mag_thr, q)[~on])
                 if support >= LINE_SUPPORT:
                     out.append((q, support))
+                    tops.append(q[:2])
     return out
 
 
