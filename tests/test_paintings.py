@@ -502,3 +502,20 @@ def test_a_painting_a_visitor_hides_the_lower_part_of_is_found_by_its_top_and_si
             )
         found[hidden] = hits
     assert found[True] >= found[False] + 3, found
+
+
+def test_a_hidden_quad_is_not_looked_for_inside_an_outline_found_whole() -> None:
+    # a frame found whole holds a picture: the picture cut across is not a hidden painting
+    import cv2
+
+    from artsim.detectors.paintings import hidden_quads
+
+    img = np.full((480, 640), 120, np.uint8)
+    cv2.rectangle(img, (100, 60), (540, 440), 30, -1)  # the frame
+    cv2.rectangle(img, (140, 100), (500, 400), 200, -1)  # the picture
+    g = cv2.GaussianBlur(img, (5, 5), 0)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    edges = cv2.morphologyEx(cv2.Canny(g, 20, 60), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    frame = np.array([[[100, 60], [540, 60], [540, 440], [100, 440]]], np.float64)
+    assert len(hidden_quads([edges], 5000, gx, gy, 20.0)) >= 2  # the frame's and the picture's
+    assert hidden_quads([edges], 5000, gx, gy, 20.0, frame) == []

@@ -559,13 +559,16 @@ def hidden_quads(
     """Quadrilaterals whose lower side is hidden (a visitor's head and shoulders in front of
     the painting): each (closed) edge map cut across at `HIDDEN_LEVELS` of its height and
     traced with the cut as its lower edge, as `cut_quads` traces the photo's edge. Kept:
-    exactly the lower side on the cut, the other three with ``LINE_SUPPORT``, and no other
-    kept quad or ``known`` one (n, 4, 2) with the same top corners: the lowest cut that
-    closes the outline wins, and an outline found whole needs no cut (its cut part would
-    otherwise be taken for the picture inside it)."""
+    exactly the lower side on the cut, the other three with ``LINE_SUPPORT``; no other
+    kept quad or ``known`` one (n, 4, 2) with the same top corners (the lowest cut that
+    closes the outline wins, and an outline found whole needs no cut); and none that a
+    ``known`` quad closed below the cut holds as `select_paintings` holds a picture or a
+    page's (its cut part, or a faint picture's inside a frame found whole, would be taken
+    for the picture, or searched as another)."""
     h, w = edge_maps[0].shape[:2]
     tol = 0.02 * float(np.hypot(h, w))
-    tops = [k[:2] for k in (known if known is not None else np.zeros((0, 4, 2)))]
+    known = known if known is not None else np.zeros((0, 4, 2))
+    tops = [k[:2] for k in known]
     out: list[tuple[np.ndarray, float]] = []
     for level in HIDDEN_LEVELS:
         y = round(level * h)
@@ -581,11 +584,21 @@ def hidden_quads(
                     continue
                 if any(np.abs(t - q[:2]).max() <= tol for t in tops):
                     continue
+                if any(_holds(k, q) for k in known if k[:, 1].max() > y):
+                    continue
                 support = _support(_side_support(gx, gy, mag_thr, q)[~on])
                 if support >= LINE_SUPPORT:
                     out.append((q, support))
                     tops.append(q[:2])
     return out
+
+
+def _holds(outer: np.ndarray, inner: np.ndarray, share: float = 0.15) -> bool:
+    """Whether ``inner`` lies inside ``outer`` and covers ``share`` of it: what
+    `select_paintings` may take for the picture inside a frame (0.45) or a page's
+    picture (0.15)."""
+    area = _poly_area(outer)
+    return _poly_area(inner) >= share * area and _inside(inner, outer, _nest_tol(area))
 
 
 def _nest_tol(area: float) -> float:
