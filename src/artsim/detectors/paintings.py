@@ -489,6 +489,15 @@ def _on_edge(q: np.ndarray, shape: tuple[int, ...], tol: float) -> np.ndarray:
     return (near & np.roll(near, -1, axis=0)).any(1)
 
 
+def _bordered_quads(edges: np.ndarray, min_area: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`_contour_quads` of an edge map with its border drawn in, so that an outline open at
+    the map's edge closes along it; each with `_on_edge` of its sides (3 px)."""
+    framed = edges.copy()
+    framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = 255
+    for q in _contour_quads(framed, min_area):
+        yield q, _on_edge(q, framed.shape, tol=3.0)
+
+
 def _photo_corner(on: np.ndarray) -> bool:
     """Whether exactly two sides lie on the photo's edge and they are adjacent: they meet
     at the photo's corner (two adjacent sides cannot lie on one edge: `_angles_ok`)."""
@@ -532,10 +541,7 @@ def cut_quads(
 
     out: list[tuple[np.ndarray, float]] = []
     for edges in edge_maps:
-        framed = edges.copy()
-        framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = 255
-        for q in _contour_quads(framed, min_area):
-            on = _on_edge(q, edges.shape, tol=3.0)
+        for q, on in _bordered_quads(edges, min_area):
             corner = CUT_CORNERS and _photo_corner(on)
             if not (on.sum() == 1 or corner):
                 continue
@@ -573,13 +579,10 @@ def hidden_quads(
     for level in HIDDEN_LEVELS:
         y = round(level * h)
         for edges in edge_maps:
-            part = edges[:y].copy()
-            part[0, :] = part[-1, :] = part[:, 0] = part[:, -1] = 255
-            for q in _contour_quads(part, min_area):
-                # `_on_edge` says a side is on some edge of ``part``; the lower side (2, as
+            for q, on in _bordered_quads(edges[:y], min_area):
+                # ``on`` says a side is on some edge of the cut map; the lower side (2, as
                 # `order_corners` puts it; a top rising past 45 degrees puts it at 1 and
                 # the quad is lost) is on the cut, row y - 1, when both its corners are
-                on = _on_edge(q, part.shape, tol=3.0)
                 if on.sum() != 1 or not on[2] or min(q[2, 1], q[3, 1]) < y - 4:
                     continue
                 if any(np.abs(t - q[:2]).max() <= tol for t in tops):
