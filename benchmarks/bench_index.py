@@ -146,6 +146,13 @@ def main() -> None:
     ap.add_argument(
         "--rss-n", type=int, default=5000, help="images for the peak-RSS run (0 to skip)"
     )
+    ap.add_argument(
+        "--rss-aspects",
+        default="global,local",
+        help="aspects of the peak-RSS run: by default what `artsim index` computes for a new "
+        "catalog (global alone was measured until session 34; local's vote index, built at "
+        "the end of the run, was then the peak)",
+    )
     ap.add_argument("--bf16", default="auto", choices=["auto", "on", "off"])
     ap.add_argument(
         "--backend",
@@ -275,20 +282,25 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         if args.rss_n:
             folder = link_folder((wikiart * 2)[: args.rss_n], Path(tmp) / "rss")
-            r = run_worker(["artsim", str(folder), json.dumps(opts)])
-            rows.append(
-                {
-                    "set": f"wikiart ({r['images']}) peak RSS",
-                    "pipeline": "artsim",
-                    "median_img_s": r["images"] / r["seconds"],
-                    "rates": [],
-                    "peak_rss_mb": r["peak_rss_mb"],
-                    "bf16": r["bf16"],
-                    "backend": r.get("backend"),
-                    "images": r["images"],
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            rss_opts = {**opts, "aspects": args.rss_aspects.split(",")}
+            rss_runs = [("artsim", rss_opts, None)]
+            if args.baseline_src:  # the same images and aspects, the older code
+                rss_runs.append(("baseline", {**rss_opts, "backend": None}, args.baseline_src))
+            for kind, o, src in rss_runs:
+                r = run_worker(["artsim", str(folder), json.dumps(o)], src)
+                rows.append(
+                    {
+                        "set": f"wikiart ({r['images']}, {args.rss_aspects}) peak RSS",
+                        "pipeline": kind,
+                        "median_img_s": r["images"] / r["seconds"],
+                        "rates": [],
+                        "peak_rss_mb": r["peak_rss_mb"],
+                        "bf16": r["bf16"],
+                        "backend": r.get("backend"),
+                        "images": r["images"],
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
     print(f"\nmachine: {cpu_description()}; load average {os.getloadavg()[0]:.1f} at the end")
     print(f"OMP_WAIT_POLICY=PASSIVE in the workers: {args.passive_omp}")
     print(

@@ -298,3 +298,17 @@ def test_each_part_of_the_query_gets_its_own_votes(tmp_path) -> None:
     assert index.top_of_parts(q, [np.arange(0)], 3) == [[]]
     kept = index.top_of_parts(q, parts, 3, keep=lambda i: i != "p0020")
     assert "p0020" not in [i for i, _ in kept[1]]
+
+
+def test_the_index_is_the_same_whatever_the_chunk_it_is_read_in(tmp_path, monkeypatch) -> None:
+    """Keypoints are read, converted and added CHUNK at a time (memory: session 34); the
+    chunk changes neither the training sample nor the codes."""
+    import faiss
+
+    store, _ = _store(tmp_path, 300)
+    whole = lv.build_vote_index(store)
+    monkeypatch.setattr(lv, "CHUNK", 777)  # not a multiple of a part's keypoints
+    chunked = lv.build_vote_index(store)
+    assert len(list(lv._keypoints(store, store.ids(), 256))) > 1
+    assert chunked.item_ids == whole.item_ids and chunked.index.ntotal == 300 * 64
+    assert np.array_equal(faiss.serialize_index(chunked.index), faiss.serialize_index(whole.index))

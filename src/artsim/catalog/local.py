@@ -17,6 +17,7 @@ image fails to load gets zero keypoints (it is then never verified, only ranked 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,6 +56,9 @@ def model_key(side: int, n_features: int) -> str:
 
 
 LOCAL_MODEL = model_key(LOCAL_SIDE, N_FEATURES)  # a new catalog's features
+# paintings `LocalStore.blocks` reads at a time: 8 MB of descriptors at 256 keypoints (a part
+# holds one index batch, 32 by default, but `--batch-size` may make it far larger)
+BLOCK_ROWS = 256
 
 # LocalFeatures and extract_local live in artsim.detectors.keypoints (the analysis stage runs
 # them); their names stay importable from here
@@ -139,6 +143,7 @@ class LocalStore:
         self.lock = threading.RLock()  # a server's threads share one store
         self._where: dict[str, tuple[int, int]] = {}
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._stems: list[str] = []  # each part's file stem, as _parts
         self._loaded: set[str] = set()
         self._load()
 
@@ -160,6 +165,7 @@ class LocalStore:
                 continue  # a part being written by another process: its ids are recomputed
             p = len(self._parts)
             self._parts.append(arrays)
+            self._stems.append(stem)
             for r, item_id in enumerate(ids):
                 self._where[item_id] = (p, r)
 
@@ -187,8 +193,9 @@ class LocalStore:
         return [Path(stem).name for stem in self._loaded]
 
     def blocks(self, per: int | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
-        """Part by part, in ``ids()`` order: (ids, descriptors (m, per, 128) uint8, keypoint
-        counts (m,) capped at ``per``) of the paintings whose latest features are there."""
+        """Part by part, in ``ids()`` order, at most ``BLOCK_ROWS`` paintings at a time: (ids,
+        descriptors (m, per, 128) uint8, keypoint counts (m,) capped at ``per``) of the
+        paintings whose latest features are there."""
         per = self.n_features if per is None else per
         rows: dict[int, list[tuple[int, str]]] = {}
         for item_id, (p, r) in list(self._where.items()):  # another thread may add parts
@@ -197,11 +204,20 @@ class LocalStore:
             live = sorted(rows[p])
             at = np.array([r for r, _ in live])
             _, desc, n = self._parts[p]
-            yield (
-                [i for _, i in live],
-                np.asarray(desc[at, :per]),
-                np.minimum(np.asarray(n[at]).astype(np.int64), per),
-            )
+            # a mapping of its own, unmapped once read: a pass over every part (the vote
+            # index) would otherwise leave the whole store resident in this process. Where
+            # it cannot be opened again, the store's own mapping reads it.
+            with contextlib.suppress(OSError, ValueError):
+                desc = np.load(f"{self._stems[p]}.desc.npy", mmap_mode="r")
+            names = [i for _, i in live]
+            for a in range(0, len(at), BLOCK_ROWS):  # a large batch's part a slice at a time
+                rows_at = at[a : a + BLOCK_ROWS]
+                yield (
+                    names[a : a + BLOCK_ROWS],
+                    np.asarray(desc[rows_at, :per]),
+                    np.minimum(np.asarray(n[rows_at]).astype(np.int64), per),
+                )
+            del desc
 
     def keypoint_count(self, per: int | None = None, ids: Container[str] | None = None) -> int:
         """Stored keypoints of every painting (of ``ids`` only, when given), ``per`` a
@@ -266,6 +282,7 @@ class LocalStore:
         self._parts.append(
             tuple(np.load(f"{stem}.{name}.npy", mmap_mode="r") for name in ("xy", "desc", "n"))
         )
+        self._stems.append(str(stem))
         for r, item_id in enumerate(ids):
             self._where[item_id] = (p, r)
 

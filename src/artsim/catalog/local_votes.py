@@ -45,6 +45,9 @@ NEIGHBOURS = 8  # catalog keypoints each query keypoint votes through
 NPROBE = 16
 PQ_CODES = 32  # 4 bits each: 16 bytes a keypoint
 TRAIN_SAMPLE = 60_000
+# keypoints read, made float32 and handed to FAISS at a time: 25 MB each (200,000 made an
+# index run's peak memory 0.5 GB higher at 5,000 paintings: docs/benchmarks.md, session 34)
+CHUNK = 50_000
 STALE_SHARE = 0.9  # an index built for at least this share of the store's paintings serves
 # an index run adds the paintings it lacks to an index trained for at least this share of
 # the store; beyond, its lists (sized for the paintings it was trained for) grow too long
@@ -166,15 +169,17 @@ def fingerprint(store: LocalStore, max_keypoints: int) -> str:
 
 def _unit(desc: np.ndarray) -> np.ndarray:
     d = desc.astype(np.float32)
-    return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)  # in place: no third copy
+    return d
 
 
 def _keypoints(
-    store: LocalStore, item_ids: list[str], per: int, chunk: int = 200_000
+    store: LocalStore, item_ids: list[str], per: int, chunk: int | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(unit descriptors, positions in ``item_ids``) in chunks of about ``chunk`` keypoints,
-    ``per`` a painting at most; paintings the store gained since ``item_ids`` was taken are
-    left out (their votes come with the next build)."""
+    """(unit descriptors, positions in ``item_ids``) in chunks of about ``chunk`` keypoints
+    (None: ``CHUNK``), ``per`` a painting at most; paintings the store gained since
+    ``item_ids`` was taken are left out (their votes come with the next build)."""
+    chunk = chunk or CHUNK
     pos = {item: i for i, item in enumerate(item_ids)}
     descs: list[np.ndarray] = []
     owners: list[np.ndarray] = []
