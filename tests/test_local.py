@@ -517,3 +517,6 @@ def test_a_pass_over_the_whole_store_reads_every_painting_and_leaves_it_unmapped
     for i, f in zip(ids, feats, strict=True):
         assert np.array_equal(seen[i], f.desc[:100])
     assert _resident_kb(tmp_path, ".desc.npy") == 0  # 120 paintings' descriptors are 3.8 MB
+    # the measure sees the store's own maps once a query reads through them
+    assert sum(int(store.get(i).desc.sum()) for i in ids) > 0
+    assert _resident_kb(tmp_path, ".desc.npy") > 0

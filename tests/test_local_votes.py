@@ -305,9 +305,13 @@ def test_the_index_is_the_same_whatever_the_chunk_it_is_read_in(tmp_path, monkey
     chunk changes neither the training sample nor the codes."""
     import faiss
 
+    import artsim.catalog.local as local
+
     store, _ = _store(tmp_path, 300)
+    monkeypatch.setattr(lv, "TRAIN_SAMPLE", 2_000)  # a random sample of the 19,200 to train on
     whole = lv.build_vote_index(store)
     monkeypatch.setattr(lv, "CHUNK", 777)  # not a multiple of a part's keypoints
+    monkeypatch.setattr(local, "BLOCK_ROWS", 7)  # parts of 100 paintings read in slices
     chunked = lv.build_vote_index(store)
     assert len(list(lv._keypoints(store, store.ids(), 256))) > 1
     assert chunked.item_ids == whole.item_ids and chunked.index.ntotal == 300 * 64

@@ -143,7 +143,6 @@ class LocalStore:
         self.lock = threading.RLock()  # a server's threads share one store
         self._where: dict[str, tuple[int, int]] = {}
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._stems: list[str] = []  # each part's file stem, as _parts
         self._loaded: set[str] = set()
         self._load()
 
@@ -151,23 +150,23 @@ class LocalStore:
         """Open the parts not opened yet (another process may have added some)."""
         if not self.folder.is_dir():
             return
-        for ids_file in sorted(self.folder.glob("part-*.ids.json")):
-            stem = str(ids_file)[: -len(".ids.json")]
-            if stem in self._loaded:
-                continue
-            self._loaded.add(stem)
-            try:
-                ids = json.loads(ids_file.read_text())
-                arrays = tuple(
-                    np.load(f"{stem}.{k}.npy", mmap_mode="r") for k in ("xy", "desc", "n")
-                )
-            except (OSError, ValueError):
-                continue  # a part being written by another process: its ids are recomputed
-            p = len(self._parts)
-            self._parts.append(arrays)
-            self._stems.append(stem)
-            for r, item_id in enumerate(ids):
-                self._where[item_id] = (p, r)
+        with self.lock:  # a server's threads: a part's place in _parts is its rows' in _where
+            for ids_file in sorted(self.folder.glob("part-*.ids.json")):
+                stem = str(ids_file)[: -len(".ids.json")]
+                if stem in self._loaded:
+                    continue
+                self._loaded.add(stem)
+                try:
+                    ids = json.loads(ids_file.read_text())
+                    arrays = tuple(
+                        np.load(f"{stem}.{k}.npy", mmap_mode="r") for k in ("xy", "desc", "n")
+                    )
+                except (OSError, ValueError, EOFError):
+                    continue  # a part being written by another process: ids recomputed
+                p = len(self._parts)
+                self._parts.append(arrays)
+                for r, item_id in enumerate(ids):
+                    self._where[item_id] = (p, r)
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._where
@@ -207,8 +206,8 @@ class LocalStore:
             # a mapping of its own, unmapped once read: a pass over every part (the vote
             # index) would otherwise leave the whole store resident in this process. Where
             # it cannot be opened again, the store's own mapping reads it.
-            with contextlib.suppress(OSError, ValueError):
-                desc = np.load(f"{self._stems[p]}.desc.npy", mmap_mode="r")
+            with contextlib.suppress(OSError, ValueError, EOFError):
+                desc = np.load(desc.filename, mmap_mode="r")
             names = [i for _, i in live]
             for a in range(0, len(at), BLOCK_ROWS):  # a large batch's part a slice at a time
                 rows_at = at[a : a + BLOCK_ROWS]
@@ -277,14 +276,13 @@ class LocalStore:
             for leftover in self.folder.glob(f"{stem.name}.*"):
                 leftover.unlink(missing_ok=True)
             raise
-        self._loaded.add(str(stem))
-        p = len(self._parts)
-        self._parts.append(
-            tuple(np.load(f"{stem}.{name}.npy", mmap_mode="r") for name in ("xy", "desc", "n"))
-        )
-        self._stems.append(str(stem))
-        for r, item_id in enumerate(ids):
-            self._where[item_id] = (p, r)
+        arrays = tuple(np.load(f"{stem}.{k}.npy", mmap_mode="r") for k in ("xy", "desc", "n"))
+        with self.lock:  # its place taken only once it is open (np.load lets threads run)
+            self._loaded.add(str(stem))
+            p = len(self._parts)
+            self._parts.append(arrays)
+            for r, item_id in enumerate(ids):
+                self._where[item_id] = (p, r)
 
 
 def local_store(catalog: Catalog) -> LocalStore:
