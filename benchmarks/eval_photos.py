@@ -203,6 +203,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "painting whose lower part a visitor hides (off: as before session 33)",
         ),
         (
+            "--blurred-lines",
+            photo.BLURRED_LINES,
+            "the lines retry localises a blurred photo at --blurred-side px too (off: as "
+            "before session 34)",
+        ),
+        (
             "--pages",
             paintings.PAGES,
             "look for a picture on each found region with nothing inside it, as on a screen "
@@ -248,6 +254,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     paintings.CUT_QUADS = args.cut_quads == "on"
     paintings.CUT_CORNERS = args.cut_corners == "on"
     paintings.HIDDEN_QUADS = args.hidden_quads == "on"
+    photo.BLURRED_LINES = args.blurred_lines == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side
     photo.PER_PAINTING_VOTES = args.per_painting_votes

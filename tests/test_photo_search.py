@@ -770,6 +770,53 @@ def test_only_a_blurred_photo_is_localised_again_coarser(monkeypatch) -> None:
     assert len(photo._localise(_streak(sharp, 31))) == 1 and sides == [paintings.WORK_SIDE]
 
 
+def test_the_lines_retry_localises_a_blurred_photo_coarser_too(monkeypatch) -> None:
+    # BLURRED_LINES: a visitor or the photo's edge leaves a shaken painting's outline open,
+    # and at full size the shake smears the sides that cut and hidden quads need; at
+    # BLURRED_SIDE they are sharp again. Regions found at both sides are searched once.
+    import artsim.detectors.paintings as paintings
+    import artsim.search.photo as photo
+    from artsim.detectors.paintings import PaintingRegion
+
+    work = Image.new("RGB", (1000, 760))
+    known, painting, frame_only = (
+        _box(0, 0, 300, 300),
+        _box(400, 100, 700, 500),
+        _box(10, 500, 200, 700),
+    )
+    calls = []
+
+    def found(image, *, lines=False, work_side=paintings.WORK_SIDE, **_):
+        calls.append((lines, work_side))
+        if work_side == paintings.WORK_SIDE:  # at full size: only what the first pass had
+            return [PaintingRegion(known, image, 1.0)]
+        nudged = tuple((x + 6, y - 5) for x, y in painting)  # found twice, a little apart
+        return [
+            PaintingRegion(known, image, 1.0),
+            PaintingRegion(painting, image, 0.9),
+            PaintingRegion(nudged, image, 0.8),
+            PaintingRegion(frame_only, image, 0.7),
+        ]
+
+    monkeypatch.setattr(paintings, "find_paintings", found)
+    hyps = [(work, photo._whole_quad(work.size)), (work, known)]
+    assert photo._line_regions(work, hyps, blurred=False) == []
+    assert calls == [(True, paintings.WORK_SIDE)]
+    calls.clear()
+    extra = [q for _, q in photo._line_regions(work, hyps, blurred=True)]
+    assert extra == [painting, frame_only]
+    assert calls == [(True, paintings.WORK_SIDE), (True, photo.BLURRED_SIDE)]
+    calls.clear()
+    monkeypatch.setattr(photo, "BLURRED_LINES", False)
+    assert photo._line_regions(work, hyps, blurred=True) == []
+    assert calls == [(True, paintings.WORK_SIDE)]
+    calls.clear()
+    # a photo hardly larger than that side was seen about as coarse the first time
+    monkeypatch.setattr(photo, "BLURRED_LINES", True)
+    assert photo._line_regions(work.resize((300, 228)), hyps, blurred=True) == []
+    assert calls == [(True, paintings.WORK_SIDE)]
+
+
 def test_a_blurred_photos_paintings_get_their_keypoints_coarser(small_catalog, monkeypatch) -> None:
     # BLURRED_REGION_SIDE: a blurred photo's found paintings have no fine detail to find
     # keypoints in at REGION_SIDE; the first pass and the lines retry both use it

@@ -119,6 +119,9 @@ LOCALISE_ALSO = 0
 BLURRED = 0.33
 BLURRED_SIDE = 256
 BLURRED_REGION_SIDE = 224  # its found paintings' keypoints at this side (0: REGION_SIDE)
+# the lines retry localises a blurred photo at BLURRED_SIDE px too: outlines a visitor or the
+# photo's edge leaves open, whose sides a shake smears at full size (session 34)
+BLURRED_LINES = True
 # how candidates that nothing verifies are ordered: "instance" by the instance part of the
 # vector (best hypothesis), "fused" by whichever is the more exceptional (z-score over the
 # catalog) of that and the whole photo's full vector, the one plain search ranks by; "full"
@@ -627,10 +630,12 @@ def _verified(
 
 
 def _line_regions(
-    work: Image.Image, hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]]
+    work: Image.Image,
+    hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]],
+    blurred: bool = False,
 ) -> list[tuple[Image.Image, tuple[tuple[float, float], ...]]]:
     """Paintings found in the photo with line quadrilaterals too, less those already among
-    the hypotheses."""
+    the hypotheses; a ``blurred`` photo's at ``BLURRED_SIDE`` px too (``BLURRED_LINES``)."""
     from artsim.detectors.paintings import same_quad
 
     try:
@@ -638,11 +643,21 @@ def _line_regions(
     except Exception:  # a failed localisation must never fail the query
         return []
     known = np.array([h[1] for h in hyps[1:]], np.float32).reshape(-1, 4, 2)
-    return [
+    found = [
         (r.image, r.quad)
         for r in regions
         if not same_quad(np.asarray(r.quad, np.float32), known).any()
     ]
+    if blurred and BLURRED_LINES and _coarser_at(work, BLURRED_SIDE):
+        try:
+            coarse = _find_paintings(work, lines=True, work_side=BLURRED_SIDE)
+        except Exception:
+            coarse = []  # the full-size regions stand
+        for r in coarse:  # as `_localise` adds its second side's: those not found already
+            quads = np.array([*known, *(q for _, q in found)], np.float32).reshape(-1, 4, 2)
+            if _nearest_quad(np.asarray(r.quad, np.float32), quads) is None:
+                found.append((r.image, r.quad))
+    return found
 
 
 def search_photo(
@@ -741,7 +756,8 @@ def search_photo(
         from artsim.detectors.paintings import LINES
 
         assert qf is not None  # checks come from it
-        extra = [] if LINES else _line_regions(work, hyps)  # LINES: the first pass had them
+        # LINES: the first pass had them
+        extra = [] if LINES else _line_regions(work, hyps, blurred)
         if extra:
             try:
                 sims = _hypothesis_sims(catalog, [h[0] for h in extra], ok)
