@@ -817,6 +817,28 @@ def test_the_lines_retry_localises_a_blurred_photo_coarser_too(monkeypatch) -> N
     assert calls == [(True, paintings.WORK_SIDE)]
 
 
+def test_the_search_tells_the_lines_retry_whether_the_photo_is_blurred(
+    small_catalog, monkeypatch
+) -> None:
+    import artsim.search.photo as photo
+
+    cat, _ = small_catalog
+    real, seen = photo._line_regions, []
+
+    def spy(work, hyps, blurred=False):
+        seen.append(blurred)
+        return real(work, hyps, blurred)
+
+    monkeypatch.setattr(photo, "_line_regions", spy)
+    # noise: no painting verifies, so the lines retry runs
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (600, 800, 3), np.uint8))
+    for blurred in (True, False):
+        monkeypatch.setattr(photo, "_is_blurred", lambda work, b=blurred: b)
+        seen.clear()
+        photo.search_photo(cat, noise, k=3)
+        assert seen == [blurred]
+
+
 def test_a_blurred_photos_paintings_get_their_keypoints_coarser(small_catalog, monkeypatch) -> None:
     # BLURRED_REGION_SIDE: a blurred photo's found paintings have no fine detail to find
     # keypoints in at REGION_SIDE; the first pass and the lines retry both use it

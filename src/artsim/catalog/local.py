@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -206,8 +206,10 @@ class LocalStore:
             # a mapping of its own, unmapped once read: a pass over every part (the vote
             # index) would otherwise leave the whole store resident in this process. Where
             # it cannot be opened again, the store's own mapping reads it.
-            with contextlib.suppress(OSError, ValueError, EOFError):
-                desc = np.load(desc.filename, mmap_mode="r")
+            name = cast(np.memmap, desc).filename
+            if name is not None:
+                with contextlib.suppress(OSError, ValueError, EOFError):
+                    desc = np.load(name, mmap_mode="r")
             names = [i for _, i in live]
             for a in range(0, len(at), BLOCK_ROWS):  # a large batch's part a slice at a time
                 rows_at = at[a : a + BLOCK_ROWS]
@@ -278,6 +280,8 @@ class LocalStore:
             raise
         arrays = tuple(np.load(f"{stem}.{k}.npy", mmap_mode="r") for k in ("xy", "desc", "n"))
         with self.lock:  # its place taken only once it is open (np.load lets threads run)
+            if str(stem) in self._loaded:
+                return  # another thread's `_load` found it meanwhile and opened it
             self._loaded.add(str(stem))
             p = len(self._parts)
             self._parts.append(arrays)
