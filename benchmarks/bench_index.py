@@ -218,7 +218,8 @@ def main() -> None:
         pipelines.append((f"artsim {size} px", json.dumps({**opts, "size": int(size)}), None))
     if args.baseline_src:
         pipelines.append(("baseline", json.dumps({"bf16": args.bf16}), args.baseline_src))
-    pipelines.append(("naive", str(args.naive_n), None))
+    if args.naive_n:  # 0: no naive loop (its worker cannot time zero images)
+        pipelines.append(("naive", str(args.naive_n), None))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         sets = {}
@@ -341,9 +342,9 @@ def cpu_description() -> str:
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
     have = [f for f in wanted if f in flags]
     missing = [f for f in wanted if f not in flags]
+    absent = f" (no {' '.join(missing)})" if missing else ""
     return (
-        f"{model}, {len(os.sched_getaffinity(0))} CPUs; flags: {' '.join(have) or 'none'}"
-        f" (no {' '.join(missing)})"
+        f"{model}, {len(os.sched_getaffinity(0))} CPUs; flags: {' '.join(have) or 'none'}{absent}"
     )
 
 
