@@ -203,6 +203,12 @@ def add_module_levers(ap: argparse.ArgumentParser) -> None:
             "painting whose lower part a visitor hides (off: as before session 33)",
         ),
         (
+            "--hidden-cut",
+            paintings.HIDDEN_CUT,
+            "with --hidden-quads, also such an outline the photo's left or right edge cuts "
+            "off: only the painting's top and one side show (off: as before session 35)",
+        ),
+        (
             "--blurred-lines",
             photo.BLURRED_LINES,
             "the lines retry localises a blurred photo at --blurred-side px too (off: as "
@@ -254,6 +260,7 @@ def set_module_levers(args: argparse.Namespace) -> None:
     paintings.CUT_QUADS = args.cut_quads == "on"
     paintings.CUT_CORNERS = args.cut_corners == "on"
     paintings.HIDDEN_QUADS = args.hidden_quads == "on"
+    paintings.HIDDEN_CUT = args.hidden_cut == "on"
     photo.BLURRED_LINES = args.blurred_lines == "on"
     photo.DETAIL_RETRY = args.detail_retry == "on"
     photo.COARSE_RETRY, photo.COARSE_SIDE = args.coarse_retry == "on", args.coarse_side

@@ -356,6 +356,7 @@ def main() -> None:
                     "cut_quads": paintings.CUT_QUADS,
                     "cut_corners": paintings.CUT_CORNERS,
                     "hidden_quads": paintings.HIDDEN_QUADS,
+                    "hidden_cut": paintings.HIDDEN_CUT,
                     "blurred_lines": photo.BLURRED_LINES,
                     "recall@1": out,
                     "recall@1_by_half": by_half,

@@ -3,6 +3,8 @@ framed, hung on a textured wall, turned and in perspective), with known corners.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -519,3 +521,40 @@ def test_a_hidden_quad_is_not_looked_for_inside_an_outline_found_whole() -> None
     frame = np.array([[[100, 60], [540, 60], [540, 440], [100, 440]]], np.float64)
     assert len(hidden_quads([edges], 5000, gx, gy, 20.0)) >= 2  # the frame's and the picture's
     assert hidden_quads([edges], 5000, gx, gy, 20.0, frame) == []
+
+
+def test_a_painting_a_visitor_hides_and_the_photo_cuts_off_is_found_by_its_top_and_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # HIDDEN_CUT: the visitor hides the lower edge and the photo's edge cuts one side off,
+    # so only the top and one side remain; the outline closes along the cut and the border
+    import artsim.detectors.paintings as paintings
+
+    found = {}
+    for on in (False, True):
+        monkeypatch.setattr(paintings, "HIDDEN_CUT", on)
+        hits = 0
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
+            side = (0, 2)[seed % 2]  # the left or the right side cut off
+            seen = SimpleNamespace(image=_visitor(photo, seed), quads=photo.quads)
+            im, quad = _cut(seen, (side,), 0.2)
+            keep = 1 if side == 0 else 0  # the top corner the photo keeps
+            tol = 0.03 * np.hypot(*im.size)
+            hits += any(
+                np.abs(np.asarray(r.quad)[keep] - quad[keep]).max() <= tol
+                for r in find_paintings(im, lines=True)
+            )
+        found[on] = hits
+    assert found[True] >= found[False] + 3, found
+
+
+def test_a_picture_rail_crossing_a_rooms_corner_makes_no_hidden_painting() -> None:
+    # HIDDEN_CUT's shape (a top, one side, the photo's edge, the cut) is also a rail and a
+    # room's corner: both lines run on through the corner where a frame's edges end
+    rng = np.random.default_rng(4)
+    a = np.clip(rng.normal(150, 4, (480, 640, 3)), 0, 255)
+    a[:, 420:] *= 0.75  # the room's corner: the far wall in shade
+    a[118:124] *= 0.5  # a picture rail across both walls
+    assert find_paintings(Image.fromarray(a.astype(np.uint8)), lines=True) == []

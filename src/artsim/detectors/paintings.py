@@ -65,6 +65,9 @@ CUT_CORNERS = True
 # (docs/photos.md, "Paintings a visitor hides the lower part of")
 HIDDEN_QUADS = True
 HIDDEN_LEVELS = (0.8, 0.65, 0.5)
+# and such a painting the photo's left or right edge cuts off too: its top and one side
+# show (docs/photos.md, "Paintings a visitor hides and the photo cuts off")
+HIDDEN_CUT = True
 BLUR_SIDE = 320  # `blur_level` looks at the photo downscaled to this
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -565,7 +568,9 @@ def hidden_quads(
     """Quadrilaterals whose lower side is hidden (a visitor's head and shoulders in front of
     the painting): each (closed) edge map cut across at `HIDDEN_LEVELS` of its height and
     traced with the cut as its lower edge, as `cut_quads` traces the photo's edge. Kept:
-    exactly the lower side on the cut, the other three with ``LINE_SUPPORT``; no other
+    the lower side on the cut (with ``HIDDEN_CUT``, also a left or right side on the
+    photo's edge, when the top corner away from it is no crossing of two lines,
+    `_crossing`), the other sides with ``LINE_SUPPORT``; no other
     kept quad or ``known`` one (n, 4, 2) with the same top corners (the lowest cut that
     closes the outline wins, and an outline found whole needs no cut); and none that a
     ``known`` quad closed below the cut holds as `select_paintings` holds a picture or a
@@ -583,7 +588,13 @@ def hidden_quads(
                 # ``on`` says a side is on some edge of the cut map; the lower side (2, as
                 # `order_corners` puts it; a top rising past 45 degrees puts it at 1 and
                 # the quad is lost) is on the cut, row y - 1, when both its corners are
-                if on.sum() != 1 or not on[2] or min(q[2, 1], q[3, 1]) < y - 4:
+                if not on[2] or min(q[2, 1], q[3, 1]) < y - 4:
+                    continue
+                # one side on the photo's left or right edge too: the photo cuts it off
+                side = HIDDEN_CUT and on.sum() == 2 and (on[1] or on[3])
+                if on.sum() != 1 and not side:
+                    continue
+                if side and _crossing(gx, gy, mag_thr, q, on):
                     continue
                 if any(np.abs(t - q[:2]).max() <= tol for t in tops):
                     continue
