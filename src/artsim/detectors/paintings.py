@@ -489,7 +489,7 @@ def _on_edge(q: np.ndarray, shape: tuple[int, ...], tol: float) -> np.ndarray:
     near = np.stack(
         [q[:, 1] <= tol, q[:, 0] >= w - 1 - tol, q[:, 1] >= h - 1 - tol, q[:, 0] <= tol], 1
     )  # (corner, edge): top, right, bottom, left
-    return (near & np.roll(near, -1, axis=0)).any(1)
+    return np.asarray((near & np.roll(near, -1, axis=0)).any(1))
 
 
 def _bordered_quads(edges: np.ndarray, min_area: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:

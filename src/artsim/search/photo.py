@@ -696,7 +696,7 @@ def search_photo(
     check_size(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     # huge photos: localise and match at a sane size
-    work, _ = fit_side(rgb, QUERY_SIDE, Image.Resampling.BILINEAR)
+    work = fit_side(rgb, QUERY_SIDE, Image.Resampling.BILINEAR)[0]  # ``_`` holds **kwargs
     # work pixels -> reported pixels
     s = work.width / (original_size or rgb.size)[0]
     hyps: list[tuple[Image.Image, tuple[tuple[float, float], ...]]] = [
