@@ -142,7 +142,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--wikiart-n", type=int, default=1000)
-    ap.add_argument("--naive-n", type=int, default=100)
+    ap.add_argument(
+        "--naive-n", type=int, default=100, help="images for the naive loop (0: skip it)"
+    )
     ap.add_argument(
         "--rss-n", type=int, default=5000, help="images for the peak-RSS run (0 to skip)"
     )

@@ -594,11 +594,11 @@ def hidden_quads(
                 side = HIDDEN_CUT and on.sum() == 2 and (on[1] or on[3])
                 if on.sum() != 1 and not side:
                     continue
-                if side and _crossing(gx, gy, mag_thr, q, on):
-                    continue
                 if any(np.abs(t - q[:2]).max() <= tol for t in tops):
                     continue
                 if any(_holds(k, q) for k in known if k[:, 1].max() > y):
+                    continue
+                if side and _crossing(gx, gy, mag_thr, q, on):  # the dearest check last
                     continue
                 support = _support(_side_support(gx, gy, mag_thr, q)[~on])
                 if support >= LINE_SUPPORT:
