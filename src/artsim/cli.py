@@ -13,9 +13,9 @@ import typer
 # `index` and `nga-index` take the same --aspects
 ASPECTS_HELP = (
     "What to index: global, face, pose, local (comma-separated). local: RootSIFT keypoints "
-    "that photo queries vote and verify with (~33 KB a painting; indexing time about +15 % "
-    "on museum-size files and +35-60 % on 224 px thumbnails where the network runs fastest, "
-    "less elsewhere; without them photo recall drops, "
+    "that photo queries vote and verify with (~33 KB a painting; indexing time about +35 % "
+    "on museum-size files and +70-85 % on 224 px thumbnails on CPUs with native bf16, where "
+    "the network runs fastest, +41 % on an AVX2-only CPU; without them photo recall drops, "
     "docs/photos.md). Default: global,local for a new catalog, else those it has for 90 % "
     "of its paintings or more."
 )
