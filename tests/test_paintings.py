@@ -481,6 +481,28 @@ def _visitor(photo, seed: int) -> Image.Image:
     return im
 
 
+def _visitor_found(cut: bool) -> int:
+    """Of 8 generated paintings, each with a visitor in front (and with ``cut``, its left or
+    right side cut off by the photo's edge, in turn), how many give a region (with lines)
+    with the top corners the photo shows: both, or the one the cut keeps."""
+    hits = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
+        im = _visitor(photo, seed)
+        quad, corners = np.asarray(photo.quads[0], np.float64), [0, 1]
+        if cut:
+            side = (0, 2)[seed % 2]  # the left or the right side cut off
+            im, q = _cut(SimpleNamespace(image=im, quads=photo.quads), (side,), 0.2)
+            quad, corners = np.asarray(q, np.float64), [1 if side == 0 else 0]
+        tol = 0.03 * np.hypot(*im.size)
+        hits += any(
+            np.abs(np.asarray(r.quad)[corners] - quad[corners]).max() <= tol
+            for r in find_paintings(im, lines=True)
+        )
+    return hits
+
+
 def test_a_painting_a_visitor_hides_the_lower_part_of_is_found_by_its_top_and_sides(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -491,18 +513,7 @@ def test_a_painting_a_visitor_hides_the_lower_part_of_is_found_by_its_top_and_si
     found = {}
     for hidden in (False, True):
         monkeypatch.setattr(paintings, "HIDDEN_QUADS", hidden)
-        hits = 0
-        for seed in range(8):
-            rng = np.random.default_rng(seed)
-            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
-            im = _visitor(photo, seed)
-            top = np.asarray(photo.quads[0], np.float64)[:2]
-            tol = 0.03 * np.hypot(*im.size)
-            hits += any(
-                np.abs(np.asarray(r.quad)[:2] - top).max() <= tol
-                for r in find_paintings(im, lines=True)
-            )
-        found[hidden] = hits
+        found[hidden] = _visitor_found(cut=False)
     assert found[True] >= found[False] + 3, found
 
 
@@ -533,20 +544,7 @@ def test_a_painting_a_visitor_hides_and_the_photo_cuts_off_is_found_by_its_top_a
     found = {}
     for on in (False, True):
         monkeypatch.setattr(paintings, "HIDDEN_CUT", on)
-        hits = 0
-        for seed in range(8):
-            rng = np.random.default_rng(seed)
-            photo = framed_photo([generated_painting(seed)], rng, max_perspective=0.08)
-            side = (0, 2)[seed % 2]  # the left or the right side cut off
-            seen = SimpleNamespace(image=_visitor(photo, seed), quads=photo.quads)
-            im, quad = _cut(seen, (side,), 0.2)
-            keep = 1 if side == 0 else 0  # the top corner the photo keeps
-            tol = 0.03 * np.hypot(*im.size)
-            hits += any(
-                np.abs(np.asarray(r.quad)[keep] - quad[keep]).max() <= tol
-                for r in find_paintings(im, lines=True)
-            )
-        found[on] = hits
+        found[on] = _visitor_found(cut=True)
     assert found[True] >= found[False] + 3, found
 
 

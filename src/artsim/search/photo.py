@@ -443,6 +443,19 @@ def _find_paintings(work: Image.Image, **options: Any) -> list[Any]:
     return find_paintings(work, max_paintings=MAX_PAINTINGS, min_area=MIN_AREA, **options)
 
 
+def _not_found_yet(more: list[Any], quads: list[Any]) -> list[Any]:
+    """The regions of ``more`` not within ``REUSE_TOL`` (`_nearest_quad`) of any of
+    ``quads`` nor of one of ``more`` kept before them: a second localisation's additions."""
+    kept = [np.asarray(q, np.float32).reshape(4, 2) for q in quads]
+    out = []
+    for r in more:
+        q = np.asarray(r.quad, np.float32)
+        if _nearest_quad(q, np.array(kept, np.float32).reshape(-1, 4, 2)) is None:
+            kept.append(q.reshape(4, 2))
+            out.append(r)
+    return out
+
+
 def _localise(work: Image.Image, blurred: bool | None = None) -> list[Any]:
     """The paintings found in the photo (`_find_paintings`), plus, where `_second_side`
     asks for it, those found at that side not within ``REUSE_TOL`` of one found already (a
@@ -458,10 +471,7 @@ def _localise(work: Image.Image, blurred: bool | None = None) -> list[Any]:
             more = _find_paintings(work, work_side=second)
         except Exception:
             more = []
-        for r in more:
-            quads = np.array([x.quad for x in regions], np.float32).reshape(-1, 4, 2)
-            if _nearest_quad(np.asarray(r.quad, np.float32), quads) is None:
-                regions.append(r)
+        regions += _not_found_yet(more, [x.quad for x in regions])
     return regions
 
 
@@ -653,10 +663,9 @@ def _line_regions(
             coarse = _find_paintings(work, lines=True, work_side=BLURRED_SIDE)
         except Exception:
             coarse = []  # the full-size regions stand
-        for r in coarse:  # as `_localise` adds its second side's: those not found already
-            quads = np.array([*known, *(q for _, q in found)], np.float32).reshape(-1, 4, 2)
-            if _nearest_quad(np.asarray(r.quad, np.float32), quads) is None:
-                found.append((r.image, r.quad))
+        # as `_localise` adds its second side's: those not found already
+        new = _not_found_yet(coarse, [*known, *(q for _, q in found)])
+        found += [(r.image, r.quad) for r in new]
     return found
 
 
